@@ -1,0 +1,1 @@
+"""One module per external system; each yields typed records and knows nothing of tables."""

@@ -1,0 +1,315 @@
+"""The `segmail` command line: argument parsing and output only; work happens in jobs/ modules."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.csv_files import KINDS, CsvFileError
+from connector.fields import FieldError, email_key
+from jobs.compute import compute
+from jobs.config import AppConfig, ConfigError, load_config
+from jobs.importer import import_csv
+from segments import engine
+from store.db import Store, StoreError, open_store
+from store.runs import last_run
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed without a traceback, exit status 2."""
+
+
+def parse_as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        raise UsageError(f"--as-of {text!r} has no UTC offset; add Z or +HH:MM")
+    return value.astimezone(UTC)
+
+
+def _open(config: AppConfig) -> Store:
+    return open_store(config.store_url())
+
+
+def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
+    store = _open(config)
+    shown = 0
+
+    def report(problem: object) -> None:
+        nonlocal shown
+        if shown < args.show_problems:
+            err.print(str(problem), markup=False, highlight=False)
+        shown += 1
+
+    summary = import_csv(
+        store, Path(args.file), args.kind, now=datetime.now(UTC), source=args.source, on_problem=report
+    )
+    if shown > args.show_problems:
+        err.print(f"... and {shown - args.show_problems} more problem(s)", markup=False)
+    if args.problems_csv:
+        with open(args.problems_csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", "line", "severity", "reason"])
+            writer.writerows((p.file, p.line, p.severity, p.reason) for p in summary.problems)
+    out.print(
+        f"{summary.kind}: {summary.rows_read} rows read, {summary.written} written, "
+        f"{summary.skipped} skipped, {summary.warnings} warning(s) — {summary.file}",
+        markup=False,
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+def _changes_table(result_changes: dict[str, engine.SegmentChange], config: AppConfig, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("segment", "tag", "members", "entered", "left"):
+        table.add_column(col, justify="right" if col in ("members", "entered", "left") else "left")
+    for name, change in result_changes.items():
+        defn = config.segment_defs.get(name)
+        tag = defn.tag if defn else "-"
+        if defn and not defn.enabled:
+            tag += " (disabled)"
+        table.add_row(name, tag, str(change.size), f"+{change.entered}", f"-{change.left}")
+    return table
+
+
+def cmd_compute(args: argparse.Namespace, config: AppConfig) -> int:
+    store = _open(config)
+    as_of = parse_as_of(args.as_of)
+    result = compute(store, config, as_of=as_of, now=datetime.now(UTC))
+    title = f"segments as of {as_of.isoformat()} (run {result.run_id}; changes since the last run)"
+    out.print(_changes_table(result.changes, config, title))
+    if result.point_in_time:
+        err.print("note: data after --as-of exists; computed on a point-in-time copy of the features")
+    return EXIT_OK
+
+
+def _write_export(rows: Iterable[tuple[str, str]], stream: TextIO) -> int:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["email", "segment"])
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
+    store = _open(config)
+    stream: TextIO = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        with store.engine.begin() as conn:
+            if args.as_of is None:
+                run = last_run(conn, "compute")
+                if run is None:
+                    raise UsageError("nothing computed yet: run `segmail segments compute` or pass --as-of")
+                err.print(
+                    f"exporting the memberships computed as of {run['as_of'].isoformat()} (run {run['id']})"
+                )
+                count = _write_export(engine.stored_rows(conn), stream)
+            else:
+                ev = engine.evaluate(
+                    conn,
+                    list(config.segment_defs.values()),
+                    as_of=parse_as_of(args.as_of),
+                    paid_statuses=config.segments.paid_statuses,
+                )
+                count = _write_export(engine.desired_rows(conn, ev), stream)
+                conn.rollback()  # an export never writes
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    err.print(f"{count} membership row(s) exported")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, config: AppConfig) -> int:
+    try:
+        key = email_key(args.email)
+    except FieldError as exc:
+        raise UsageError(str(exc)) from None
+    store = _open(config)
+    with store.engine.begin() as conn:
+        ev = engine.evaluate(
+            conn,
+            list(config.segment_defs.values()),
+            as_of=parse_as_of(args.as_of),
+            paid_statuses=config.segments.paid_statuses,
+        )
+        ex = engine.explain(conn, ev, key)
+        median = ev.stats.median_repurchase_days()
+        conn.rollback()
+    out.print(f"[bold]{ex.email_key}[/] — status {ex.status or 'unknown'} — as of {ev.as_of.isoformat()}")
+    if ex.features:
+        table = Table(title="features")
+        table.add_column("feature")
+        table.add_column("value")
+        for name, value in ex.features.items():
+            table.add_row(name, value)
+        out.print(table)
+    shown = "none (no repeat purchases yet)" if median is None else f"{float(median):.2f} days"
+    out.print(f"shop median repurchase interval: {shown}", highlight=False)
+    verdicts = Table(title="segments")
+    verdicts.add_column("segment")
+    verdicts.add_column("member")
+    verdicts.add_column("why")
+    for v in ex.verdicts:
+        verdicts.add_row(v.segment, "yes" if v.member else "no", v.reason)
+    out.print(verdicts)
+    return EXIT_OK if ex.status is not None else EXIT_FAILED
+
+
+def cmd_preview(args: argparse.Namespace, config: AppConfig) -> int:
+    store = _open(config)
+    with store.engine.begin() as conn:
+        ev = engine.evaluate(
+            conn,
+            list(config.segment_defs.values()),
+            as_of=parse_as_of(args.as_of),
+            paid_statuses=config.segments.paid_statuses,
+        )
+        totals: dict[tuple[str, str], int] = {}
+        writer = csv.writer(sys.stdout, lineterminator="\n") if args.format == "csv" else None
+        if writer:
+            writer.writerow(["segment", "email", "action", "reason"])
+        for change in engine.preview(conn, ev):
+            n = totals.get((change.segment, change.action), 0)
+            totals[(change.segment, change.action)] = n + 1
+            if writer:
+                writer.writerow([change.segment, change.email_key, change.action, change.reason])
+            elif n < args.limit:
+                sign = "+" if change.action == "enter" else "-"
+                out.print(
+                    f"{sign} {change.segment:<14} {change.email_key}  {change.reason}",
+                    markup=False,
+                    highlight=False,
+                )
+        conn.rollback()  # preview never writes
+    summary = ", ".join(
+        f"{seg} +{totals.get((seg, 'enter'), 0)}/-{totals.get((seg, 'leave'), 0)}" for seg in ev.defs
+    )
+    err.print(f"would change: {summary} (nothing written)")
+    return EXIT_OK
+
+
+def cmd_rules_check(args: argparse.Namespace, config: AppConfig) -> int:
+    table = Table(title=f"rules in {config.origin}: all valid")
+    for col in ("segment", "tag", "enabled", "rule", "parameters"):
+        table.add_column(col)
+    for d in config.segment_defs.values():
+        params = ", ".join(f"{k}={v}" for k, v in d.params.items())
+        table.add_row(d.name, d.tag, "yes" if d.enabled else "no", d.rule, params)
+    out.print(table)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
+    from jobs.demo import run_demo
+
+    return run_demo(
+        contacts=args.contacts,
+        seed=args.seed,
+        workdir=Path(args.dir),
+        as_of=parse_as_of(args.as_of),
+        console=out,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segmail", description="Lifecycle segments for shops, synced to Mailchimp."
+    )
+    parser.add_argument(
+        "--config", type=Path, help="config TOML (default: $SEGMAIL_CONFIG, else built-in defaults)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import contacts, orders or events from a CSV file")
+    p.add_argument("kind", choices=list(KINDS))
+    p.add_argument("file")
+    p.add_argument("--source", default="csv", help="source name the orders are keyed under (default: csv)")
+    p.add_argument("--show-problems", type=int, default=50, metavar="N", help="print at most N bad rows")
+    p.add_argument("--problems-csv", metavar="FILE", help="write the bad rows' file, line and reason here")
+    p.set_defaults(func=cmd_import)
+
+    seg = sub.add_parser("segments", help="compute, export, explain and preview segments").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    as_of_help = "ISO 8601 with offset, e.g. 2026-11-26T09:00:00Z (default: now)"
+    p = seg.add_parser("compute", help="store the memberships at --as-of and print counts and changes")
+    p.add_argument("--as-of", help=as_of_help)
+    p.set_defaults(func=cmd_compute)
+    p = seg.add_parser("export", help="write email,segment rows (the last compute, or evaluated at --as-of)")
+    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument(
+        "--as-of", help="evaluate at this time instead of exporting the last compute (nothing stored)"
+    )
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_export)
+    p = seg.add_parser("explain", help="a contact's features and why it is in or out of each segment")
+    p.add_argument("email")
+    p.add_argument("--as-of", help=as_of_help)
+    p.set_defaults(func=cmd_explain)
+    p = seg.add_parser("preview", help="who would enter or leave each segment against the last compute")
+    p.add_argument("--as-of", help=as_of_help)
+    p.add_argument("--format", choices=["table", "csv"], default="table")
+    p.add_argument(
+        "--limit", type=int, default=20, help="rows shown per segment and direction (table format)"
+    )
+    p.set_defaults(func=cmd_preview)
+
+    rules = sub.add_parser("rules", help="validate the config and every segment rule").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = rules.add_parser("check", help="validate the config and every rule")
+    p.set_defaults(func=cmd_rules_check)
+
+    p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
+    p.add_argument("--contacts", type=int, default=5_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--dir", default="segmail-demo", help="work folder for the generated files and the SQLite store"
+    )
+    p.add_argument("--as-of", help=as_of_help)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        return int(args.func(args, config))
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        return EXIT_USAGE
+    except (UsageError, CsvFileError) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    except StoreError as exc:
+        err.print(f"store error: {exc}", markup=False, highlight=False)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("interrupted; every completed batch is stored and a re-run continues idempotently")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The compute job: evaluate every segment at T, store memberships, log the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobs.config import AppConfig
+from segments import engine
+from store.db import Store
+from store.runs import finish_run, start_run
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    run_id: int
+    as_of: datetime
+    changes: dict[str, engine.SegmentChange]
+    point_in_time: bool
+    refreshed: int
+
+
+def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
+    """One transaction: either every segment's memberships move to T, or none do.
+
+    A failure rolls the work back and is recorded as a failed run in its own transaction.
+    """
+    try:
+        return _compute(store, config, as_of=as_of, now=now)
+    except Exception as exc:
+        with store.engine.begin() as conn:
+            run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
+            finish_run(conn, run_id, now=now, stats={}, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
+    with store.engine.begin() as conn:
+        run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
+        ev = engine.evaluate(
+            conn, list(config.segment_defs.values()), as_of=as_of, paid_statuses=config.segments.paid_statuses
+        )
+        changes = engine.apply(conn, ev, run_id=run_id)
+        stats = {name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()}
+        finish_run(conn, run_id, now=now, stats=stats)
+    return ComputeResult(
+        run_id=run_id,
+        as_of=as_of,
+        changes=changes,
+        point_in_time=ev.source.point_in_time,
+        refreshed=ev.source.refreshed,
+    )

@@ -1,0 +1,118 @@
+"""The one typed config, loaded from TOML (`--config`, `SEGMAIL_CONFIG`, or built-in defaults).
+
+Every problem is collected and reported at once, each naming its TOML key; unknown keys are
+errors so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
+
+ENV_CONFIG = "SEGMAIL_CONFIG"
+ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` lists every error found, each naming its key."""
+
+    def __init__(self, origin: str, problems: list[str]) -> None:
+        super().__init__(f"{origin}: {len(problems)} problem(s)")
+        self.origin = origin
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = [f"invalid config {self.origin}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = "segmail.db"
+    url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    store: StoreConfig
+    segments: SegmentsSettings
+    segment_defs: dict[str, SegmentDef]
+    origin: str
+    base_dir: Path
+    store_url_env: str | None = None
+
+    @property
+    def enabled_segments(self) -> list[SegmentDef]:
+        return [d for d in self.segment_defs.values() if d.enabled]
+
+    def store_url(self) -> str:
+        if self.store_url_env:
+            return self.store_url_env
+        if self.store.url:
+            return self.store.url
+        path = Path(self.store.path)
+        if not path.is_absolute():
+            path = self.base_dir / path
+        return f"sqlite:///{path}"
+
+
+SECTIONS = ("store", "segments")
+
+
+def parse_config(
+    data: Mapping[str, Any], *, origin: str, base_dir: Path, env: Mapping[str, str]
+) -> AppConfig:
+    errors: list[str] = []
+    for key in data:
+        if key not in SECTIONS:
+            errors.append(f"{key}: unknown section (known: {', '.join(SECTIONS)})")
+    for key in SECTIONS:
+        if key in data and not isinstance(data[key], dict):
+            errors.append(f"{key}: expected a table [{key}]")
+    section: dict[str, dict[str, Any]] = {
+        k: v if isinstance(v := data.get(k), dict) else {} for k in SECTIONS
+    }
+    try:
+        store = StoreConfig.model_validate(section["store"])
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, "store"))
+        store = StoreConfig()
+    if store.url and not store.url.split(":", 1)[0].startswith(("sqlite", "postgresql", "postgres")):
+        errors.append("store.url: expected a sqlite:/// or postgresql:// URL")
+    settings, defs = parse_segments(section["segments"], errors)
+    if errors:
+        raise ConfigError(origin, errors)
+    return AppConfig(
+        store=store,
+        segments=settings,
+        segment_defs=defs,
+        origin=origin,
+        base_dir=base_dir,
+        store_url_env=env.get(ENV_STORE_URL) or None,
+    )
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_CONFIG):
+        path = Path(env[ENV_CONFIG])
+    if path is None:
+        return parse_config({}, origin="(built-in defaults)", base_dir=Path.cwd(), env=env)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, origin=str(path), base_dir=path.resolve().parent, env=env)

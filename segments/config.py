@@ -1,0 +1,173 @@
+"""Segment definitions from `[segments]` in the config: built-ins with parameters, plus custom rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from segments.builtin import BUILTINS
+from segments.rules import FEATURES, Compiler, ParamValue, RuleError, names_in, parse
+from store.schema import features
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_RESERVED = ("rule", "tag", "enabled", "description")
+TAG_MAX = 100  # Mailchimp's limit on a tag name
+
+
+class SegmentsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag_prefix: str = Field("segmail:", max_length=50)
+    paid_statuses: tuple[str, ...] = ("paid", "completed", "processing", "partially_refunded")
+
+    @field_validator("paid_statuses")
+    @classmethod
+    def _statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(s.strip().lower() for s in value if s.strip()))
+        if not cleaned:
+            raise ValueError("must list at least one order status")
+        return cleaned
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentDef:
+    name: str
+    rule: str
+    params: Mapping[str, ParamValue]
+    tag: str
+    enabled: bool
+    description: str
+    builtin: bool
+
+
+class _Placeholder:
+    """Statistics stand-in used only to type-check rules before any data is read."""
+
+    def median_repurchase_days(self) -> Fraction | None:
+        return Fraction(1)
+
+    def top_spenders_threshold(self, percent: Fraction) -> Fraction | None:
+        return Fraction(1)
+
+
+def check_rule(defn: SegmentDef) -> str | None:
+    """The first problem of a rule (compiled against the real feature columns), or None."""
+    try:
+        tree = parse(defn.rule)
+        Compiler(source=features, as_of_us=0, params=defn.params, stats=_Placeholder()).compile(defn.rule)
+    except RuleError as exc:
+        return f"segments.{defn.name}.rule: {exc}"
+    unused = sorted(set(defn.params) - names_in(tree))
+    if unused and not defn.builtin:
+        return f"segments.{defn.name}: parameter(s) {', '.join(unused)} not used by the rule (a typo?)"
+    return None
+
+
+def parse_segments(
+    raw: Mapping[str, Any], errors: list[str]
+) -> tuple[SegmentsSettings, dict[str, SegmentDef]]:
+    """Validate `[segments]`; problems are appended to `errors` as `key: message`."""
+    settings_raw = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    try:
+        settings = SegmentsSettings.model_validate(settings_raw)
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, "segments"))
+        settings = SegmentsSettings()
+    defs: dict[str, SegmentDef] = {}
+    for name in [*BUILTINS, *(n for n in tables if n not in BUILTINS)]:
+        defn = _segment(name, tables.get(name, {}), settings, errors)
+        if defn is not None:
+            defs[name] = defn
+    tags: dict[str, str] = {}
+    for defn in defs.values():
+        if defn.tag in tags:
+            errors.append(
+                f"segments.{defn.name}.tag: {defn.tag!r} is already the tag of segment {tags[defn.tag]}"
+            )
+        tags[defn.tag] = defn.name
+    return settings, defs
+
+
+def _segment(
+    name: str, table: Mapping[str, Any], settings: SegmentsSettings, errors: list[str]
+) -> SegmentDef | None:
+    key = f"segments.{name}"
+    if _NAME.fullmatch(name) is None:
+        errors.append(
+            f"{key}: a segment name is lower case letters, digits and _ (at most 64), starting with a letter"
+        )
+        return None
+    builtin = BUILTINS.get(name)
+    start = len(errors)
+    rule = table.get("rule", builtin.rule if builtin else None)
+    if not isinstance(rule, str) or not rule.strip():
+        errors.append(f'{key}.rule: expected a rule expression (a string), e.g. rule = "orders_count >= 3"')
+    tag = table.get("tag", f"{settings.tag_prefix}{name}")
+    if not isinstance(tag, str) or not tag.strip() or len(tag) > TAG_MAX:
+        errors.append(f"{key}.tag: expected a tag name of 1 to {TAG_MAX} characters, got {tag!r}")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        errors.append(f"{key}.enabled: expected true or false, got {enabled!r}")
+    description = table.get("description", builtin.description if builtin else "")
+    if not isinstance(description, str):
+        errors.append(f"{key}.description: expected a string, got {description!r}")
+    raw_params = {k: v for k, v in table.items() if k not in _RESERVED}
+    params: dict[str, ParamValue] = {}
+    if builtin is not None:
+        try:
+            params = builtin.params.model_validate(raw_params).model_dump()
+        except ValidationError as exc:
+            errors.extend(format_errors(exc, key))
+    else:
+        for pname, value in raw_params.items():
+            if pname in FEATURES:
+                errors.append(f"{key}.{pname}: a parameter cannot have the name of a feature")
+            elif not _is_param(value):
+                errors.append(
+                    f"{key}.{pname}: expected a number, string, boolean or a list of them, got {value!r}"
+                )
+            else:
+                params[pname] = value
+    if len(errors) > start:
+        return None
+    defn = SegmentDef(
+        name=name,
+        rule=str(rule).strip(),
+        params=params,
+        tag=str(tag).strip(),
+        enabled=bool(enabled),
+        description=str(description),
+        builtin=builtin is not None,
+    )
+    problem = check_rule(defn)
+    if problem:
+        errors.append(problem)
+        return None
+    return defn
+
+
+def _is_param(value: Any) -> bool:
+    scalar = (int, float, str, bool)
+    if isinstance(value, list):
+        return all(isinstance(v, scalar) for v in value)
+    return isinstance(value, scalar)
+
+
+def format_errors(exc: ValidationError, prefix: str) -> list[str]:
+    """pydantic errors as `dotted.key: message, got value`, naming the TOML key."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        if err["type"] == "extra_forbidden":
+            out.append(f"{loc}: unknown key (check the spelling; see config.example.toml)")
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+        out.append(f"{loc}: {msg}{got}")
+    return out

@@ -1,0 +1,125 @@
+"""Opening the store: engine per URL, SQLite pragmas, schema creation and migration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import make_url
+
+from store.schema import meta, metadata
+
+SCHEMA_VERSION = 1
+
+Migration = Callable[[Connection], None]
+# MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
+MIGRATIONS: list[Migration] = []
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or is at a schema this version does not know."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password masked, for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable store URL>"
+
+
+def engine_for(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(
+        f"store.url: unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql"
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (status, export) never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache for compute over large shops
+    cur.close()
+
+
+def open_store(url: str, *, migrations: Sequence[Migration] | None = None) -> Store:
+    """Connect, create a fresh schema or migrate an older one; refuse a newer or foreign one."""
+    try:
+        engine = engine_for(url)
+        with engine.begin() as conn:
+            migrate(conn, MIGRATIONS if migrations is None else migrations)
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"cannot open the store at {redact_url(url)}: {type(exc).__name__}: {exc}") from exc
+    return Store(engine=engine)
+
+
+def migrate(conn: Connection, migrations: Sequence[Migration]) -> int:
+    target = len(migrations) + 1
+    tables = set(inspect(conn).get_table_names())
+    if meta.name not in tables:
+        known = {t.name for t in metadata.sorted_tables}
+        if tables & known:
+            raise StoreError(
+                f"the database has segmail-like tables ({', '.join(sorted(tables & known))}) but no "
+                f"{meta.name} table; refusing to touch it"
+            )
+        metadata.create_all(conn)
+        _set_version(conn, target)
+        return target
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one_or_none()
+    if row is None:
+        raise StoreError(f"{meta.name} has no schema_version; refusing to guess the schema")
+    current = int(row)
+    if current > target:
+        raise StoreError(
+            f"the store is at schema version {current}, newer than this segmail knows ({target}); "
+            "upgrade segmail"
+        )
+    for version in range(current, target):
+        migrations[version - 1](conn)
+        _set_version(conn, version + 1)
+    metadata.create_all(conn)  # tables added by this version's schema but no migration (new caches)
+    return target
+
+
+def _set_version(conn: Connection, version: int) -> None:
+    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+    conn.execute(meta.insert().values(key="schema_version", value=str(version)))
+
+
+def get_meta(conn: Connection, key: str) -> Any:
+    raw = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+    return None if raw is None else json.loads(raw)
+
+
+def set_meta(conn: Connection, key: str, value: Any) -> None:
+    conn.execute(meta.delete().where(meta.c.key == key))
+    conn.execute(meta.insert().values(key=key, value=json.dumps(value)))

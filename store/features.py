@@ -1,0 +1,191 @@
+"""Per-contact features and repurchase gaps, built in SQL from contacts, orders and events.
+
+The persistent `features`/`order_gaps` tables are a cache over all stored data, refreshed only for
+contacts listed in `feature_dirty` (the importers add them). When data newer than the as-of time
+is stored (a back-dated compute), a point-in-time copy is built in temporary tables instead, so a
+rule never sees an order or event after T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+from connector.records import EXCLUDED_STATUSES
+from store.db import get_meta, set_meta
+from store.schema import contacts, events, feature_dirty, features, order_gaps, orders
+
+_FINGERPRINT_VERSION = 1
+
+
+class concat_agg(GenericFunction[str]):
+    """String concatenation aggregate: group_concat on SQLite, string_agg on PostgreSQL."""
+
+    inherit_cache = True
+    name = "concat_agg"
+
+
+@compiles(concat_agg, "sqlite")
+def _concat_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)}, '')"
+
+
+@compiles(concat_agg, "postgresql")
+def _concat_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, '')"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSource:
+    """The tables rules read: the cache, or point-in-time temporary copies."""
+
+    features: Table
+    gaps: Table
+    point_in_time: bool
+    refreshed: int  # contacts whose features were (re)built in this call
+
+
+def _temp_like(conn: Connection, table: Table, name: str) -> Table:
+    temp = Table(
+        name,
+        MetaData(),
+        *[Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns],
+        prefixes=["TEMPORARY"],
+    )
+    temp.drop(conn, checkfirst=True)
+    temp.create(conn)
+    return temp
+
+
+def latest_data_at(conn: Connection) -> int | None:
+    latest_order = conn.execute(select(func.max(orders.c.created_at))).scalar()
+    latest_event = conn.execute(select(func.max(events.c.at))).scalar()
+    stamps = [s for s in (latest_order, latest_event) if s is not None]
+    return max(stamps) if stamps else None
+
+
+def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) -> FeatureSource:
+    """Return features valid at as_of: the refreshed cache, or a point-in-time copy."""
+    latest = latest_data_at(conn)
+    if latest is not None and latest > as_of_us:
+        f = _temp_like(conn, features, "tmp_features")
+        g = _temp_like(conn, order_gaps, "tmp_order_gaps")
+        n = _build(conn, f, g, paid_statuses, upto=as_of_us, dirty_only=False)
+        return FeatureSource(features=f, gaps=g, point_in_time=True, refreshed=n)
+    fingerprint = {"version": _FINGERPRINT_VERSION, "paid_statuses": sorted(paid_statuses)}
+    if get_meta(conn, "features_fingerprint") != fingerprint:
+        for table in (features, order_gaps, feature_dirty):
+            conn.execute(delete(table))
+        n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=False)
+        set_meta(conn, "features_fingerprint", fingerprint)
+    else:
+        dirty = select(feature_dirty.c.email_key)
+        conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
+        conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
+        n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=True)
+        conn.execute(delete(feature_dirty))
+    return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
+
+
+def _build(
+    conn: Connection, target: Table, gaps: Table, paid: Sequence[str], *, upto: int | None, dirty_only: bool
+) -> int:
+    dirty = select(feature_dirty.c.email_key)
+    o, e, c = orders, events, contacts
+    paid_where: list[ColumnElement[bool]] = [o.c.status.in_(list(paid))]
+    event_where: list[ColumnElement[bool]] = []
+    if upto is not None:
+        paid_where.append(o.c.created_at <= upto)
+        event_where.append(e.c.at <= upto)
+    if dirty_only:
+        paid_where.append(o.c.email_key.in_(dirty))
+        event_where.append(e.c.email_key.in_(dirty))
+
+    oagg = (
+        select(
+            o.c.email_key,
+            func.count().label("n"),
+            func.sum(o.c.total_e4 - o.c.refunded_e4).label("spent"),
+            func.min(o.c.created_at).label("first_at"),
+            func.max(o.c.created_at).label("last_at"),
+            concat_agg(o.c.categories).label("cats"),
+        )
+        .where(and_(*paid_where))
+        .group_by(o.c.email_key)
+        .subquery("oagg")
+    )
+    eagg = (
+        select(
+            e.c.email_key,
+            func.max(case((e.c.type == "open", e.c.at))).label("open_at"),
+            func.max(case((e.c.type == "click", e.c.at))).label("click_at"),
+        )
+        .where(and_(True, *event_where))
+        .group_by(e.c.email_key)
+        .subquery("eagg")
+    )
+    last_engaged = case(
+        (eagg.c.open_at.is_(None), eagg.c.click_at),
+        (eagg.c.click_at.is_(None), eagg.c.open_at),
+        (eagg.c.open_at > eagg.c.click_at, eagg.c.open_at),
+        else_=eagg.c.click_at,
+    )
+    contact_where: list[ColumnElement[bool]] = [c.c.status.not_in(EXCLUDED_STATUSES)]
+    if dirty_only:
+        contact_where.append(c.c.email_key.in_(dirty))
+    rows = (
+        select(
+            c.c.email_key,
+            c.c.status,
+            c.c.country,
+            c.c.language,
+            c.c.timezone,
+            c.c.opted_in_at,
+            func.coalesce(oagg.c.n, 0),
+            func.coalesce(oagg.c.spent, 0),
+            oagg.c.first_at,
+            oagg.c.last_at,
+            eagg.c.open_at,
+            eagg.c.click_at,
+            last_engaged,
+            func.coalesce(oagg.c.cats, literal("")),
+        )
+        .select_from(
+            c.outerjoin(oagg, oagg.c.email_key == c.c.email_key).outerjoin(
+                eagg, eagg.c.email_key == c.c.email_key
+            )
+        )
+        .where(and_(*contact_where))
+    )
+    result = conn.execute(insert(target).from_select([col.name for col in target.columns], rows))
+
+    gap = (
+        o.c.created_at
+        - func.lag(o.c.created_at).over(partition_by=o.c.email_key, order_by=(o.c.created_at, o.c.order_id))
+    ).label("gap_us")
+    windowed = select(o.c.email_key, gap).where(and_(*paid_where)).subquery("w")
+    conn.execute(
+        insert(gaps).from_select(
+            ["email_key", "gap_us"],
+            select(windowed.c.email_key, windowed.c.gap_us).where(windowed.c.gap_us.is_not(None)),
+        )
+    )
+    return int(result.rowcount or 0)

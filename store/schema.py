@@ -1,0 +1,147 @@
+"""The store's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+Timestamps are `*_at` BigInteger epoch microseconds and money `*_e4` BigInteger 1/10000 units
+(see store.codec). `features` and `order_gaps` are caches derived from contacts, orders and
+events; `feature_dirty` lists the contacts whose cache rows are stale.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "segmail_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opted_in_at", BigInteger),
+    Column("timezone", String(64)),
+    Column("country", String(2)),
+    Column("language", String(16)),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("source", String(32), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("order_id", String(128), primary_key=True),
+    Column("email_key", String(320), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("total_e4", BigInteger, nullable=False),
+    Column("refunded_e4", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(32), nullable=False),
+    # stored as "|a|b|" so `"a" in categories` is one LIKE and per-contact concatenation stays delimited
+    Column("categories", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_orders_email", "email_key", "created_at"),
+    Index("ix_orders_created", "created_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    Column("type", String(8), primary_key=True),
+    Column("at", BigInteger, primary_key=True),
+    Column("campaign_id", String(64), primary_key=True),  # "" when unknown, so the key stays total
+    Index("ix_events_at", "at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Desired memberships: the last stored compute.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("segment", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("entered_at", BigInteger, nullable=False),
+    Column("run_id", Integer, nullable=False),
+)
+
+# Memberships Mailchimp has confirmed (a tag push succeeded); the next push sends the difference.
+esp_memberships = Table(
+    "esp_memberships",
+    metadata,
+    Column("segment", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("confirmed_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("as_of", BigInteger),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("status", String(16), nullable=False),  # running | ok | failed
+    Column("stats", Text, nullable=False, default="{}"),  # JSON
+    Column("error", Text),
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("country", String(2)),
+    Column("language", String(16)),
+    Column("timezone", String(64)),
+    Column("opted_in_at", BigInteger),
+    Column("orders_count", Integer, nullable=False),
+    Column("total_spent_e4", BigInteger, nullable=False),
+    Column("first_order_at", BigInteger),
+    Column("last_order_at", BigInteger),
+    Column("last_open_at", BigInteger),
+    Column("last_click_at", BigInteger),
+    Column("last_engagement_at", BigInteger),
+    Column("categories", Text, nullable=False),
+)
+
+order_gaps = Table(
+    "order_gaps",
+    metadata,
+    Column("email_key", String(320), nullable=False),
+    Column("gap_us", BigInteger, nullable=False),
+    Index("ix_order_gaps_email", "email_key"),
+    Index("ix_order_gaps_gap", "gap_us"),
+)
+
+feature_dirty = Table(
+    "feature_dirty",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+)
