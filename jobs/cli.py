@@ -44,18 +44,32 @@ def parse_as_of(text: str | None) -> datetime:
     return value.astimezone(UTC)
 
 
-def _open(config: AppConfig) -> Store:
-    return open_store(config.store_url())
+class Context:
+    """What a command needs: the config, and the store opened on first use and always closed."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.config.store_url())
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
 
 
-def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
-    store = _open(config)
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    store = ctx.store
     shown = 0
 
     def report(problem: object) -> None:
         nonlocal shown
         if shown < args.show_problems:
-            err.print(str(problem), markup=False, highlight=False)
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         shown += 1
 
     summary = import_csv(
@@ -90,8 +104,9 @@ def _changes_table(result_changes: dict[str, engine.SegmentChange], config: AppC
     return table
 
 
-def cmd_compute(args: argparse.Namespace, config: AppConfig) -> int:
-    store = _open(config)
+def cmd_compute(args: argparse.Namespace, ctx: Context) -> int:
+    config = ctx.config
+    store = ctx.store
     as_of = parse_as_of(args.as_of)
     result = compute(store, config, as_of=as_of, now=datetime.now(UTC))
     title = f"segments as of {as_of.isoformat()} (run {result.run_id}; changes since the last run)"
@@ -111,8 +126,9 @@ def _write_export(rows: Iterable[tuple[str, str]], stream: TextIO) -> int:
     return count
 
 
-def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
-    store = _open(config)
+def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    config = ctx.config
+    store = ctx.store
     stream: TextIO = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     try:
         with store.engine.begin() as conn:
@@ -140,12 +156,13 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace, config: AppConfig) -> int:
+def cmd_explain(args: argparse.Namespace, ctx: Context) -> int:
+    config = ctx.config
     try:
         key = email_key(args.email)
     except FieldError as exc:
         raise UsageError(str(exc)) from None
-    store = _open(config)
+    store = ctx.store
     with store.engine.begin() as conn:
         ev = engine.evaluate(
             conn,
@@ -176,8 +193,9 @@ def cmd_explain(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK if ex.status is not None else EXIT_FAILED
 
 
-def cmd_preview(args: argparse.Namespace, config: AppConfig) -> int:
-    store = _open(config)
+def cmd_preview(args: argparse.Namespace, ctx: Context) -> int:
+    config = ctx.config
+    store = ctx.store
     with store.engine.begin() as conn:
         ev = engine.evaluate(
             conn,
@@ -209,7 +227,8 @@ def cmd_preview(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK
 
 
-def cmd_rules_check(args: argparse.Namespace, config: AppConfig) -> int:
+def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
+    config = ctx.config
     table = Table(title=f"rules in {config.origin}: all valid")
     for col in ("segment", "tag", "enabled", "rule", "parameters"):
         table.add_column(col)
@@ -220,7 +239,7 @@ def cmd_rules_check(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     from jobs.demo import run_demo
 
     return run_demo(
@@ -294,21 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx: Context | None = None
     try:
-        config = load_config(args.config)
-        return int(args.func(args, config))
+        ctx = Context(load_config(args.config))
+        return int(args.func(args, ctx))
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except (UsageError, CsvFileError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except StoreError as exc:
-        err.print(f"store error: {exc}", markup=False, highlight=False)
+        err.print(f"store error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILED
     except KeyboardInterrupt:
         err.print("interrupted; every completed batch is stored and a re-run continues idempotently")
         return 130
+    finally:
+        if ctx is not None:
+            ctx.close()
 
 
 if __name__ == "__main__":

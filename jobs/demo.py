@@ -36,7 +36,7 @@ def run_demo(*, contacts: int, seed: int, workdir: Path, as_of: datetime, consol
         table.add_row(path.name, str(s.rows_read), str(s.written), str(s.skipped), str(s.warnings))
     console.print(table)
     for problem in problems[:8]:
-        console.print(f"  {problem}", markup=False, highlight=False)
+        console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     if len(problems) > 8:
         console.print(
             f"  ... and {len(problems) - 8} more (bad rows are skipped and counted; good rows are kept)"

@@ -72,12 +72,22 @@ def open_store(url: str, *, migrations: Sequence[Migration] | None = None) -> St
     """Connect, create a fresh schema or migrate an older one; refuse a newer or foreign one."""
     try:
         engine = engine_for(url)
-        with engine.begin() as conn:
-            migrate(conn, MIGRATIONS if migrations is None else migrations)
     except StoreError:
         raise
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {redact_url(url)}: {type(exc).__name__}: {exc}") from exc
+        raise StoreError(f"store.url: cannot use {redact_url(url)}: {type(exc).__name__}") from None
+    try:
+        with engine.begin() as conn:
+            migrate(conn, MIGRATIONS if migrations is None else migrations)
+    except StoreError:
+        engine.dispose()
+        raise
+    except Exception as exc:
+        engine.dispose()
+        detail = str(exc).split("\n", 1)[0].replace(make_url(url).password or "\0", "***")
+        raise StoreError(
+            f"cannot open the store at {redact_url(url)}: {type(exc).__name__}: {detail}"
+        ) from None
     return Store(engine=engine)
 
 

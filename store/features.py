@@ -37,7 +37,12 @@ _FINGERPRINT_VERSION = 1
 
 
 class concat_agg(GenericFunction[str]):
-    """String concatenation aggregate: group_concat on SQLite, string_agg on PostgreSQL."""
+    """`concat_agg(value, *order_by)`: concatenation in order of the given columns.
+
+    PostgreSQL gets `string_agg(value, '' ORDER BY ...)`; SQLite (no ORDER BY in aggregates
+    before 3.44) gets `group_concat`, fed in (email_key, created_at) index order by the plan.
+    The order matters: the cache must be byte-identical however it was built.
+    """
 
     inherit_cache = True
     name = "concat_agg"
@@ -45,12 +50,15 @@ class concat_agg(GenericFunction[str]):
 
 @compiles(concat_agg, "sqlite")
 def _concat_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"group_concat({compiler.process(element.clauses, **kw)}, '')"
+    value = next(iter(element.clauses))
+    return f"group_concat({compiler.process(value, **kw)}, '')"
 
 
 @compiles(concat_agg, "postgresql")
 def _concat_pg(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"string_agg({compiler.process(element.clauses, **kw)}, '')"
+    value, *order = list(element.clauses)
+    by = ", ".join(compiler.process(c, **kw) for c in order)
+    return f"string_agg({compiler.process(value, **kw)}, ''{' ORDER BY ' + by if by else ''})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +134,7 @@ def _build(
             func.sum(o.c.total_e4 - o.c.refunded_e4).label("spent"),
             func.min(o.c.created_at).label("first_at"),
             func.max(o.c.created_at).label("last_at"),
-            concat_agg(o.c.categories).label("cats"),
+            concat_agg(o.c.categories, o.c.created_at, o.c.order_id).label("cats"),
         )
         .where(and_(*paid_where))
         .group_by(o.c.email_key)
@@ -175,7 +183,11 @@ def _build(
         )
         .where(and_(*contact_where))
     )
-    result = conn.execute(insert(target).from_select([col.name for col in target.columns], rows))
+    conn.execute(insert(target).from_select([col.name for col in target.columns], rows))
+    built = select(func.count()).select_from(target)
+    if dirty_only:
+        built = built.where(target.c.email_key.in_(dirty))
+    refreshed = int(conn.execute(built).scalar_one())
 
     gap = (
         o.c.created_at
@@ -188,4 +200,4 @@ def _build(
             select(windowed.c.email_key, windowed.c.gap_us).where(windowed.c.gap_us.is_not(None)),
         )
     )
-    return int(result.rowcount or 0)
+    return refreshed

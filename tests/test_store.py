@@ -1,0 +1,79 @@
+"""The store: created fresh, migrated step by step, newer or foreign schemas refused; secrets redacted."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, create_engine, inspect, text
+
+from store.db import StoreError, get_meta, open_store, redact_url
+
+
+def _version(store) -> str:
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT value FROM segmail_meta WHERE key = 'schema_version'")).scalar_one()
+
+
+def test_fresh_store_has_every_table_at_the_current_version(store):
+    names = set(inspect(store.engine).get_table_names())
+    assert {"contacts", "orders", "events", "cursors", "memberships", "esp_memberships", "runs"} <= names
+    assert _version(store) == "1"
+
+
+def test_sqlite_uses_wal(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    with s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    s.dispose()
+
+
+def test_older_store_is_migrated_in_order_and_keeps_its_data(store_url):
+    open_store(store_url).dispose()
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO cursors (source, stream, value, updated_at) VALUES ('csv', 's', 'v', 1)")
+        )
+    engine.dispose()
+    applied: list[str] = []
+
+    def step2(conn: Connection) -> None:
+        applied.append("2")
+        conn.execute(text("ALTER TABLE cursors ADD COLUMN note VARCHAR(20)"))
+
+    def step3(conn: Connection) -> None:
+        applied.append("3")
+        conn.execute(text("UPDATE cursors SET note = 'migrated'"))
+
+    migrated = open_store(store_url, migrations=[step2, step3])
+    assert applied == ["2", "3"] and _version(migrated) == "3"
+    with migrated.engine.connect() as conn:
+        assert conn.execute(text("SELECT value, note FROM cursors")).one() == ("v", "migrated")
+        assert get_meta(conn, "missing") is None
+    migrated.dispose()
+    again = open_store(store_url, migrations=[step2, step3])
+    assert applied == ["2", "3"]  # nothing re-applied
+    again.dispose()
+
+
+def test_newer_store_is_refused_not_dropped(store_url):
+    open_store(store_url, migrations=[lambda conn: None]).dispose()
+    with pytest.raises(StoreError, match="schema version 2, newer than this segmail knows \\(1\\)"):
+        open_store(store_url)
+
+
+def test_foreign_database_with_our_table_names_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE contacts (id INTEGER)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="refusing to touch it"):
+        open_store(url)
+
+
+def test_unopenable_store_names_the_url_without_its_password(tmp_path):
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://segmail:hunter2@127.0.0.1:1/nope")
+    assert "hunter2" not in str(info.value)
+    assert "***" in str(info.value)
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
