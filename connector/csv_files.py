@@ -115,10 +115,6 @@ KINDS: Final = {
 }
 
 
-def _getter(row: list[str], index: dict[str, int]) -> Getter:
-    return lambda col: row[index[col]] if col in index else None
-
-
 class CsvReader:
     """An open CSV file of one kind; iterate it for records and problems, in file order."""
 
@@ -154,7 +150,12 @@ class CsvReader:
                 f"the header has {', '.join(n for n in names if n) or 'no names'}"
             )
         wanted = set(self.kind.required) | set(self.kind.optional)
-        self._index = {n: i for i, n in reversed(list(enumerate(names))) if n in wanted}
+        # unwanted and repeated columns get names no parser asks for; the first of a repeat wins
+        seen: set[str] = set()
+        self._names = []
+        for i, n in enumerate(names):
+            self._names.append(n if n in wanted and n not in seen else f"\0{i}")
+            seen.add(n)
         self._width = len(names)
 
     def position(self) -> int:
@@ -162,30 +163,33 @@ class CsvReader:
         return self._raw.tell() if not self._raw.closed else self.size
 
     def __iter__(self) -> Iterator[Record | RowProblem]:
-        index, parse, name = self._index, self.kind.parse, self.name
+        names, width, parse, name, rows = self._names, self._width, self.kind.parse, self.name, self._rows
+        warnings: list[str] = []
         while True:
             try:
-                row = next(self._rows)
+                row = next(rows)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RowProblem(file=name, line=self._rows.line_num, reason=f"malformed CSV: {exc}")
+                yield RowProblem(file=name, line=rows.line_num, reason=f"malformed CSV: {exc}")
                 continue
-            line = self._rows.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not rows
-            if len(row) < self._width:
-                width = len(row)
-                yield RowProblem(file=name, line=line, reason=f"{width} fields, the header has {self._width}")
+            if len(row) < width:
+                if not any(cell.strip() for cell in row):
+                    continue  # blank lines are not rows
+                yield RowProblem(
+                    file=name, line=rows.line_num, reason=f"{len(row)} fields, the header has {width}"
+                )
                 continue
-            warnings: list[str] = []
             try:
-                record = parse(_getter(row, index), warnings.append)
+                record = parse(dict(zip(names, row, strict=False)).get, warnings.append)
             except FieldError as exc:
-                yield RowProblem(file=name, line=line, reason=str(exc))
+                warnings.clear()
+                yield RowProblem(file=name, line=rows.line_num, reason=str(exc))
                 continue
-            for message in warnings:
-                yield RowProblem(file=name, line=line, reason=message, severity="warning")
+            if warnings:
+                for message in warnings:
+                    yield RowProblem(file=name, line=rows.line_num, reason=message, severity="warning")
+                warnings.clear()
             yield record
 
     def close(self) -> None:

@@ -29,19 +29,14 @@ class ShopStats:
 
     def median_repurchase_days(self) -> Fraction | None:
         if self._median is None:
-            g, f = self._src.gaps, self._src.features
-            population = g.c.email_key.in_(select(f.c.email_key))
-            n = int(self._conn.execute(select(func.count()).where(population)).scalar_one())
+            g = self._src.gaps  # holds the population's gaps only (see store.features)
+            n = int(self._conn.execute(select(func.count()).select_from(g)).scalar_one())
             if n == 0:
                 self._median = (None,)
             else:
                 middle = (
                     self._conn.execute(
-                        select(g.c.gap_us)
-                        .where(population)
-                        .order_by(g.c.gap_us)
-                        .offset((n - 1) // 2)
-                        .limit(2 - n % 2)
+                        select(g.c.gap_us).order_by(g.c.gap_us).offset((n - 1) // 2).limit(2 - n % 2)
                     )
                     .scalars()
                     .all()

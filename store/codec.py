@@ -14,14 +14,14 @@ US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
 MONEY_SCALE = 10_000  # four decimals cover every ISO 4217 currency
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def to_us(value: datetime) -> int:
     """Aware datetime → epoch microseconds; naive datetimes are a programming error."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} given where an aware UTC time is required")
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+    return (value - _EPOCH) // _ONE_US
 
 
 def from_us(value: int | None) -> datetime | None:

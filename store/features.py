@@ -32,6 +32,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from connector.records import EXCLUDED_STATUSES
 from store.db import get_meta, set_meta
 from store.schema import contacts, events, feature_dirty, features, order_gaps, orders
+from store.writer import LATEST_KEY
 
 _FINGERPRINT_VERSION = 1
 
@@ -83,16 +84,9 @@ def _temp_like(conn: Connection, table: Table, name: str) -> Table:
     return temp
 
 
-def latest_data_at(conn: Connection) -> int | None:
-    latest_order = conn.execute(select(func.max(orders.c.created_at))).scalar()
-    latest_event = conn.execute(select(func.max(events.c.at))).scalar()
-    stamps = [s for s in (latest_order, latest_event) if s is not None]
-    return max(stamps) if stamps else None
-
-
 def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) -> FeatureSource:
     """Return features valid at as_of: the refreshed cache, or a point-in-time copy."""
-    latest = latest_data_at(conn)
+    latest = get_meta(conn, LATEST_KEY)
     if latest is not None and latest > as_of_us:
         f = _temp_like(conn, features, "tmp_features")
         g = _temp_like(conn, order_gaps, "tmp_order_gaps")
@@ -189,11 +183,13 @@ def _build(
         built = built.where(target.c.email_key.in_(dirty))
     refreshed = int(conn.execute(built).scalar_one())
 
-    gap = (
-        o.c.created_at
-        - func.lag(o.c.created_at).over(partition_by=o.c.email_key, order_by=(o.c.created_at, o.c.order_id))
-    ).label("gap_us")
-    windowed = select(o.c.email_key, gap).where(and_(*paid_where)).subquery("w")
+    # ordered like the orders key, so the window needs no sort
+    order = (o.c.created_at, o.c.source, o.c.order_id)
+    gap = (o.c.created_at - func.lag(o.c.created_at).over(partition_by=o.c.email_key, order_by=order)).label(
+        "gap_us"
+    )
+    population = o.c.email_key.in_(select(target.c.email_key))
+    windowed = select(o.c.email_key, gap).where(and_(*paid_where, population)).subquery("w")
     conn.execute(
         insert(gaps).from_select(
             ["email_key", "gap_us"],

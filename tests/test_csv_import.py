@@ -170,3 +170,29 @@ def test_order_record_types(tmp_path):
     assert isinstance(order, Order)
     assert order.total == Decimal("1.5") and order.refunded == Decimal(0) and order.status == "completed"
     assert order.created_at.tzinfo is not None
+
+
+def test_parallel_import_writes_exactly_what_the_in_process_import_writes(tmp_path):
+    from sandbox.shopgen import generate_shop
+    from store.db import open_store
+
+    files = generate_shop(tmp_path / "shop", contacts=400, seed=2, as_of=NOW, messy_rows=True)
+    results = []
+    for parallel in (False, True):
+        s = open_store(f"sqlite:///{tmp_path / f'p{parallel}.db'}")
+        summaries = [
+            import_csv(s, path, kind, now=NOW, parallel=parallel)
+            for kind, path in (
+                ("contacts", files.contacts),
+                ("orders", files.orders),
+                ("events", files.events),
+            )
+        ]
+        with s.engine.connect() as conn:
+            tables = [sorted(tuple(r) for r in conn.execute(select(t))) for t in (contacts, orders, events)]
+        results.append(
+            ([(x.rows_read, x.written, x.skipped, [str(p) for p in x.problems]) for x in summaries], tables)
+        )
+        s.dispose()
+    assert results[0] == results[1]
+    assert results[0][0][0][2] == 5  # the messy rows were reported by the child too
