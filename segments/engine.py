@@ -15,6 +15,7 @@ from segments.config import SegmentDef
 from segments.rules import FEATURES, Compiled, Compiler, Kind
 from store import features as feature_store
 from store.codec import MONEY_SCALE, US_PER_DAY, from_us, to_us
+from store.runs import last_run
 from store.schema import contacts, memberships
 
 
@@ -135,10 +136,17 @@ def apply(conn: Connection, ev: Evaluation, *, run_id: int) -> dict[str, Segment
         size = conn.execute(select(func.count()).where(s.c.segment == name)).scalar_one()
         changes[name] = SegmentChange(size=int(size), entered=int(entered or 0), left=int(left or 0))
     # segments no longer in the config have no desired members
-    orphans = conn.execute(memberships.delete().where(m.c.segment.not_in(list(ev.defs)))).rowcount
+    dropped = [name for name in previous_segments(conn) if name not in ev.defs]
+    orphans = conn.execute(memberships.delete().where(m.c.segment.in_(dropped))).rowcount if dropped else 0
     if orphans:
         changes["(removed segments)"] = SegmentChange(size=0, entered=0, left=int(orphans))
     return changes
+
+
+def previous_segments(conn: Connection) -> list[str]:
+    """Segments with stored memberships, read from the last compute's stats (no table scan)."""
+    run = last_run(conn, "compute")
+    return [name for name in (run["stats"] if run else {}) if not name.startswith("(")]
 
 
 def desired_rows(conn: Connection, ev: Evaluation) -> Iterator[tuple[str, str]]:

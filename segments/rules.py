@@ -61,6 +61,7 @@ class Value:
     sql: ColumnElement[Any] | None = None  # None for constants
     const: Const = None
     column: ColumnElement[Any] | None = None  # integer column behind MONEY/DAYS/TIMESTAMP/NUMBER features
+    nullable: bool = True  # False lets comparisons skip the NULL-to-false wrapper (faster scans)
 
     @property
     def is_const(self) -> bool:
@@ -200,7 +201,7 @@ class Compiler:
             cond = self._membership(left_node, right_node)
             return not_(cond) if isinstance(op, ast.NotIn) else cond
         left, right = self.value(left_node), self.value(right_node)
-        return _null_false(self._ordered(left, op, right, right_node))
+        return self._ordered(left, op, right, right_node)
 
     def _membership(self, left_node: ast.expr, right_node: ast.expr) -> ColumnElement[bool]:
         left = self.value(left_node)
@@ -219,7 +220,7 @@ class Compiler:
             for item in items:
                 _check_comparable(left, item, right_node)
             assert left.sql is not None
-            return _null_false(left.sql.in_([self._bind(left, i) for i in items]))
+            return _null_false(left.sql.in_([self._bind(left, i) for i in items]), left.nullable)
         right = self.value(right_node)
         if right.kind is Kind.CATEGORIES:
             if not (left.is_const and isinstance(left.const, str)):
@@ -243,7 +244,8 @@ class Compiler:
         if right.is_const and left.column is not None:
             return self._exact(left, op, right)
         assert left.sql is not None
-        return _SQL_OPS[type(op)](left.sql, self._operand(right, left))
+        cond = _SQL_OPS[type(op)](left.sql, self._operand(right, left))
+        return _null_false(cond, left.nullable or (right.nullable and not right.is_const))
 
     def _exact(self, left: Value, op: ast.cmpop, right: Value) -> ColumnElement[bool]:
         """Compare the integer column behind a feature with a constant, exactly."""
@@ -262,7 +264,7 @@ class Compiler:
                 op = _MIRROR[type(op)]()
             else:
                 bound = right.const
-        return _integer_compare(left.column, op, bound)
+        return _integer_compare(left.column, op, bound, nullable=left.nullable)
 
     # -- values -------------------------------------------------------------------------------
     def value(self, node: ast.expr) -> Value:
@@ -298,14 +300,15 @@ class Compiler:
             avg = cast(src.total_spent_e4, Float) / src.orders_count / MONEY_SCALE
             return Value(Kind.NUMBER, sql=case((src.orders_count > 0, avg)))
         column = src[spec.column]
+        nullable = bool(column.nullable)
         if spec.kind is Kind.MONEY:
-            return Value(Kind.MONEY, sql=cast(column, Float) / MONEY_SCALE, column=column)
+            return Value(Kind.MONEY, sql=cast(column, Float) / MONEY_SCALE, column=column, nullable=nullable)
         if spec.kind is Kind.DAYS:
             days = (literal(self.as_of_us) - column) / float(US_PER_DAY)
-            return Value(Kind.DAYS, sql=days, column=column)
+            return Value(Kind.DAYS, sql=days, column=column, nullable=nullable)
         if spec.kind in (Kind.TIMESTAMP, Kind.NUMBER):
-            return Value(spec.kind, sql=column, column=column)
-        return Value(spec.kind, sql=column)
+            return Value(spec.kind, sql=column, column=column, nullable=nullable)
+        return Value(spec.kind, sql=column, nullable=nullable)
 
     def _arith(self, node: ast.BinOp, where: ast.expr) -> Value:
         left, right = self.value(node.left), self.value(node.right)
@@ -389,23 +392,27 @@ class Compiler:
         return value.const
 
 
-def _null_false(cond: ColumnElement[bool]) -> ColumnElement[bool]:
-    return func.coalesce(cond, false())
+def _null_false(cond: ColumnElement[bool], nullable: bool = True) -> ColumnElement[bool]:
+    return func.coalesce(cond, false()) if nullable else cond
 
 
-def _integer_compare(column: ColumnElement[Any], op: ast.cmpop, bound: Fraction) -> ColumnElement[bool]:
+def _integer_compare(
+    column: ColumnElement[Any], op: ast.cmpop, bound: Fraction, *, nullable: bool
+) -> ColumnElement[bool]:
     floor, ceil = math.floor(bound), math.ceil(bound)
     if isinstance(op, ast.Eq):
-        return _null_false(column == floor) if floor == ceil else false()
-    if isinstance(op, ast.NotEq):
-        return _null_false(column != floor) if floor == ceil else _null_false(column.is_not(None))
-    if isinstance(op, ast.GtE):
-        return _null_false(column >= ceil)
-    if isinstance(op, ast.Gt):
-        return _null_false(column > floor)
-    if isinstance(op, ast.LtE):
-        return _null_false(column <= floor)
-    return _null_false(column < ceil)
+        cond = column == floor if floor == ceil else None
+    elif isinstance(op, ast.NotEq):
+        cond = column != floor if floor == ceil else column.is_not(None)
+    elif isinstance(op, ast.GtE):
+        cond = column >= ceil
+    elif isinstance(op, ast.Gt):
+        cond = column > floor
+    elif isinstance(op, ast.LtE):
+        cond = column <= floor
+    else:
+        cond = column < ceil
+    return false() if cond is None else _null_false(cond, nullable)
 
 
 def _check_comparable(left: Value, right: Value, node: ast.expr) -> None:

@@ -258,3 +258,19 @@ def test_back_dated_compute_sees_only_data_up_to_t(shop):
     # the same store, computed earlier: only one order existed
     assert shop.segments(T - days(45))["repeat_buyer"] == set()
     assert shop.segments(T + days(10))["repeat_buyer"] == {a}
+
+
+def test_a_segment_removed_from_the_config_loses_its_members(shop):
+    de = shop.contact("de@example.com", country="DE")
+    with_custom = config({"germany": {"rule": "country == 'DE'"}})
+    assert shop.segments(T, with_custom)["germany"] == {de}
+    after = shop.segments(T)  # the default config has no "germany"
+    assert "germany" not in after
+    from sqlalchemy import select
+
+    from store.runs import last_run
+    from store.schema import memberships
+
+    with shop.store.engine.connect() as conn:
+        assert conn.execute(select(memberships).where(memberships.c.segment == "germany")).first() is None
+        assert last_run(conn, "compute")["stats"]["(removed segments)"]["left"] == 1
