@@ -15,7 +15,7 @@ from rich.table import Table
 
 from connector.csv_files import KINDS, CsvFileError
 from connector.fields import FieldError, email_key
-from jobs.compute import compute
+from jobs.compute import compute, evaluate
 from jobs.config import AppConfig, ConfigError, load_config
 from jobs.importer import import_csv
 from segments import engine
@@ -141,12 +141,7 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
                 )
                 count = _write_export(engine.stored_rows(conn), stream)
             else:
-                ev = engine.evaluate(
-                    conn,
-                    list(config.segment_defs.values()),
-                    as_of=parse_as_of(args.as_of),
-                    paid_statuses=config.segments.paid_statuses,
-                )
+                ev = evaluate(conn, config, as_of=parse_as_of(args.as_of))
                 count = _write_export(engine.desired_rows(conn, ev), stream)
                 conn.rollback()  # an export never writes
     finally:
@@ -164,12 +159,7 @@ def cmd_explain(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(str(exc)) from None
     store = ctx.store
     with store.engine.begin() as conn:
-        ev = engine.evaluate(
-            conn,
-            list(config.segment_defs.values()),
-            as_of=parse_as_of(args.as_of),
-            paid_statuses=config.segments.paid_statuses,
-        )
+        ev = evaluate(conn, config, as_of=parse_as_of(args.as_of))
         ex = engine.explain(conn, ev, key)
         median = ev.stats.median_repurchase_days()
         conn.rollback()
@@ -197,12 +187,7 @@ def cmd_preview(args: argparse.Namespace, ctx: Context) -> int:
     config = ctx.config
     store = ctx.store
     with store.engine.begin() as conn:
-        ev = engine.evaluate(
-            conn,
-            list(config.segment_defs.values()),
-            as_of=parse_as_of(args.as_of),
-            paid_statuses=config.segments.paid_statuses,
-        )
+        ev = evaluate(conn, config, as_of=parse_as_of(args.as_of))
         totals: dict[tuple[str, str], int] = {}
         writer = csv.writer(sys.stdout, lineterminator="\n") if args.format == "csv" else None
         if writer:

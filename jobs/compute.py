@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from jobs.config import AppConfig
 from segments import engine
 from store.db import Store
@@ -18,6 +20,12 @@ class ComputeResult:
     changes: dict[str, engine.SegmentChange]
     point_in_time: bool
     refreshed: int
+
+
+def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.Evaluation:
+    """Every configured segment evaluated at `as_of` into a temporary table; nothing stored."""
+    defs = list(config.segment_defs.values())
+    return engine.evaluate(conn, defs, as_of=as_of, paid_statuses=config.segments.paid_statuses)
 
 
 def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
@@ -37,9 +45,7 @@ def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) 
 def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
     with store.engine.begin() as conn:
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
-        ev = engine.evaluate(
-            conn, list(config.segment_defs.values()), as_of=as_of, paid_statuses=config.segments.paid_statuses
-        )
+        ev = evaluate(conn, config, as_of=as_of)
         changes = engine.apply(conn, ev, run_id=run_id)
         stats = {name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()}
         finish_run(conn, run_id, now=now, stats=stats)

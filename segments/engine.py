@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -293,12 +293,3 @@ def explain(conn: Connection, ev: Evaluation, email_key: str) -> Explanation:
             failed = [text for (text, _), ok in zip(rule.clauses, held[1:], strict=True) if not ok]
             verdicts.append(Verdict(name, False, f"fails: {failed[0] if failed else ev.defs[name].rule}"))
     return Explanation(email_key, status, shown, verdicts)
-
-
-def sizes(changes: dict[str, SegmentChange]) -> dict[str, int]:
-    return {k: v.size for k, v in changes.items()}
-
-
-def flatten(rows: Iterable[tuple[str, str]]) -> Iterator[str]:
-    for key, seg in rows:
-        yield f"{key},{seg}\n"

@@ -135,17 +135,19 @@ features = Table(
     Column("last_click_at", BigInteger),
     Column("last_engagement_at", BigInteger),
     Column("categories", Text, nullable=False),
+    Index("ix_features_spent", "total_spent_e4"),  # the VIP threshold is one index walk
     sqlite_with_rowid=False,
 )
 
 # Gaps between consecutive paid orders of population contacts only; the shop median is one
-# sort of this table (cheaper than keeping an index on the gap through every refresh).
+# index walk.
 order_gaps = Table(
     "order_gaps",
     metadata,
     Column("email_key", String(320), nullable=False),
     Column("gap_us", BigInteger, nullable=False),
     Index("ix_order_gaps_email", "email_key"),
+    Index("ix_order_gaps_gap", "gap_us"),
 )
 
 feature_dirty = Table(
