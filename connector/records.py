@@ -29,6 +29,26 @@ class Contact:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Member:
+    """A Mailchimp audience member: the contact as the ESP knows it.
+
+    `timezone` and `country` are Mailchimp's (`location.*`, guessed from IPs) and are stored apart
+    from the contact's own, so the send planner can rank the sources.
+    """
+
+    email: str
+    email_key: str
+    status: str
+    opted_in_at: datetime | None = None
+    language: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = None
+    country: str | None = None
+    last_changed: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Order:
     order_id: str
     email_key: str
@@ -61,4 +81,4 @@ class RowProblem:
         return f"{self.file}:{self.line}: {self.severity}: {self.reason}"
 
 
-Record = Contact | Order | Event
+Record = Contact | Member | Order | Event

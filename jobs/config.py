@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 
@@ -35,6 +35,30 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class MailchimpConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    list_id: str = ""  # the audience; required by `segmail sync`
+    api_url: str | None = None  # default: https://<dc>.api.mailchimp.com/3.0 from the API key
+    tag_prefix: str = Field("segmail:", max_length=50)
+    timeout_s: float = Field(30.0, gt=0, le=120)  # Mailchimp itself gives up at 120 s
+    max_connections: int = Field(10, ge=1, le=10)  # Mailchimp's limit per API key
+    attempts: int = Field(6, ge=1, le=20)
+    lookback_minutes: float = Field(10.0, ge=0)
+    engagement_window_days: float | None = Field(None, gt=0)  # default: the longest any rule uses
+    engagement_margin_days: float = Field(7.0, ge=0)
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://us6.api.mailchimp.com/3.0")
+        if value is not None and "server" in value:
+            # the official client rewrites every "server" in a URL (contract §11.3)
+            raise ValueError('must not contain the word "server"')
+        return value
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,6 +69,7 @@ class StoreConfig(BaseModel):
 @dataclass(frozen=True, kw_only=True)
 class AppConfig:
     store: StoreConfig
+    mailchimp: MailchimpConfig
     segments: SegmentsSettings
     segment_defs: dict[str, SegmentDef]
     origin: str
@@ -66,7 +91,7 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "segments")
+SECTIONS = ("store", "mailchimp", "segments")
 
 
 def parse_config(
@@ -89,11 +114,17 @@ def parse_config(
         store = StoreConfig()
     if store.url and not store.url.split(":", 1)[0].startswith(("sqlite", "postgresql", "postgres")):
         errors.append("store.url: expected a sqlite:/// or postgresql:// URL")
-    settings, defs = parse_segments(section["segments"], errors)
+    try:
+        mailchimp = MailchimpConfig.model_validate(section["mailchimp"])
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, "mailchimp"))
+        mailchimp = MailchimpConfig()
+    settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     if errors:
         raise ConfigError(origin, errors)
     return AppConfig(
         store=store,
+        mailchimp=mailchimp,
         segments=settings,
         segment_defs=defs,
         origin=origin,

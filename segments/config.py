@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from segments.builtin import BUILTINS
 from segments.rules import FEATURES, Compiler, ParamValue, RuleError, names_in, parse
@@ -22,7 +22,6 @@ TAG_MAX = 100  # Mailchimp's limit on a tag name
 class SegmentsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tag_prefix: str = Field("segmail:", max_length=50)
     paid_statuses: tuple[str, ...] = ("paid", "completed", "processing", "partially_refunded")
 
     @field_validator("paid_statuses")
@@ -69,7 +68,7 @@ def check_rule(defn: SegmentDef) -> str | None:
 
 
 def parse_segments(
-    raw: Mapping[str, Any], errors: list[str]
+    raw: Mapping[str, Any], errors: list[str], *, tag_prefix: str
 ) -> tuple[SegmentsSettings, dict[str, SegmentDef]]:
     """Validate `[segments]`; problems are appended to `errors` as `key: message`."""
     settings_raw = {k: v for k, v in raw.items() if not isinstance(v, dict)}
@@ -81,7 +80,7 @@ def parse_segments(
         settings = SegmentsSettings()
     defs: dict[str, SegmentDef] = {}
     for name in [*BUILTINS, *(n for n in tables if n not in BUILTINS)]:
-        defn = _segment(name, tables.get(name, {}), settings, errors)
+        defn = _segment(name, tables.get(name, {}), tag_prefix, errors)
         if defn is not None:
             defs[name] = defn
     tags: dict[str, str] = {}
@@ -94,9 +93,7 @@ def parse_segments(
     return settings, defs
 
 
-def _segment(
-    name: str, table: Mapping[str, Any], settings: SegmentsSettings, errors: list[str]
-) -> SegmentDef | None:
+def _segment(name: str, table: Mapping[str, Any], tag_prefix: str, errors: list[str]) -> SegmentDef | None:
     key = f"segments.{name}"
     if _NAME.fullmatch(name) is None:
         errors.append(
@@ -108,7 +105,7 @@ def _segment(
     rule = table.get("rule", builtin.rule if builtin else None)
     if not isinstance(rule, str) or not rule.strip():
         errors.append(f'{key}.rule: expected a rule expression (a string), e.g. rule = "orders_count >= 3"')
-    tag = table.get("tag", f"{settings.tag_prefix}{name}")
+    tag = table.get("tag", f"{tag_prefix}{name}")
     if not isinstance(tag, str) or not tag.strip() or len(tag) > TAG_MAX:
         errors.append(f"{key}.tag: expected a tag name of 1 to {TAG_MAX} characters, got {tag!r}")
     enabled = table.get("enabled", True)

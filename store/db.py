@@ -12,11 +12,23 @@ from sqlalchemy.engine import make_url
 
 from store.schema import meta, metadata
 
-SCHEMA_VERSION = 1
-
 Migration = Callable[[Connection], None]
+
+
+def _v2_mailchimp_columns(conn: Connection) -> None:
+    """v1 → v2: Mailchimp's view of a contact (its time zone and country guesses, when it last saw it)."""
+    for column, kind in (
+        ("mc_timezone", "VARCHAR(64)"),
+        ("mc_country", "VARCHAR(2)"),
+        ("mc_seen_at", "BIGINT"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
-MIGRATIONS: list[Migration] = []
+# New tables need no step: they are created after the steps run.
+MIGRATIONS: list[Migration] = [_v2_mailchimp_columns]
+SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
 class StoreError(RuntimeError):

@@ -99,10 +99,10 @@ def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) ->
         # a full build fills empty tables: indexes built once afterwards beat a million index inserts
         value_indexes = [ix for t in (features, order_gaps) for ix in t.indexes]
         for ix in value_indexes:
-            ix.drop(conn)
+            ix.drop(conn, checkfirst=True)
         n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=False)
         for ix in value_indexes:
-            ix.create(conn)
+            ix.create(conn, checkfirst=True)
         set_meta(conn, "features_fingerprint", fingerprint)
     else:
         dirty = select(feature_dirty.c.email_key)

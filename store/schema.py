@@ -42,6 +42,10 @@ contacts = Table(
     Column("last_name", Text),
     Column("source", String(32), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # schema v2: what Mailchimp says (kept apart from the contact's own time zone and country)
+    Column("mc_timezone", String(64)),
+    Column("mc_country", String(2)),
+    Column("mc_seen_at", BigInteger),  # last pull that saw the member; NULL = not in the audience
     # stored in email_key order: the feature build reads contacts, orders and events in step
     sqlite_with_rowid=False,
 )
@@ -103,6 +107,17 @@ esp_memberships = Table(
     Column("segment", String(64), primary_key=True),
     Column("email_key", String(320), primary_key=True),
     Column("confirmed_at", BigInteger, nullable=False),
+)
+
+# Per-email refusals of the last push attempt (e.g. not in the audience), kept for the run summary.
+esp_push_errors = Table(
+    "esp_push_errors",
+    metadata,
+    Column("segment", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("action", String(8), nullable=False),  # add | remove
+    Column("error", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
 )
 
 runs = Table(

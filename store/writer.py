@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from connector.records import Contact, Event, Order, Record
+from connector.records import Contact, Event, Member, Order, Record
 from store.codec import to_e4, to_us
 from store.db import get_meta, set_meta
 from store.schema import contacts, events, feature_dirty, orders
@@ -21,11 +21,12 @@ class Encoded:
 
     source: str
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)  # Mailchimp's columns only
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[tuple[str, str, int, str], dict[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.contacts) + len(self.orders) + len(self.events)
+        return len(self.contacts) + len(self.members) + len(self.orders) + len(self.events)
 
 
 def encode(records: Sequence[Record], *, source: str, now_us: int) -> Encoded:
@@ -53,6 +54,21 @@ def encode(records: Sequence[Record], *, source: str, now_us: int) -> Encoded:
                 "type": r.type,
                 "at": at,
                 "campaign_id": campaign,
+            }
+        elif isinstance(r, Member):
+            out.members[r.email_key] = {
+                "email_key": r.email_key,
+                "email": r.email,
+                "status": r.status,
+                "opted_in_at": None if r.opted_in_at is None else to_us(r.opted_in_at),
+                "language": r.language,
+                "first_name": r.first_name,
+                "last_name": r.last_name,
+                "mc_timezone": r.timezone,
+                "mc_country": r.country,
+                "mc_seen_at": now_us,
+                "source": source,
+                "updated_at": now_us,
             }
         elif isinstance(r, Contact):
             out.contacts[r.email_key] = {
@@ -88,11 +104,14 @@ def write_encoded(conn: Connection, batch: Encoded) -> int:
         )
     # key order gives B-tree inserts locality (about 20 % faster on a large SQLite store)
     upsert(conn, contacts, [batch.contacts[k] for k in sorted(batch.contacts)], ["email_key"])
+    # a member updates only the columns Mailchimp owns; the contact's own time zone etc. stay
+    upsert(conn, contacts, [batch.members[k] for k in sorted(batch.members)], ["email_key"])
     upsert(conn, orders, sorted(batch.orders.values(), key=_order_key), ["source", "order_id"])
     insert_ignore(conn, events, [batch.events[k] for k in sorted(batch.events)])
     keys = {
         *previous_owners,
         *batch.contacts,
+        *batch.members,
         *(o["email_key"] for o in batch.orders.values()),
         *(k[0] for k in batch.events),
     }

@@ -87,7 +87,7 @@ def test_duplicate_tags_are_an_error():
 
 def test_toml_syntax_error_names_the_file_and_line(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text("[segments]\ntag_prefix = \n")
+    path.write_text("[mailchimp]\ntag_prefix = \n")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert info.value.origin == str(path)
@@ -121,4 +121,4 @@ def test_disabling_and_overriding_a_builtin():
 
 def test_example_is_toml_with_only_known_sections():
     data = tomllib.loads((ROOT / "config.example.toml").read_text())
-    assert set(data) == {"store", "segments"}
+    assert set(data) == {"store", "mailchimp", "segments"}

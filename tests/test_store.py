@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Connection, create_engine, inspect, text
 
-from store.db import StoreError, get_meta, open_store, redact_url
+from store.db import MIGRATIONS, SCHEMA_VERSION, StoreError, get_meta, open_store, redact_url
 
 
 def _version(store) -> str:
@@ -16,7 +16,7 @@ def _version(store) -> str:
 def test_fresh_store_has_every_table_at_the_current_version(store):
     names = set(inspect(store.engine).get_table_names())
     assert {"contacts", "orders", "events", "cursors", "memberships", "esp_memberships", "runs"} <= names
-    assert _version(store) == "1"
+    assert _version(store) == str(SCHEMA_VERSION)
 
 
 def test_sqlite_uses_wal(tmp_path):
@@ -26,38 +26,58 @@ def test_sqlite_uses_wal(tmp_path):
     s.dispose()
 
 
-def test_older_store_is_migrated_in_order_and_keeps_its_data(store_url):
+def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url):
+    open_store(store_url, migrations=[]).dispose()  # stamped v1
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # make it look exactly like v1: no Mailchimp columns yet
+        for column in ("mc_timezone", "mc_country", "mc_seen_at"):
+            conn.execute(text(f"ALTER TABLE contacts DROP COLUMN {column}"))
+        conn.execute(
+            text(
+                "INSERT INTO contacts (email_key, email, status, source, updated_at) "
+                "VALUES ('a@example.com', 'A@example.com', 'subscribed', 'csv', 1)"
+            )
+        )
+    engine.dispose()
+    migrated = open_store(store_url)
+    assert _version(migrated) == str(SCHEMA_VERSION) == "2"
+    with migrated.engine.connect() as conn:
+        row = conn.execute(text("SELECT email, mc_timezone, mc_seen_at FROM contacts")).one()
+    assert tuple(row) == ("A@example.com", None, None)
+    migrated.dispose()
+
+
+def test_later_steps_run_in_order_once(store_url):
     open_store(store_url).dispose()
-    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    applied: list[str] = []
+
+    def step3(conn: Connection) -> None:
+        applied.append("3")
+        conn.execute(text("ALTER TABLE cursors ADD COLUMN note VARCHAR(20)"))
+
+    def step4(conn: Connection) -> None:
+        applied.append("4")
+        conn.execute(text("UPDATE cursors SET note = 'migrated'"))
+
+    engine = create_engine(store_url)
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO cursors (source, stream, value, updated_at) VALUES ('csv', 's', 'v', 1)")
         )
     engine.dispose()
-    applied: list[str] = []
-
-    def step2(conn: Connection) -> None:
-        applied.append("2")
-        conn.execute(text("ALTER TABLE cursors ADD COLUMN note VARCHAR(20)"))
-
-    def step3(conn: Connection) -> None:
-        applied.append("3")
-        conn.execute(text("UPDATE cursors SET note = 'migrated'"))
-
-    migrated = open_store(store_url, migrations=[step2, step3])
-    assert applied == ["2", "3"] and _version(migrated) == "3"
+    migrated = open_store(store_url, migrations=[*MIGRATIONS, step3, step4])
+    assert applied == ["3", "4"] and _version(migrated) == "4"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT value, note FROM cursors")).one() == ("v", "migrated")
         assert get_meta(conn, "missing") is None
     migrated.dispose()
-    again = open_store(store_url, migrations=[step2, step3])
-    assert applied == ["2", "3"]  # nothing re-applied
-    again.dispose()
+    open_store(store_url, migrations=[*MIGRATIONS, step3, step4]).dispose()
+    assert applied == ["3", "4"]  # nothing re-applied
 
 
 def test_newer_store_is_refused_not_dropped(store_url):
-    open_store(store_url, migrations=[lambda conn: None]).dispose()
-    with pytest.raises(StoreError, match="schema version 2, newer than this segmail knows \\(1\\)"):
+    open_store(store_url, migrations=[*MIGRATIONS, lambda conn: None]).dispose()
+    with pytest.raises(StoreError, match=r"schema version 3, newer than this segmail knows \(2\)"):
         open_store(store_url)
 
 

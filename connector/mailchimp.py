@@ -1,0 +1,366 @@
+"""Mailchimp Marketing API: members and engagement in, static-segment (tag) diffs out.
+
+Uses the official `mailchimp-marketing` client with its transport pointed at one pooled
+session, and wraps its quirks once (see ../shared/contracts/mailchimp.md §11):
+- an empty-body error (e.g. a bare 429) comes back as a `Response` instead of raising;
+- error bodies are `application/problem+json`, which the client leaves as a JSON string;
+- response headers (Retry-After) are dropped from its exceptions, so the transport keeps them;
+- `fields` must be a list (a string is sent one character per field);
+- a URL containing "server" is rewritten, so the data centre is always passed explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import mailchimp_marketing
+from mailchimp_marketing.api_client import ApiClientError
+
+from connector import fields
+from connector.fields import FieldError
+from connector.http import (
+    DEFAULT_TIMEOUT_S,
+    ApiError,
+    ConfigurationError,
+    Redactor,
+    Response,
+    RetryStats,
+    classify,
+    make_session,
+    parse_retry_after,
+    problem_detail,
+    retry_policy,
+)
+from connector.records import Event, Member
+
+PAGE_SIZE = 1000  # Mailchimp's maximum `count`
+SEGMENT_CHUNK = 500  # "A maximum of 500 members can be sent" per members_to_add / members_to_remove
+_EMAIL_IN_TEXT = re.compile(r"[^\s@'\"<>]+@[^\s@'\"<>]+")
+MEMBER_FIELDS = [
+    "members.email_address",
+    "members.status",
+    "members.timestamp_opt",
+    "members.timestamp_signup",
+    "members.last_changed",
+    "members.language",
+    "members.merge_fields",
+    "members.location.timezone",
+    "members.location.country_code",
+    "total_items",
+]
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(
+        email.strip().lower().encode(), usedforsecurity=False
+    ).hexdigest()  # Mailchimp member id
+
+
+def data_center(api_key: str) -> str:
+    """The `usN` suffix of an API key; a key without one is a configuration error."""
+    _, sep, dc = api_key.rpartition("-")
+    if not sep or not re.fullmatch(r"[a-z]+[0-9]+", dc):
+        raise ConfigurationError("MAILCHIMP_API_KEY does not end in a data centre suffix such as -us6")
+    return dc
+
+
+def api_url_for(api_key: str) -> str:
+    return f"https://{data_center(api_key)}.api.mailchimp.com/3.0"
+
+
+@dataclass
+class ApiStats:
+    requests: int = 0
+    retry: RetryStats = field(default_factory=RetryStats)
+
+
+class MailchimpApi:
+    """The official client wired to one session and one retry policy; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        attempts: int = 6,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        dc = data_center(api_key)
+        self.stats = ApiStats()
+        self._key = api_key
+        self._timeout = timeout_s
+        self._redact = Redactor([api_key])
+        self._session = make_session()
+        self._local = threading.local()
+        self._attempts = attempts
+        self._sleep = sleep
+        self.client = mailchimp_marketing.Client()
+        self.client.set_config({"api_key": api_key, "server": dc, "timeout": timeout_s})
+        self.client.api_client.host = (api_url or api_url_for(api_key)).rstrip("/")
+        self.client.api_client.request = self._transport
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _transport(
+        self, method: str, url: str, query_params: Any = None, headers: Any = None, body: Any = None
+    ) -> Response:
+        data = json.dumps(body) if method in ("POST", "PUT", "PATCH") else None
+        self.stats.requests += 1
+        self._local.last = None
+        response = self._session.request(
+            method,
+            url,
+            params=query_params,
+            headers=headers,
+            data=data,
+            auth=("user", self._key),
+            timeout=self._timeout,
+        )
+        self._local.last = response
+        return response
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One client call under the retry policy; returns its data, or None for an empty success."""
+        policy = retry_policy(attempts=self._attempts, sleep=self._sleep, stats=self.stats.retry)
+        for attempt in policy:
+            with attempt:
+                return self._once(what, fn, *args, **kwargs)
+        raise AssertionError("unreachable: the policy re-raises the last error")  # pragma: no cover
+
+    def _once(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+        except ApiClientError as exc:
+            raise self._error(what, exc.status_code, exc.text) from None
+        if isinstance(result, Response):
+            if result.ok:
+                return None
+            raise self._error(what, result.status_code, result.text)
+        return result
+
+    def _error(self, what: str, status: int | None, body: Any) -> ApiError:
+        last = getattr(self._local, "last", None)
+        retry_after = parse_retry_after(last.headers.get("Retry-After")) if last is not None else None
+        if status is None:
+            reason = type(body).__name__ if isinstance(body, BaseException) else "no response"
+            message = f"{what}: no response ({reason})"
+            detail = ""
+        else:
+            detail = _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
+            shown = detail or ("an empty body" if not body else "a non-JSON body")
+            message = f"{what}: HTTP {status}: {shown}"
+        return classify(status, self._redact(message), detail=self._redact(detail), retry_after=retry_after)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def ping(self) -> None:
+        self.call("ping", self.client.ping.get)
+
+    def members(self, list_id: str, *, since: datetime | None) -> Iterator[MemberPage]:
+        """Members changed after `since`, oldest change first, one page at a time."""
+        offset = 0
+        while True:
+            params: dict[str, Any] = {
+                "count": PAGE_SIZE,
+                "offset": offset,
+                "fields": MEMBER_FIELDS,
+                "sort_field": "last_changed",
+                "sort_dir": "ASC",
+            }
+            if since is not None:
+                params["since_last_changed"] = since.astimezone(UTC).isoformat(timespec="seconds")
+            data = self.call("list members", self.client.lists.get_list_members_info, list_id, **params) or {}
+            raw = data.get("members") or []
+            yield parse_members(raw, offset=offset)
+            offset += len(raw)
+            if len(raw) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
+                return
+
+    def sent_campaigns(self, *, since_send_time: datetime | None) -> Iterator[tuple[str, datetime | None]]:
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"count": PAGE_SIZE, "offset": offset, "status": "sent"}
+            params["fields"] = ["campaigns.id", "campaigns.send_time", "total_items"]
+            if since_send_time is not None:
+                params["since_send_time"] = since_send_time.astimezone(UTC).isoformat(timespec="seconds")
+            data = self.call("list campaigns", self.client.campaigns.list, **params) or {}
+            page = data.get("campaigns") or []
+            for c in page:
+                yield str(c["id"]), _optional_time(c.get("send_time"))
+            offset += len(page)
+            if len(page) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
+                return
+
+    def activity(self, campaign_id: str, *, since: datetime | None) -> Iterator[list[Event]]:
+        """Opens and clicks of one campaign after `since`, a page of recipients at a time."""
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"count": PAGE_SIZE, "offset": offset}
+            if since is not None:
+                params["since"] = since.astimezone(UTC).isoformat(timespec="seconds")
+            data = (
+                self.call(
+                    "email activity",
+                    self.client.reports.get_email_activity_for_campaign,
+                    campaign_id,
+                    **params,
+                )
+                or {}
+            )
+            emails = data.get("emails") or []
+            yield list(parse_activity(campaign_id, emails))
+            offset += len(emails)
+            if len(emails) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
+                return
+
+    # -- writes ---------------------------------------------------------------------------------
+    def static_segments(self, list_id: str) -> dict[str, int]:
+        """Static segments (tags) of the audience by name."""
+        found: dict[str, int] = {}
+        offset = 0
+        while True:
+            data = (
+                self.call(
+                    "list segments",
+                    self.client.lists.list_segments,
+                    list_id,
+                    count=PAGE_SIZE,
+                    offset=offset,
+                    type="static",
+                    fields=["segments.id", "segments.name", "total_items"],
+                )
+                or {}
+            )
+            page = data.get("segments") or []
+            found.update({str(s["name"]): int(s["id"]) for s in page})
+            offset += len(page)
+            if len(page) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
+                return found
+
+    def create_static_segment(self, list_id: str, name: str) -> int:
+        data = self.call(
+            "create segment", self.client.lists.create_segment, list_id, {"name": name, "static_segment": []}
+        )
+        return int(data["id"])
+
+    def change_segment(
+        self, list_id: str, segment_id: int, *, add: Sequence[str], remove: Sequence[str]
+    ) -> ChunkResult:
+        """Add and remove at most 500 emails each; what Mailchimp confirmed and what it refused."""
+        if len(add) > SEGMENT_CHUNK or len(remove) > SEGMENT_CHUNK:
+            raise ValueError(f"at most {SEGMENT_CHUNK} emails per members_to_add / members_to_remove")
+        body = {"members_to_add": list(add), "members_to_remove": list(remove)}
+        data = (
+            self.call(
+                "update segment members", self.client.lists.batch_segment_members, body, list_id, segment_id
+            )
+            or {}
+        )
+        refused: dict[str, str] = {}
+        for error in data.get("errors") or []:
+            message = str(error.get("error") or "refused")
+            for email in error.get("email_addresses") or []:
+                refused[str(email).strip().lower()] = _EMAIL_IN_TEXT.sub("<email>", message)
+        return ChunkResult(
+            added=[e.strip().lower() for e in add if e.strip().lower() not in refused],
+            removed=[e.strip().lower() for e in remove if e.strip().lower() not in refused],
+            refused=refused,
+        )
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    members: list[Member]
+    problems: list[str]  # "member <hash>: reason" — never the email itself
+    newest_change: datetime | None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    added: list[str]
+    removed: list[str]
+    refused: dict[str, str]
+
+
+def parse_members(raw: Sequence[dict[str, Any]], *, offset: int = 0) -> MemberPage:
+    """Mailchimp members → Member records; a bad member is reported by position and hash and skipped."""
+    members: list[Member] = []
+    problems: list[str] = []
+    newest: datetime | None = None
+    for i, item in enumerate(raw):
+        where = f"member #{offset + i + 1}"
+        try:
+            member = _member(item)
+        except (FieldError, KeyError, TypeError, ValueError) as exc:
+            email = item.get("email_address") if isinstance(item, dict) else None
+            ident = f" ({subscriber_hash(email)})" if isinstance(email, str) and email else ""
+            problems.append(
+                f"{where}{ident}: {exc if isinstance(exc, FieldError) else f'missing or malformed {exc}'}"
+            )
+            continue
+        members.append(member)
+        if member.last_changed is not None and (newest is None or member.last_changed > newest):
+            newest = member.last_changed
+    return MemberPage(members=members, problems=problems, newest_change=newest)
+
+
+def _member(item: dict[str, Any]) -> Member:
+    email = item["email_address"]
+    location = item.get("location") or {}
+    merge = item.get("merge_fields") or {}
+    zone = location.get("timezone") or None
+    try:
+        zone = fields.timezone_name(zone)
+    except FieldError:
+        zone = None  # Mailchimp guesses zones from IPs; an unknown one falls through to the next source
+    try:
+        country = fields.country_code(location.get("country_code"))
+    except FieldError:
+        country = None
+    opted = fields.optional_timestamp(
+        item.get("timestamp_opt") or item.get("timestamp_signup"), "timestamp_opt", naive_is_utc=True
+    )
+    return Member(
+        email=str(email).strip(),
+        email_key=fields.email_key(str(email)),
+        status=fields.contact_status(str(item["status"])),
+        opted_in_at=opted,
+        language=fields.text(item.get("language"), max_len=16),
+        first_name=fields.text(merge.get("FNAME") if isinstance(merge.get("FNAME"), str) else None),
+        last_name=fields.text(merge.get("LNAME") if isinstance(merge.get("LNAME"), str) else None),
+        timezone=zone,
+        country=country,
+        last_changed=fields.optional_timestamp(item.get("last_changed"), "last_changed", naive_is_utc=True),
+    )
+
+
+def parse_activity(campaign_id: str, emails: Sequence[dict[str, Any]]) -> Iterator[Event]:
+    for entry in emails:
+        try:
+            key = fields.email_key(str(entry["email_address"]))
+        except (FieldError, KeyError):
+            continue
+        for act in entry.get("activity") or []:
+            action = act.get("action")
+            if action not in ("open", "click"):
+                continue  # bounces are not engagement
+            try:
+                at = fields.timestamp(str(act["timestamp"]), "timestamp", naive_is_utc=True)
+            except (FieldError, KeyError):
+                continue
+            yield Event(email_key=key, type=action, at=at, campaign_id=campaign_id)
+
+
+def _optional_time(value: Any) -> datetime | None:
+    try:
+        return fields.optional_timestamp(value if isinstance(value, str) else None, "time", naive_is_utc=True)
+    except FieldError:
+        return None

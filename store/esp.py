@@ -1,0 +1,107 @@
+"""What the ESP (Mailchimp) has confirmed, what still has to be pushed, and incremental cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select
+
+from store.schema import contacts, cursors, esp_memberships, esp_push_errors, memberships
+from store.upsert import insert_ignore, upsert
+
+
+def get_cursor(conn: Connection, source: str, stream: str) -> str | None:
+    return conn.execute(
+        select(cursors.c.value).where(cursors.c.source == source, cursors.c.stream == stream)
+    ).scalar_one_or_none()
+
+
+def set_cursor(conn: Connection, source: str, stream: str, value: str, *, now_us: int) -> None:
+    row = {"source": source, "stream": stream, "value": value, "updated_at": now_us}
+    upsert(conn, cursors, [row], ["source", "stream"])
+
+
+@dataclass(frozen=True)
+class PendingCounts:
+    to_add: int
+    to_remove: int
+    not_in_audience: int  # desired members Mailchimp has never shown us: skipped, never created
+
+
+def _in_audience() -> ColumnElement[bool]:
+    return exists().where(contacts.c.email_key == memberships.c.email_key, contacts.c.mc_seen_at.is_not(None))
+
+
+def _confirmed() -> ColumnElement[bool]:
+    m, e = memberships, esp_memberships
+    return exists().where(e.c.segment == m.c.segment, e.c.email_key == m.c.email_key)
+
+
+def _undesired() -> ColumnElement[bool]:
+    m, e = memberships, esp_memberships
+    return ~exists().where(and_(m.c.segment == e.c.segment, m.c.email_key == e.c.email_key))
+
+
+def pending_counts(conn: Connection, segment: str) -> PendingCounts:
+    m, e = memberships, esp_memberships
+    to_add = conn.execute(
+        select(func.count()).where(m.c.segment == segment, ~_confirmed(), _in_audience())
+    ).scalar_one()
+    skipped = conn.execute(
+        select(func.count()).where(m.c.segment == segment, ~_confirmed(), ~_in_audience())
+    ).scalar_one()
+    to_remove = conn.execute(select(func.count()).where(e.c.segment == segment, _undesired())).scalar_one()
+    return PendingCounts(int(to_add), int(to_remove), int(skipped))
+
+
+def pending_adds(conn: Connection, segment: str) -> Iterator[str]:
+    """Desired members of `segment` Mailchimp has not confirmed, that are in the audience, in key order."""
+    m = memberships
+    query = (
+        select(m.c.email_key)
+        .where(m.c.segment == segment, ~_confirmed(), _in_audience())
+        .order_by(m.c.email_key)
+    )
+    yield from conn.execute(query).scalars()
+
+
+def pending_removes(conn: Connection, segment: str) -> Iterator[str]:
+    """Members Mailchimp has confirmed in `segment` that are no longer desired, in key order."""
+    e = esp_memberships
+    query = select(e.c.email_key).where(e.c.segment == segment, _undesired()).order_by(e.c.email_key)
+    yield from conn.execute(query).scalars()
+
+
+def confirm(
+    conn: Connection,
+    segment: str,
+    *,
+    added: Iterable[str],
+    removed: Iterable[str],
+    refused: Mapping[str, tuple[str, str]],
+    now_us: int,
+) -> None:
+    """Record one chunk Mailchimp answered: confirmed adds and removes, and per-email refusals."""
+    added, removed = list(added), list(removed)
+    insert_ignore(
+        conn, esp_memberships, [{"segment": segment, "email_key": k, "confirmed_at": now_us} for k in added]
+    )
+    if removed:
+        conn.execute(
+            delete(esp_memberships).where(
+                esp_memberships.c.segment == segment, esp_memberships.c.email_key.in_(removed)
+            )
+        )
+    done = added + removed
+    if done:
+        conn.execute(
+            delete(esp_push_errors).where(
+                esp_push_errors.c.segment == segment, esp_push_errors.c.email_key.in_(done)
+            )
+        )
+    rows = [
+        {"segment": segment, "email_key": k, "action": action, "error": error, "at": now_us}
+        for k, (action, error) in refused.items()
+    ]
+    upsert(conn, esp_push_errors, rows, ["segment", "email_key"])
