@@ -15,6 +15,7 @@ from rich.table import Table
 
 from connector.csv_files import KINDS, CsvFileError
 from connector.fields import FieldError, email_key
+from connector.http import ConfigurationError
 from jobs.compute import compute, evaluate
 from jobs.config import AppConfig, ConfigError, load_config
 from jobs.importer import import_csv
@@ -224,6 +225,84 @@ def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
+    from jobs import sync
+
+    if not args.once:
+        raise UsageError("pass --once (the long-running service is `segmail run`, coming with the service)")
+    config = ctx.config
+    try:
+        api = sync.open_api(config)
+    except sync.SyncConfigError as exc:
+        raise UsageError(str(exc)) from None
+    as_of = parse_as_of(args.as_of)
+    try:
+        if args.dry_run:
+            return _sync_dry_run(ctx, api, as_of)
+        with err.status("sync") as status:
+            summary = sync.sync_once(
+                ctx.store,
+                config,
+                api,
+                as_of=as_of,
+                now=sync.utc_now,
+                progress=lambda step: status.update(step),
+            )
+    except ConfigurationError as exc:
+        err.print(f"error: Mailchimp refused the credentials: {exc}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    finally:
+        api.close()
+    _print_sync(summary, config)
+    return EXIT_OK
+
+
+def _sync_dry_run(ctx: Context, api: object, as_of: datetime) -> int:
+    from store import esp
+
+    config = ctx.config
+    shown = 0
+    with ctx.store.engine.begin() as conn:
+        ev = evaluate(conn, config, as_of=as_of)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["tag", "email", "action"])
+        for defn in config.segment_defs.values():  # a disabled segment has no desired rows: all removes
+            for action, keys in (
+                ("add", esp.pending_adds(conn, defn.name, ev.staging)),
+                ("remove", esp.pending_removes(conn, defn.name, ev.staging)),
+            ):
+                for key in keys:
+                    writer.writerow([defn.tag, key, action])
+                    shown += 1
+            skipped = esp.pending_counts(conn, defn.name, ev.staging).not_in_audience
+            if skipped:
+                err.print(f"{defn.tag}: {skipped} member(s) not in the audience would be skipped")
+        conn.rollback()  # a dry run writes nothing
+    err.print(f"{shown} tag change(s) would be sent (dry run: nothing pulled, computed or pushed)")
+    return EXIT_OK
+
+
+def _print_sync(summary: object, config: AppConfig) -> None:
+    from jobs.sync import SyncSummary
+
+    assert isinstance(summary, SyncSummary)
+    out.print(
+        f"members pulled: {summary.members_pulled} ({len(summary.member_problems)} skipped), "
+        f"campaigns read: {summary.campaigns_read}, events pulled: {summary.events_pulled}",
+        highlight=False,
+    )
+    table = Table(title="tags pushed to Mailchimp")
+    for col in ("tag", "added", "removed", "failed", "not in audience"):
+        table.add_column(col, justify="left" if col == "tag" else "right")
+    for tag in summary.tags.values():
+        table.add_row(tag.tag, str(tag.added), str(tag.removed), str(tag.failed), str(tag.not_in_audience))
+    out.print(table)
+    for tag in summary.tags.values():
+        for message in tag.errors:
+            err.print(f"{tag.tag}: {message}", markup=False, soft_wrap=True)
+    out.print(f"requests: {summary.requests}, retries: {summary.retries}", highlight=False)
+
+
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     from jobs.demo import run_demo
 
@@ -284,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = rules.add_parser("check", help="validate the config and every rule")
     p.set_defaults(func=cmd_rules_check)
+
+    p = sub.add_parser("sync", help="pull from Mailchimp, compute segments, push tag changes")
+    p.add_argument("--once", action="store_true", help="run one sync and exit")
+    p.add_argument("--as-of", help=as_of_help)
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the per-member tag changes a push would send"
+    )
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
     p.add_argument("--contacts", type=int, default=5_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, select
 
 from store.schema import contacts, cursors, esp_memberships, esp_push_errors, memberships
 from store.upsert import insert_ignore, upsert
@@ -29,47 +29,51 @@ class PendingCounts:
     not_in_audience: int  # desired members Mailchimp has never shown us: skipped, never created
 
 
-def _in_audience() -> ColumnElement[bool]:
-    return exists().where(contacts.c.email_key == memberships.c.email_key, contacts.c.mc_seen_at.is_not(None))
+# `desired` is the stored `memberships` table, or an evaluation's temporary table of the same shape
+# (a dry run compares what would be desired with what Mailchimp has confirmed).
 
 
-def _confirmed() -> ColumnElement[bool]:
-    m, e = memberships, esp_memberships
+def _in_audience(m: Table) -> ColumnElement[bool]:
+    return exists().where(contacts.c.email_key == m.c.email_key, contacts.c.mc_seen_at.is_not(None))
+
+
+def _confirmed(m: Table) -> ColumnElement[bool]:
+    e = esp_memberships
     return exists().where(e.c.segment == m.c.segment, e.c.email_key == m.c.email_key)
 
 
-def _undesired() -> ColumnElement[bool]:
-    m, e = memberships, esp_memberships
+def _undesired(m: Table) -> ColumnElement[bool]:
+    e = esp_memberships
     return ~exists().where(and_(m.c.segment == e.c.segment, m.c.email_key == e.c.email_key))
 
 
-def pending_counts(conn: Connection, segment: str) -> PendingCounts:
-    m, e = memberships, esp_memberships
+def pending_counts(conn: Connection, segment: str, desired: Table = memberships) -> PendingCounts:
+    m, e = desired, esp_memberships
     to_add = conn.execute(
-        select(func.count()).where(m.c.segment == segment, ~_confirmed(), _in_audience())
+        select(func.count()).where(m.c.segment == segment, ~_confirmed(m), _in_audience(m))
     ).scalar_one()
     skipped = conn.execute(
-        select(func.count()).where(m.c.segment == segment, ~_confirmed(), ~_in_audience())
+        select(func.count()).where(m.c.segment == segment, ~_confirmed(m), ~_in_audience(m))
     ).scalar_one()
-    to_remove = conn.execute(select(func.count()).where(e.c.segment == segment, _undesired())).scalar_one()
+    to_remove = conn.execute(select(func.count()).where(e.c.segment == segment, _undesired(desired))).scalar_one()
     return PendingCounts(int(to_add), int(to_remove), int(skipped))
 
 
-def pending_adds(conn: Connection, segment: str) -> Iterator[str]:
+def pending_adds(conn: Connection, segment: str, desired: Table = memberships) -> Iterator[str]:
     """Desired members of `segment` Mailchimp has not confirmed, that are in the audience, in key order."""
-    m = memberships
+    m = desired
     query = (
         select(m.c.email_key)
-        .where(m.c.segment == segment, ~_confirmed(), _in_audience())
+        .where(m.c.segment == segment, ~_confirmed(m), _in_audience(m))
         .order_by(m.c.email_key)
     )
     yield from conn.execute(query).scalars()
 
 
-def pending_removes(conn: Connection, segment: str) -> Iterator[str]:
+def pending_removes(conn: Connection, segment: str, desired: Table = memberships) -> Iterator[str]:
     """Members Mailchimp has confirmed in `segment` that are no longer desired, in key order."""
     e = esp_memberships
-    query = select(e.c.email_key).where(e.c.segment == segment, _undesired()).order_by(e.c.email_key)
+    query = select(e.c.email_key).where(e.c.segment == segment, _undesired(desired)).order_by(e.c.email_key)
     yield from conn.execute(query).scalars()
 
 

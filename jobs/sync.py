@@ -1,0 +1,288 @@
+"""`segmail sync`: pull members and engagement from Mailchimp, compute segments, push tag diffs.
+
+Every step is resumable: a member page's cursor is saved with the page, engagement's cursor
+only after every campaign was read, and each 500-email segment chunk Mailchimp confirms is
+recorded at once — a killed sync restarts where it stopped and never re-sends a confirmed chunk.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from connector.http import ApiError, ConfigurationError, ItemError, TransientError
+from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
+from connector.records import Event
+from jobs.compute import ComputeResult, compute
+from jobs.config import AppConfig
+from segments.config import SegmentDef
+from segments.rules import names_in, parse
+from store import esp
+from store.codec import to_us
+from store.db import Store
+from store.writer import write_records
+
+log = logging.getLogger("segmail.sync")
+
+ENV_API_KEY = "MAILCHIMP_API_KEY"
+ENV_API_KEY_FILE = "MAILCHIMP_API_KEY_FILE"
+SOURCE = "mailchimp"
+ENGAGEMENT_FEATURES = frozenset(
+    {
+        "last_open_at",
+        "last_click_at",
+        "last_engagement_at",
+        "days_since_last_open",
+        "days_since_last_click",
+        "days_since_last_engagement",
+    }
+)
+DEFAULT_ENGAGEMENT_DAYS = 365.0
+
+
+class SyncConfigError(Exception):
+    """Sync cannot start: a missing key or audience, named so the user can fix it."""
+
+
+def api_key_from(env: Mapping[str, str]) -> str:
+    """The API key from MAILCHIMP_API_KEY, or from the file MAILCHIMP_API_KEY_FILE names."""
+    key = env.get(ENV_API_KEY, "").strip()
+    if not key and env.get(ENV_API_KEY_FILE):
+        path = Path(env[ENV_API_KEY_FILE])
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SyncConfigError(f"{ENV_API_KEY_FILE}: cannot read {path}: {exc.strerror}") from None
+    if not key:
+        raise SyncConfigError(f"set {ENV_API_KEY} (or {ENV_API_KEY_FILE}) to your Mailchimp API key")
+    return key
+
+
+def open_api(config: AppConfig, env: Mapping[str, str] | None = None, **kwargs: object) -> MailchimpApi:
+    if not config.mailchimp.list_id:
+        raise SyncConfigError("mailchimp.list_id: set the audience id to sync with")
+    mc = config.mailchimp
+    try:
+        return MailchimpApi(
+            api_key=api_key_from(os.environ if env is None else env),
+            api_url=mc.api_url,
+            timeout_s=mc.timeout_s,
+            attempts=mc.attempts,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    except ConfigurationError as exc:
+        raise SyncConfigError(str(exc)) from None
+
+
+@dataclass
+class TagResult:
+    tag: str
+    added: int = 0
+    removed: int = 0
+    failed: int = 0
+    not_in_audience: int = 0
+    errors: list[str] = field(default_factory=list)  # first few call-level errors
+
+
+@dataclass
+class SyncSummary:
+    members_pulled: int = 0
+    member_problems: list[str] = field(default_factory=list)
+    campaigns_read: int = 0
+    events_pulled: int = 0
+    compute: ComputeResult | None = None
+    tags: dict[str, TagResult] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def sync_once(
+    store: Store,
+    config: AppConfig,
+    api: MailchimpApi,
+    *,
+    as_of: datetime,
+    now: Callable[[], datetime],
+    progress: Progress = _quiet,
+) -> SyncSummary:
+    summary = SyncSummary()
+    progress("pulling members")
+    summary.members_pulled, summary.member_problems = pull_members(store, config, api, now=now())
+    progress("pulling engagement")
+    summary.campaigns_read, summary.events_pulled = pull_engagement(store, config, api, now=now())
+    progress("computing segments")
+    summary.compute = compute(store, config, as_of=as_of, now=now())
+    progress("pushing tag changes")
+    summary.tags = push_tags(store, config, api, now=now)
+    summary.requests = api.stats.requests
+    summary.retries = api.stats.retry.retries
+    return summary
+
+
+def pull_members(
+    store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime
+) -> tuple[int, list[str]]:
+    list_id = config.mailchimp.list_id
+    stream = f"members:{list_id}"
+    with store.engine.begin() as conn:
+        cursor = esp.get_cursor(conn, SOURCE, stream)
+    since = None
+    if cursor is not None:  # re-read a short window: changes committed out of order are not missed
+        since = datetime.fromisoformat(cursor) - timedelta(minutes=config.mailchimp.lookback_minutes)
+    pulled, problems = 0, []
+    newest = datetime.fromisoformat(cursor) if cursor else None
+    for page in api.members(list_id, since=since):
+        for problem in page.problems:
+            log.warning("skipped a Mailchimp member: %s", problem)
+        problems += page.problems
+        with store.engine.begin() as conn:
+            write_records(conn, page.members, source=SOURCE, now_us=to_us(now))
+            if page.newest_change is not None and (newest is None or page.newest_change > newest):
+                newest = page.newest_change
+            if newest is not None:  # saved with the page it covers, never ahead of it
+                esp.set_cursor(conn, SOURCE, stream, newest.isoformat(), now_us=to_us(now))
+        pulled += len(page.members)
+    return pulled, problems
+
+
+def engagement_window_days(config: AppConfig) -> float:
+    """The longest look-back any enabled rule makes over opens/clicks (its largest day parameter)."""
+    if config.mailchimp.engagement_window_days is not None:
+        return config.mailchimp.engagement_window_days
+    longest = 0.0
+    for defn in config.enabled_segments:
+        tree = parse(defn.rule)
+        names = names_in(tree)
+        if not names & ENGAGEMENT_FEATURES:
+            continue
+        numbers = [float(v) for k, v in defn.params.items() if k in names and isinstance(v, int | float)]
+        numbers += [
+            float(n.value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant)
+            and isinstance(n.value, int | float)
+            and not isinstance(n.value, bool)
+        ]
+        longest = max([longest, *numbers]) if numbers else max(longest, DEFAULT_ENGAGEMENT_DAYS)
+    return longest or DEFAULT_ENGAGEMENT_DAYS
+
+
+def pull_engagement(store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime) -> tuple[int, int]:
+    """Opens and clicks: all sent campaigns the first time, then recent campaigns since the cursor."""
+    mc = config.mailchimp
+    stream = f"activity:{mc.list_id}"
+    with store.engine.begin() as conn:
+        cursor = esp.get_cursor(conn, SOURCE, stream)
+    since = sent_after = None
+    if cursor is not None:
+        since = datetime.fromisoformat(cursor) - timedelta(minutes=mc.lookback_minutes)
+        sent_after = now - timedelta(days=engagement_window_days(config) + mc.engagement_margin_days)
+    campaigns = [cid for cid, _ in api.sent_campaigns(since_send_time=sent_after)]
+
+    def read(campaign_id: str) -> list[Event]:
+        return [e for page in api.activity(campaign_id, since=since) for e in page]
+
+    events = 0
+    with ThreadPoolExecutor(max_workers=mc.max_connections) as pool:
+        for batch in pool.map(read, campaigns):  # in order; written as each campaign completes
+            with store.engine.begin() as conn:
+                write_records(conn, batch, source=SOURCE, now_us=to_us(now))
+            events += len(batch)
+    with store.engine.begin() as conn:  # only once every campaign is stored
+        esp.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
+    return len(campaigns), events
+
+
+def _chunks(adds: Sequence[str], removes: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:
+    for start in range(0, max(len(adds), len(removes)), SEGMENT_CHUNK):
+        yield list(adds[start : start + SEGMENT_CHUNK]), list(removes[start : start + SEGMENT_CHUNK])
+
+
+def push_tags(
+    store: Store, config: AppConfig, api: MailchimpApi, *, now: Callable[[], datetime]
+) -> dict[str, TagResult]:
+    """Send each managed tag's membership changes since the last confirmed push, 500 emails a call."""
+    list_id = config.mailchimp.list_id
+    existing = api.static_segments(list_id)
+    results: dict[str, TagResult] = {}
+    for defn in config.segment_defs.values():
+        results[defn.tag] = _push_one(store, config, api, defn, existing, now)
+    return results
+
+
+def _push_one(
+    store: Store,
+    config: AppConfig,
+    api: MailchimpApi,
+    defn: SegmentDef,
+    existing: dict[str, int],
+    now: Callable[[], datetime],
+) -> TagResult:
+    result = TagResult(tag=defn.tag)
+    list_id = config.mailchimp.list_id
+    with store.engine.begin() as conn:
+        counts = esp.pending_counts(conn, defn.name)
+        adds = list(esp.pending_adds(conn, defn.name)) if counts.to_add else []
+        removes = list(esp.pending_removes(conn, defn.name)) if counts.to_remove else []
+    result.not_in_audience = counts.not_in_audience
+    if not adds and not removes:
+        return result
+    segment_id = existing.get(defn.tag)
+    if segment_id is None:
+        if not adds:  # the tag was deleted in Mailchimp: nothing left to remove there
+            with store.engine.begin() as conn:
+                esp.confirm(conn, defn.name, added=[], removed=removes, refused={}, now_us=to_us(now()))
+            result.removed = len(removes)
+            return result
+        segment_id = api.create_static_segment(list_id, defn.tag)
+        existing[defn.tag] = segment_id
+
+    def send(chunk: tuple[list[str], list[str]]) -> tuple[list[str], list[str], ChunkResult | ApiError]:
+        add, remove = chunk
+        try:
+            return add, remove, api.change_segment(list_id, segment_id, add=add, remove=remove)
+        except (ItemError, TransientError) as exc:
+            return add, remove, exc
+
+    with ThreadPoolExecutor(max_workers=config.mailchimp.max_connections) as pool:
+        for add, remove, outcome in pool.map(send, _chunks(adds, removes)):
+            if isinstance(outcome, ApiError):  # this chunk failed; the next sync sends it again
+                result.failed += len(add) + len(remove)
+                if len(result.errors) < 5:
+                    result.errors.append(str(outcome))
+                log.warning(
+                    "tag %s: a chunk of %d changes failed: %s", defn.tag, len(add) + len(remove), outcome
+                )
+                continue
+            added_set = set(add)
+            refused = {k: ("add" if k in added_set else "remove", why) for k, why in outcome.refused.items()}
+            with store.engine.begin() as conn:
+                esp.confirm(
+                    conn,
+                    defn.name,
+                    added=outcome.added,
+                    removed=outcome.removed,
+                    refused=refused,
+                    now_us=to_us(now()),
+                )
+            result.added += len(outcome.added)
+            result.removed += len(outcome.removed)
+            result.failed += len(outcome.refused)
+    return result
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
