@@ -15,10 +15,12 @@ import hashlib
 import json
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import mailchimp_marketing
 from mailchimp_marketing.api_client import ApiClientError
@@ -27,6 +29,7 @@ from connector import fields
 from connector.fields import FieldError
 from connector.http import (
     DEFAULT_TIMEOUT_S,
+    MAX_CONNECTIONS,
     ApiError,
     ConfigurationError,
     Redactor,
@@ -40,6 +43,7 @@ from connector.http import (
 )
 from connector.records import Event, Member
 
+T = TypeVar("T")
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 SEGMENT_CHUNK = 500  # "A maximum of 500 members can be sent" per members_to_add / members_to_remove
 _EMAIL_IN_TEXT = re.compile(r"[^\s@'\"<>]+@[^\s@'\"<>]+")
@@ -91,14 +95,16 @@ class MailchimpApi:
         api_url: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         attempts: int = 6,
+        max_connections: int = MAX_CONNECTIONS,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         dc = data_center(api_key)
+        self.max_connections = max_connections
         self.stats = ApiStats()
         self._key = api_key
         self._timeout = timeout_s
         self._redact = Redactor([api_key])
-        self._session = make_session()
+        self._session = make_session(pool_size=max_connections)
         self._local = threading.local()
         self._attempts = attempts
         self._sleep = sleep
@@ -165,24 +171,34 @@ class MailchimpApi:
         self.call("ping", self.client.ping.get)
 
     def members(self, list_id: str, *, since: datetime | None) -> Iterator[MemberPage]:
-        """Members changed after `since`, oldest change first, one page at a time."""
-        offset = 0
-        while True:
-            params: dict[str, Any] = {
-                "count": PAGE_SIZE,
-                "offset": offset,
-                "fields": MEMBER_FIELDS,
-                "sort_field": "last_changed",
-                "sort_dir": "ASC",
-            }
-            if since is not None:
-                params["since_last_changed"] = since.astimezone(UTC).isoformat(timespec="seconds")
-            data = self.call("list members", self.client.lists.get_list_members_info, list_id, **params) or {}
-            raw = data.get("members") or []
-            yield parse_members(raw, offset=offset)
-            offset += len(raw)
-            if len(raw) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
-                return
+        """Members changed after `since`, oldest change first, one page at a time, in order.
+
+        The first page gives the total; the rest are fetched concurrently (at most `max_connections`
+        in flight, so memory stays bounded) and yielded in offset order, so a caller that saves a
+        cursor after each page never saves one ahead of an unstored page.
+        """
+        params: dict[str, Any] = {
+            "count": PAGE_SIZE,
+            "fields": MEMBER_FIELDS,
+            "sort_field": "last_changed",
+            "sort_dir": "ASC",
+        }
+        if since is not None:
+            params["since_last_changed"] = since.astimezone(UTC).isoformat(timespec="seconds")
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return (
+                self.call(
+                    "list members", self.client.lists.get_list_members_info, list_id, offset=offset, **params
+                )
+                or {}
+            )
+
+        first = fetch(0)
+        yield parse_members(first.get("members") or [], offset=0)
+        offsets = range(PAGE_SIZE, int(first.get("total_items") or 0), PAGE_SIZE)
+        for offset, data in zip(offsets, _in_order(fetch, offsets, self.max_connections), strict=True):
+            yield parse_members(data.get("members") or [], offset=offset)
 
     def sent_campaigns(self, *, since_send_time: datetime | None) -> Iterator[tuple[str, datetime | None]]:
         offset = 0
@@ -288,6 +304,18 @@ class ChunkResult:
     added: list[str]
     removed: list[str]
     refused: dict[str, str]
+
+
+def _in_order(fetch: Callable[[int], T], offsets: Sequence[int], workers: int) -> Iterator[T]:
+    """fetch(offset) for every offset, at most `workers` at a time, results in offset order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[T]] = deque()
+        for offset in offsets:
+            pending.append(pool.submit(fetch, offset))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def parse_members(raw: Sequence[dict[str, Any]], *, offset: int = 0) -> MemberPage:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +76,7 @@ def open_api(config: AppConfig, env: Mapping[str, str] | None = None, **kwargs: 
             api_url=mc.api_url,
             timeout_s=mc.timeout_s,
             attempts=mc.attempts,
+            max_connections=mc.max_connections,
             **kwargs,  # type: ignore[arg-type]
         )
     except ConfigurationError as exc:
@@ -100,6 +103,7 @@ class SyncSummary:
     tags: dict[str, TagResult] = field(default_factory=dict)
     requests: int = 0
     retries: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # per step, for summaries and benchmarks
 
 
 Progress = Callable[[str], None]
@@ -119,17 +123,27 @@ def sync_once(
     progress: Progress = _quiet,
 ) -> SyncSummary:
     summary = SyncSummary()
-    progress("pulling members")
-    summary.members_pulled, summary.member_problems = pull_members(store, config, api, now=now())
-    progress("pulling engagement")
-    summary.campaigns_read, summary.events_pulled = pull_engagement(store, config, api, now=now())
-    progress("computing segments")
-    summary.compute = compute(store, config, as_of=as_of, now=now())
-    progress("pushing tag changes")
-    summary.tags = push_tags(store, config, api, now=now)
+    with _step(summary, "pull members", progress):
+        summary.members_pulled, summary.member_problems = pull_members(store, config, api, now=now())
+    with _step(summary, "pull engagement", progress):
+        summary.campaigns_read, summary.events_pulled = pull_engagement(store, config, api, now=now())
+    with _step(summary, "compute", progress):
+        summary.compute = compute(store, config, as_of=as_of, now=now())
+    with _step(summary, "push tags", progress):
+        summary.tags = push_tags(store, config, api, now=now)
     summary.requests = api.stats.requests
     summary.retries = api.stats.retry.retries
     return summary
+
+
+@contextmanager
+def _step(summary: SyncSummary, name: str, progress: Progress) -> Iterator[None]:
+    progress(name)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        summary.seconds[name] = round(time.monotonic() - start, 3)
 
 
 def pull_members(

@@ -55,7 +55,9 @@ def pending_counts(conn: Connection, segment: str, desired: Table = memberships)
     skipped = conn.execute(
         select(func.count()).where(m.c.segment == segment, ~_confirmed(m), ~_in_audience(m))
     ).scalar_one()
-    to_remove = conn.execute(select(func.count()).where(e.c.segment == segment, _undesired(desired))).scalar_one()
+    to_remove = conn.execute(
+        select(func.count()).where(e.c.segment == segment, _undesired(desired))
+    ).scalar_one()
     return PendingCounts(int(to_add), int(to_remove), int(skipped))
 
 

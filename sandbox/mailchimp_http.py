@@ -1,0 +1,112 @@
+"""The sandbox's HTTP plumbing: a keep-alive threaded server that hands every request to one function."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["Exchange", "HttpServer", "Reply"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    reset: bool = False  # close the connection with a TCP reset instead of answering
+
+
+# (method, request target, headers, body) -> what to send back
+Exchange = Callable[[str, str, dict[str, str], bytes], Reply]
+
+
+class HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], exchange: Exchange, on_connect: Callable[[], None]) -> None:
+        self.exchange = exchange
+        self.on_connect = on_connect
+        self.lock = threading.Lock()
+        self.connections: set[socket.socket] = set()
+        self.threads: list[threading.Thread] = []
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, tracked so close() can join them."""
+        self.on_connect()
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="mailchimp-sandbox-connection", daemon=True)  # fmt: skip
+        with self.lock:
+            self.threads = [t for t in self.threads if t.is_alive()]
+            self.threads.append(thread)
+        thread.start()
+
+    def close(self) -> None:
+        """Stop serving, end idle kept-alive connections (they block in a read), join every thread."""
+        self.shutdown()
+        with self.lock:
+            connections, threads = list(self.connections), list(self.threads)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=5)
+        self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so a client with a session reuses its connection
+    timeout = 30  # an idle kept-alive connection is closed after this many seconds
+    server: HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):  # the client may already be gone
+            super().finish()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.server.exchange(self.command, self.path, dict(self.headers.items()), body)
+        if reply.reset:
+            self._reset()
+            return
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:  # the client gave up (e.g. its read timeout fired first)
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def _reset(self) -> None:
+        """SO_LINGER 0 makes close() send RST: the client sees the connection die with no response."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s - %s", self.address_string(), format % args)

@@ -1,0 +1,426 @@
+"""The Mailchimp sandbox's in-memory audience: lists, members, static segments (tags), campaigns, activity."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+__all__ = [
+    "MEMBER_STATUSES",
+    "Activity",
+    "Campaign",
+    "MailingList",
+    "Member",
+    "SandboxState",
+    "Segment",
+    "StateError",
+    "invalid",
+    "not_found",
+    "second",
+    "subscriber_hash",
+]
+
+MEMBER_STATUSES: Final = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
+# The spec's segment-member schemas (ListMembers3, ListMembers5) have no "archived" status: archived
+# contacts cannot be put into or shown in a static segment.
+NOT_SEGMENTABLE: Final = frozenset({"archived"})
+_NAMESPACE: Final = "segmail-sandbox/v1"
+_FIRST_SEGMENT_ID: Final = 10_001
+
+
+class StateError(Exception):
+    """A request the audience refuses; the API layer turns it into a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str, errors: list[dict[str, str]] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: the MD5 of the lower-cased address."""
+    return hashlib.md5(email.lower().encode()).hexdigest()
+
+
+def second(dt: datetime) -> datetime:
+    """Aware UTC, whole seconds: what the API shows, so comparisons match what clients saw."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"datetimes must be timezone-aware, got {dt!r}")
+    return dt.astimezone(UTC).replace(microsecond=0)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("/".join(map(str, (_NAMESPACE, *parts))).encode()).hexdigest()
+
+
+@dataclass(eq=False)
+class Member:
+    list_id: str
+    email: str
+    status: str
+    merge_fields: dict[str, str]
+    language: str
+    timezone: str
+    country_code: str
+    timestamp_opt: (
+        datetime | None
+    )  # None: unknown (real Mailchimp sends "", which the spec's date-time rejects)
+    last_changed: datetime
+    source: str
+    seq: int
+    vip: bool = False
+    tags: dict[int, datetime] = field(default_factory=dict)  # static segment id -> when it was added
+    campaigns_received: int = 0
+    opened: set[str] = field(default_factory=set)  # campaign ids
+    clicked: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return subscriber_hash(self.email)
+
+
+@dataclass(eq=False)
+class Segment:
+    id: int
+    list_id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    type: str = "static"
+    members: dict[str, None] = field(default_factory=dict)  # subscriber hashes, in the order added
+
+
+@dataclass(eq=False)
+class MailingList:
+    id: str
+    name: str
+    web_id: int
+    date_created: datetime
+    members: dict[str, Member] = field(default_factory=dict)  # by subscriber hash, in the order added
+    segments: dict[int, Segment] = field(default_factory=dict)
+
+    def member(self, email_or_hash: str) -> Member | None:
+        """Like the API: the path accepts the hash or the address itself."""
+        key = subscriber_hash(email_or_hash) if "@" in email_or_hash else email_or_hash.lower()
+        return self.members.get(key)
+
+    def segment_named(self, name: str) -> Segment | None:
+        return next((s for s in self.segments.values() if s.name == name), None)
+
+
+@dataclass(frozen=True)
+class Activity:
+    action: str  # open | click | bounce
+    timestamp: datetime
+    ip: str
+    url: str | None = None
+
+
+@dataclass(eq=False)
+class Campaign:
+    id: str
+    web_id: int
+    type: str
+    list_id: str
+    segment_id: int | None
+    settings: dict[str, Any]
+    create_time: datetime
+    status: str = "save"
+    send_time: datetime | None = None
+    html: str | None = None
+    plain_text: str | None = None
+    recipients: list[str] = field(default_factory=list)  # subscriber hashes frozen at send time
+    activity: dict[str, list[Activity]] = field(default_factory=dict)  # by subscriber hash
+
+
+class SandboxState:
+    """All data of one sandbox. Not thread-safe by itself: the server serialises access with one lock."""
+
+    def __init__(self, *, seed: int) -> None:
+        self.seed = seed
+        self.lists: dict[str, MailingList] = {}
+        self.campaigns: dict[str, Campaign] = {}
+        self._next_segment_id = _FIRST_SEGMENT_ID
+        self._seq = 0
+
+    # ---- lists and members -------------------------------------------------------------------------
+
+    def add_list(self, list_id: str, name: str, now: datetime) -> MailingList:
+        if list_id in self.lists:
+            raise ValueError(f"list {list_id!r} already exists")
+        lst = MailingList(list_id, name, self.web_id("list", list_id), second(now))
+        self.lists[list_id] = lst
+        return lst
+
+    def get_list(self, list_id: str) -> MailingList:
+        try:
+            return self.lists[list_id]
+        except KeyError:
+            raise not_found() from None
+
+    def add_member(
+        self,
+        list_id: str,
+        email: str,
+        *,
+        status: str,
+        timestamp_opt: datetime | None,
+        last_changed: datetime,
+        timezone: str = "",
+        country_code: str = "",
+        language: str = "",
+        merge_fields: dict[str, str] | None = None,
+        source: str = "API - Generic",
+    ) -> Member:
+        lst = self.get_list(list_id)
+        if status not in MEMBER_STATUSES:
+            raise ValueError(f"status must be one of {MEMBER_STATUSES}, got {status!r}")
+        if "@" not in email:
+            raise ValueError(f"email must be an address, got {email!r}")
+        if lst.member(email) is not None:
+            raise ValueError(f"{email} is already a member of list {list_id!r}")
+        self._seq += 1
+        fields = {"FNAME": "", "LNAME": ""} | dict(merge_fields or {})
+        member = Member(list_id, email, status, fields, language, timezone, country_code,
+                        None if timestamp_opt is None else second(timestamp_opt), second(last_changed),
+                        source, self._seq)  # fmt: skip
+        lst.members[member.id] = member
+        return member
+
+    def web_id(self, *parts: object) -> int:
+        return int(_digest(self.seed, "web_id", *parts)[:7], 16) + 1
+
+    def unique_email_id(self, member: Member) -> str:
+        return _digest(self.seed, "unique", member.list_id, member.id)[:10]
+
+    def contact_id(self, member: Member) -> str:
+        return _digest(self.seed, "contact", member.id)[:32]
+
+    # ---- static segments, which are Mailchimp's tags ------------------------------------------------
+
+    def create_segment(self, lst: MailingList, name: str, emails: Iterable[str], now: datetime) -> Segment:
+        if not name.strip():
+            raise invalid("name", "This value should not be blank.")
+        if lst.segment_named(name) is not None:
+            raise invalid("name", f"A segment or tag named {name!r} already exists in this audience.")
+        now = second(now)
+        segment = Segment(self._next_segment_id, lst.id, name, now, now)
+        self._next_segment_id += 1
+        lst.segments[segment.id] = segment
+        for email in emails:  # "Any emails provided that are not present on the list will be ignored"
+            member = lst.member(email.strip())
+            if member is not None and member.status not in NOT_SEGMENTABLE:
+                self.tag(lst, segment, member, active=True, now=now)
+        return segment
+
+    def tag(self, lst: MailingList, segment: Segment, member: Member, *, active: bool, now: datetime) -> bool:
+        """Membership is kept on both sides, because a tag *is* a static segment. True if it changed."""
+        present = member.id in segment.members
+        if active == present:
+            return False
+        if active:
+            segment.members[member.id] = None
+            member.tags[segment.id] = second(now)
+        else:
+            del segment.members[member.id]
+            del member.tags[segment.id]
+        segment.updated_at = second(now)
+        return True
+
+    def set_tags(self, lst: MailingList, member: Member, tags: list[tuple[str, bool]], now: datetime) -> None:
+        for name, active in tags:
+            segment = lst.segment_named(name)
+            if segment is None:
+                if not active:
+                    continue
+                # "If a tag that does not exist is passed in and set as 'active', a new tag will be created."
+                segment = self.create_segment(lst, name, (), now)
+            self.tag(lst, segment, member, active=active, now=now)
+
+    def batch_segment(
+        self, lst: MailingList, segment: Segment, add: list[str], remove: list[str], now: datetime
+    ) -> tuple[list[Member], list[Member], dict[str, list[str]]]:
+        """Members added, members removed, and error message -> addresses. Unknown addresses are never created."""
+        if segment.type != "static":
+            raise invalid("segment_id", "Members can only be added to or removed from a static segment.")
+        added: list[Member] = []
+        removed: list[Member] = []
+        errors: dict[str, list[str]] = {}
+        for emails, active, out in ((add, True, added), (remove, False, removed)):
+            for email in dict.fromkeys(e.strip() for e in emails):
+                member = lst.member(email) if "@" in email else None
+                if member is None:
+                    errors.setdefault("Email address is not subscribed to the list", []).append(email)
+                elif member.status in NOT_SEGMENTABLE:
+                    errors.setdefault(
+                        "Archived contacts cannot be added to or removed from a segment", []
+                    ).append(email)
+                elif self.tag(lst, segment, member, active=active, now=now):
+                    out.append(member)
+        return added, removed, errors
+
+    # ---- campaigns ---------------------------------------------------------------------------------
+
+    def create_campaign(
+        self, *, type_: str, list_id: str, segment_id: int | None, settings: dict[str, Any], now: datetime
+    ) -> Campaign:
+        lst = self.lists.get(list_id)
+        if lst is None:
+            raise invalid("recipients.list_id", f"The list {list_id!r} does not exist.")
+        if segment_id is not None and segment_id not in lst.segments:
+            raise invalid(
+                "recipients.segment_opts.saved_segment_id", f"The segment {segment_id} does not exist."
+            )
+        n = len(self.campaigns) + 1
+        cid = _digest(self.seed, "campaign", n)[:10]
+        campaign = Campaign(
+            cid, self.web_id("campaign", n), type_, list_id, segment_id, settings, second(now)
+        )
+        self.campaigns[cid] = campaign
+        return campaign
+
+    def get_campaign(self, campaign_id: str) -> Campaign:
+        try:
+            return self.campaigns[campaign_id]
+        except KeyError:
+            raise not_found() from None
+
+    def audience_of(self, campaign: Campaign) -> list[Member]:
+        """Who a send would reach now: subscribed members of the list, within the saved segment if any."""
+        lst = self.lists[campaign.list_id]
+        if campaign.segment_id is None:
+            candidates: Iterable[Member] = lst.members.values()
+        else:
+            segment = lst.segments.get(campaign.segment_id)
+            candidates = () if segment is None else (lst.members[h] for h in segment.members)
+        return [m for m in candidates if m.status == "subscribed"]
+
+    def schedule(self, campaign: Campaign, when: datetime, now: datetime) -> None:
+        _require_unsent(campaign)
+        _require_ready(campaign)
+        when = when.astimezone(UTC)
+        if when.second or when.microsecond or when.minute % 15:
+            raise invalid(
+                "schedule_time",
+                "Campaigns may only be scheduled to send on the quarter-hour (:00, :15, :30, :45).",
+            )
+        if when <= now:
+            raise invalid("schedule_time", "The schedule time must be in the future.")
+        campaign.status = "schedule"
+        campaign.send_time = when
+
+    def send(self, campaign: Campaign, now: datetime) -> None:
+        _require_unsent(campaign)
+        _require_ready(campaign)
+        self._deliver(campaign, second(now))
+
+    def advance(self, now: datetime) -> None:
+        """Scheduled campaigns whose time has come are sent; called before every request is handled."""
+        for campaign in self.campaigns.values():
+            if campaign.status == "schedule" and campaign.send_time is not None and campaign.send_time <= now:
+                self._deliver(campaign, campaign.send_time)
+
+    def _deliver(self, campaign: Campaign, at: datetime) -> None:
+        members = self.audience_of(campaign)
+        campaign.recipients = [m.id for m in members]
+        campaign.activity = {m.id: [] for m in members}
+        campaign.status = "sent"
+        campaign.send_time = at
+        for member in members:
+            member.campaigns_received += 1
+
+    def simulate_engagement(
+        self, campaign: Campaign, *, seed: int, open_rate: float, click_rate: float, bounce_rate: float = 0.0
+    ) -> int:
+        """Replace the campaign's activity with a seeded draw; the same arguments give the same events."""
+        if campaign.status != "sent" or campaign.send_time is None:
+            raise ValueError(f"campaign {campaign.id} has not been sent (status {campaign.status!r})")
+        for name, rate in (
+            ("open_rate", open_rate),
+            ("click_rate", click_rate),
+            ("bounce_rate", bounce_rate),
+        ):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if click_rate > open_rate:
+            raise ValueError(
+                f"click_rate must not exceed open_rate (a click implies an open), got {click_rate}"
+            )
+        rng = random.Random(f"{_NAMESPACE}/{seed}/engagement/{campaign.id}")
+        lst = self.lists[campaign.list_id]
+        total = 0
+        for n, member_id in enumerate(campaign.recipients):
+            member = lst.members[member_id]
+            member.opened.discard(campaign.id)
+            member.clicked.discard(campaign.id)
+            events = _draw_activity(rng, campaign, n, open_rate, click_rate, bounce_rate)
+            if any(e.action == "open" for e in events):
+                member.opened.add(campaign.id)
+            if any(e.action == "click" for e in events):
+                member.clicked.add(campaign.id)
+            campaign.activity[member_id] = events
+            total += len(events)
+        return total
+
+
+def _draw_activity(
+    rng: random.Random, campaign: Campaign, n: int, open_rate: float, click_rate: float, bounce_rate: float
+) -> list[Activity]:
+    assert campaign.send_time is not None
+    ip = f"198.51.100.{n % 254 + 1}"  # TEST-NET-2: never a real address
+    if rng.random() < bounce_rate:
+        return [Activity("bounce", campaign.send_time + timedelta(seconds=30), ip)]
+    u = rng.random()
+    if u >= open_rate:
+        return []
+    # Opens cluster in the first hours after the send: lognormal delay, median 3 hours, capped at 2 days.
+    delay = min(48 * 3600, int(3 * 3600 * math.exp(1.3 * rng.gauss(0.0, 1.0))))
+    opened = campaign.send_time + timedelta(seconds=max(delay, 1))
+    events = [Activity("open", opened, ip)]
+    if u < click_rate:
+        clicked = opened + timedelta(seconds=5 + int(rng.random() * 600))
+        events.append(Activity("click", clicked, ip, f"https://shop.example.com/?utm_campaign={campaign.id}"))
+    return events
+
+
+def not_found() -> StateError:
+    return StateError(404, "Resource Not Found", "The requested resource could not be found.")
+
+
+def invalid(field_name: str, message: str) -> StateError:
+    return StateError(
+        400,
+        "Invalid Resource",
+        "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
+        [{"field": field_name, "message": message}],
+    )
+
+
+def _require_unsent(campaign: Campaign) -> None:
+    if campaign.status != "save":
+        raise StateError(
+            400, "Bad Request", f"This campaign cannot be changed: its status is {campaign.status!r}."
+        )
+
+
+def _require_ready(campaign: Campaign) -> None:
+    """The send checklist: Mailchimp refuses a send or schedule until these are set."""
+    missing = [
+        f"settings.{k}" for k in ("subject_line", "from_name", "reply_to") if not campaign.settings.get(k)
+    ]
+    if not campaign.html and not campaign.plain_text:
+        missing.append("content")
+    if missing:
+        raise StateError(
+            400,
+            "Bad Request",
+            "Your Campaign is not ready to send.",
+            [{"field": f, "message": "This value is required to send."} for f in missing],
+        )
