@@ -303,6 +303,21 @@ def _print_sync(summary: object, config: AppConfig) -> None:
     out.print(f"requests: {summary.requests}, retries: {summary.retries}", highlight=False)
 
 
+def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
+    from sandbox.mailchimp import main as serve
+
+    argv = ["--port", str(args.port), "--seed", str(args.seed), "--contacts", str(args.contacts)]
+    argv += ["--api-key", args.api_key]
+    if args.faults:
+        argv += ["--faults", args.faults]
+    if args.as_of:
+        argv += ["--as-of", parse_as_of(args.as_of).isoformat()]
+    err.print(
+        "Mailchimp sandbox starting; its base URL is printed below (set [mailchimp] api_url to it). Ctrl-C stops it."
+    )
+    return serve(argv)
+
+
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     from jobs.demo import run_demo
 
@@ -371,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the per-member tag changes a push would send"
     )
     p.set_defaults(func=cmd_sync)
+
+    sandbox = sub.add_parser(
+        "sandbox", help="local stand-ins for Mailchimp (and later the shops)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = sandbox.add_parser("serve", help="serve a Mailchimp sandbox with a generated audience until Ctrl-C")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--contacts", type=int, default=1000, help="members generated like `segmail demo`'s shop")
+    p.add_argument("--as-of", help="generate the audience as of this time (default: now)")
+    p.add_argument("--faults", help="fault injection, e.g. rate_429=0.1,rate_500=0.05,latency_ms=50")
+    p.add_argument("--api-key", default="test-us6", help="the one key the sandbox accepts (default test-us6)")
+    p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
     p.add_argument("--contacts", type=int, default=5_000)

@@ -86,6 +86,9 @@ def _temp_like(conn: Connection, table: Table, name: str) -> Table:
 
 def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) -> FeatureSource:
     """Return features valid at as_of: the refreshed cache, or a point-in-time copy."""
+    if conn.dialect.name == "postgresql":
+        # the default 4 MB spills every million-row sort and hash aggregate to disk
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     latest = get_meta(conn, LATEST_KEY)
     if latest is not None and latest > as_of_us:
         f = _temp_like(conn, features, "tmp_features")
@@ -96,16 +99,14 @@ def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) ->
     if get_meta(conn, "features_fingerprint") != fingerprint:
         for table in (features, order_gaps, feature_dirty):
             conn.execute(delete(table))
-        # a full build fills empty tables: indexes built once afterwards beat a million index inserts
-        value_indexes = [ix for t in (features, order_gaps) for ix in t.indexes]
-        for ix in value_indexes:
-            ix.drop(conn, checkfirst=True)
+        if conn.dialect.name == "postgresql":  # fresh statistics after bulk imports: good plans
+            conn.exec_driver_sql("ANALYZE contacts, orders, events")
         n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=False)
-        for ix in value_indexes:
-            ix.create(conn, checkfirst=True)
         set_meta(conn, "features_fingerprint", fingerprint)
     else:
         dirty = select(feature_dirty.c.email_key)
+        if conn.dialect.name == "postgresql":  # the dirty set's size decides between index and hash plans
+            conn.exec_driver_sql("ANALYZE feature_dirty")
         conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
         conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
         n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=True)

@@ -299,3 +299,67 @@ def test_missing_key_or_audience_is_one_clear_error(sandbox):
         open_api(cfg(sandbox), env={})
     with pytest.raises(SyncConfigError, match=r"mailchimp\.list_id"):
         open_api(config(), env={"MAILCHIMP_API_KEY": KEY})
+
+
+def test_read_timeouts_and_resets_are_retried(sandbox, store, tmp_path):
+    setup_shop(sandbox, store, tmp_path, contacts_n=150)
+    # a 0.2 s client timeout against a sandbox that stalls 0.4 s: real (short) waits, bounded by the fault count
+    sandbox.faults = Faults(seed=11, rate_timeout=0.05, rate_reset=0.05, timeout_s=0.4)
+    c = cfg(sandbox, timeout_s=0.2)
+    summary = run(store, c)
+    assert sandbox.faults_injected["timeout"] + sandbox.faults_injected["reset"] > 0
+    for tag, keys in desired(store, c).items():
+        assert tag_members(sandbox, tag) == keys, tag
+    assert summary.retries >= 1
+
+
+def test_engagement_window_comes_from_the_rules():
+    assert sync_job.engagement_window_days(config()) == 180  # unengaged: window_days = 180 > grace 90
+    wide = config({"unengaged": {"window_days": 400}})
+    assert sync_job.engagement_window_days(wide) == 400
+    none = config({"unengaged": {"enabled": False}})
+    assert sync_job.engagement_window_days(none) == sync_job.DEFAULT_ENGAGEMENT_DAYS
+    custom = config({"unengaged": {"enabled": False}, "clickers": {"rule": "days_since_last_click <= 45"}})
+    assert sync_job.engagement_window_days(custom) == 45
+
+
+def test_cli_sync_once_and_dry_run(sandbox, store_url, tmp_path, monkeypatch, capsys):
+    from jobs.cli import main
+    from store.db import open_store
+
+    store = open_store(store_url)
+    setup_shop(sandbox, store, tmp_path, contacts_n=200)
+    conf = tmp_path / "segmail.toml"
+    conf.write_text(f'[mailchimp]\nlist_id = "list1"\napi_url = "{sandbox.base_url}"\n')
+    monkeypatch.setenv("SEGMAIL_STORE_URL", store_url)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", KEY)
+    as_of = T.isoformat().replace("+00:00", "Z")
+    assert main(["--config", str(conf), "sync", "--once", "--as-of", as_of]) == 0
+    out = capsys.readouterr().out
+    assert "members pulled: 200" in out and "segmail:repeat_buyer" in out and "requests:" in out
+    with store.engine.connect() as conn:
+        confirmed_before = conn.execute(select(esp.esp_memberships)).all()
+    later = (T + timedelta(days=40)).isoformat().replace("+00:00", "Z")
+    assert main(["--config", str(conf), "sync", "--once", "--dry-run", "--as-of", later]) == 0
+    captured = capsys.readouterr()
+    rows = [line.split(",") for line in captured.out.strip().splitlines()]
+    assert rows[0] == ["tag", "email", "action"] and len(rows) > 1
+    assert {r[2] for r in rows[1:]} <= {"add", "remove"}
+    assert "would be sent (dry run" in captured.err
+    with store.engine.connect() as conn:
+        assert conn.execute(select(esp.esp_memberships)).all() == confirmed_before  # nothing written
+    assert main(["--config", str(conf), "sync", "--as-of", as_of]) == 2  # --once is required for now
+    store.dispose()
+
+
+def test_only_managed_tags_change_and_a_disabled_segment_is_emptied(sandbox, store):
+    sandbox.add_member("list1", "new@example.com", tags=["newsletter", "segmail:other"])
+    run(store, cfg(sandbox))
+    assert tag_members(sandbox, "segmail:welcome") == {"new@example.com"}
+    run(store, cfg(sandbox, {"welcome": {"enabled": False}}))
+    assert tag_members(sandbox, "segmail:welcome") == set()
+    # tags segmail does not manage are left exactly as they were
+    assert tag_members(sandbox, "newsletter") == {"new@example.com"}
+    assert tag_members(sandbox, "segmail:other") == {"new@example.com"}
+    member = sandbox.state.lists["list1"].member("new@example.com")
+    assert member.status == "subscribed"
