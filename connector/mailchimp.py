@@ -184,7 +184,7 @@ class MailchimpApi:
             "sort_dir": "ASC",
         }
         if since is not None:
-            params["since_last_changed"] = since.astimezone(UTC).isoformat(timespec="seconds")
+            params["since_last_changed"] = _iso(since)
 
         def fetch(offset: int) -> dict[str, Any]:
             return (
@@ -200,66 +200,53 @@ class MailchimpApi:
         for offset, data in zip(offsets, _in_order(fetch, offsets, self.max_connections), strict=True):
             yield parse_members(data.get("members") or [], offset=offset)
 
-    def sent_campaigns(self, *, since_send_time: datetime | None) -> Iterator[tuple[str, datetime | None]]:
+    def pages(
+        self, what: str, fn: Callable[..., Any], *args: Any, items: str, **params: Any
+    ) -> Iterator[list[Any]]:
+        """Every page of a Mailchimp collection (`count`/`offset`), one list of `items` at a time.
+
+        The one reader for every sequential collection: stops on a short page or at `total_items`.
+        """
         offset = 0
         while True:
-            params: dict[str, Any] = {"count": PAGE_SIZE, "offset": offset, "status": "sent"}
-            params["fields"] = ["campaigns.id", "campaigns.send_time", "total_items"]
-            if since_send_time is not None:
-                params["since_send_time"] = since_send_time.astimezone(UTC).isoformat(timespec="seconds")
-            data = self.call("list campaigns", self.client.campaigns.list, **params) or {}
-            page = data.get("campaigns") or []
-            for c in page:
-                yield str(c["id"]), _optional_time(c.get("send_time"))
+            data = self.call(what, fn, *args, count=PAGE_SIZE, offset=offset, **params) or {}
+            page = data.get(items) or []
+            yield page
             offset += len(page)
             if len(page) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
                 return
 
+    def sent_campaigns(self, *, since_send_time: datetime | None) -> Iterator[tuple[str, datetime | None]]:
+        params: dict[str, Any] = {
+            "status": "sent",
+            "fields": ["campaigns.id", "campaigns.send_time", "total_items"],
+        }
+        if since_send_time is not None:
+            params["since_send_time"] = _iso(since_send_time)
+        for page in self.pages("list campaigns", self.client.campaigns.list, items="campaigns", **params):
+            for c in page:
+                yield str(c["id"]), _optional_time(c.get("send_time"))
+
     def activity(self, campaign_id: str, *, since: datetime | None) -> Iterator[list[Event]]:
         """Opens and clicks of one campaign after `since`, a page of recipients at a time."""
-        offset = 0
-        while True:
-            params: dict[str, Any] = {"count": PAGE_SIZE, "offset": offset}
-            if since is not None:
-                params["since"] = since.astimezone(UTC).isoformat(timespec="seconds")
-            data = (
-                self.call(
-                    "email activity",
-                    self.client.reports.get_email_activity_for_campaign,
-                    campaign_id,
-                    **params,
-                )
-                or {}
-            )
-            emails = data.get("emails") or []
-            yield list(parse_activity(campaign_id, emails))
-            offset += len(emails)
-            if len(emails) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
-                return
+        params: dict[str, Any] = {} if since is None else {"since": _iso(since)}
+        fetch = self.client.reports.get_email_activity_for_campaign
+        for page in self.pages("email activity", fetch, campaign_id, items="emails", **params):
+            yield list(parse_activity(campaign_id, page))
 
     # -- writes ---------------------------------------------------------------------------------
     def static_segments(self, list_id: str) -> dict[str, int]:
         """Static segments (tags) of the audience by name."""
-        found: dict[str, int] = {}
-        offset = 0
-        while True:
-            data = (
-                self.call(
-                    "list segments",
-                    self.client.lists.list_segments,
-                    list_id,
-                    count=PAGE_SIZE,
-                    offset=offset,
-                    type="static",
-                    fields=["segments.id", "segments.name", "total_items"],
-                )
-                or {}
-            )
-            page = data.get("segments") or []
-            found.update({str(s["name"]): int(s["id"]) for s in page})
-            offset += len(page)
-            if len(page) < PAGE_SIZE or offset >= int(data.get("total_items") or 0):
-                return found
+        fields_ = ["segments.id", "segments.name", "total_items"]
+        pages = self.pages(
+            "list segments",
+            self.client.lists.list_segments,
+            list_id,
+            items="segments",
+            type="static",
+            fields=fields_,
+        )
+        return {str(s["name"]): int(s["id"]) for page in pages for s in page}
 
     def create_static_segment(self, list_id: str, name: str) -> int:
         data = self.call(
@@ -385,6 +372,10 @@ def parse_activity(campaign_id: str, emails: Sequence[dict[str, Any]]) -> Iterat
             except (FieldError, KeyError):
                 continue
             yield Event(email_key=key, type=action, at=at, campaign_id=campaign_id)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _optional_time(value: Any) -> datetime | None:
