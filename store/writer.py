@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from connector.records import Contact, Event, Member, Order, Record
 from store.codec import to_e4, to_us
@@ -93,15 +94,8 @@ def write_records(conn: Connection, records: Sequence[Record], *, source: str, n
 
 def write_encoded(conn: Connection, batch: Encoded) -> int:
     """Upsert one encoded batch and mark every touched contact's features stale."""
-    previous_owners: set[str] = set()
-    if batch.orders:  # an order moved to another email makes the old owner's features stale too
-        previous_owners = set(
-            conn.execute(
-                select(orders.c.email_key).where(
-                    orders.c.source == batch.source, orders.c.order_id.in_(list(batch.orders))
-                )
-            ).scalars()
-        )
+    # an order moved to another email makes the old owner's features stale too
+    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders else set()
     # key order gives B-tree inserts locality (about 20 % faster on a large SQLite store)
     upsert(conn, contacts, [batch.contacts[k] for k in sorted(batch.contacts)], ["email_key"])
     # a member updates only the columns Mailchimp owns; the contact's own time zone etc. stay
@@ -120,6 +114,15 @@ def write_encoded(conn: Connection, batch: Encoded) -> int:
     if stamps:
         note_latest_data_at(conn, max(stamps))
     return len(batch)
+
+
+def _owners(conn: Connection, source: str, order_ids: list[str]) -> set[str]:
+    """Current owners of these orders; one array parameter, not thousands of bound values."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT email_key FROM orders WHERE source = %s AND order_id = ANY(%s)"
+        return set(conn.exec_driver_sql(sql, (source, order_ids)).scalars())
+    sql = "SELECT email_key FROM orders WHERE source = ? AND order_id IN (SELECT value FROM json_each(?))"
+    return set(conn.exec_driver_sql(sql, (source, json.dumps(order_ids))).scalars())
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[str, int]:
