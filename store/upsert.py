@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, select
+from sqlalchemy import Column, Connection, MetaData, Table, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -47,16 +47,23 @@ def _stage(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) ->
     return stage
 
 
+# Bookkeeping columns: they alone changing does not make a row different (re-imports change nothing).
+BOOKKEEPING = frozenset({"updated_at", "mc_seen_at"})
+
+
 def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, or update every non-key column of the row with the same natural key."""
+    """Insert rows, or update the non-key columns of the row with the same natural key when they differ."""
     if not rows:
         return
     stmt = _merge(conn, table, rows)
-    updates = {
-        c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys and c.name in rows[0]
-    }
-    if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    columns = [c.name for c in table.columns if c.name not in keys and c.name in rows[0]]
+    if columns:
+        changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns if c not in BOOKKEEPING]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: stmt.excluded[c] for c in columns},
+            where=or_(*changed) if changed else None,
+        )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     _run(conn, stmt, rows)

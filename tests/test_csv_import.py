@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -113,8 +113,9 @@ def test_reimport_is_idempotent_and_edits_update_in_place(store, tmp_path):
 
     before = snapshot()
     assert len(before[1]) == 2  # the duplicate open collapsed
-    import_csv(store, path, "orders", now=NOW)
-    import_csv(store, events_path, "events", now=NOW)
+    later = NOW + timedelta(days=3)  # a re-import on another day changes nothing, not even updated_at
+    import_csv(store, path, "orders", now=later)
+    import_csv(store, events_path, "events", now=later)
     assert snapshot() == before
     edited = write(
         tmp_path,
@@ -196,3 +197,23 @@ def test_parallel_import_writes_exactly_what_the_in_process_import_writes(tmp_pa
         s.dispose()
     assert results[0] == results[1]
     assert results[0][0][0][2] == 5  # the messy rows were reported by the child too
+
+
+def test_contact_reimport_changes_nothing_but_a_real_edit_updates(store, tmp_path):
+    path = write(tmp_path, "contacts.csv", CONTACTS)
+    import_csv(store, path, "contacts", now=NOW)
+
+    def rows():
+        with store.engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(select(contacts)))
+
+    before = rows()
+    import_csv(store, path, "contacts", now=NOW + timedelta(days=1))
+    assert rows() == before
+    edited = write(tmp_path, "edit.csv", "email,status,opted_in_at\nbob@example.com,cleaned,\n")
+    import_csv(store, edited, "contacts", now=NOW + timedelta(days=2))
+    with store.engine.connect() as conn:
+        bob = conn.execute(select(contacts).where(contacts.c.email_key == "bob@example.com")).one()
+    from store.codec import to_us
+
+    assert bob.status == "cleaned" and bob.updated_at == to_us(NOW + timedelta(days=2))
