@@ -58,6 +58,9 @@ class Order:
     status: str
     refunded: Decimal = Decimal(0)
     categories: tuple[str, ...] = ()
+    # billing (else shipping) address: where the buyer probably lives, for time-zone guesses
+    country: str | None = None  # ISO 3166 alpha-2
+    province: str | None = None  # ISO 3166-2 subdivision code without the country, e.g. "CA", "NSW"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,3 +85,16 @@ class RowProblem:
 
 
 Record = Contact | Member | Order | Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPage:
+    """One page of a shop's orders, and the cursor to save once the page is stored.
+
+    `problems` are malformed orders, each as "order <id>: reason" (never an email); `cursor` is
+    opaque to everyone but the connector that made it.
+    """
+
+    orders: list[Order]
+    problems: list[str]
+    cursor: str | None

@@ -25,9 +25,15 @@ def _v2_mailchimp_columns(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
 
 
+def _v3_order_address(conn: Connection) -> None:
+    """v2 → v3: the order's billing/shipping country and province (time-zone guesses for buyers)."""
+    for column, kind in (("country", "VARCHAR(2)"), ("province", "VARCHAR(64)")):
+        conn.exec_driver_sql(f"ALTER TABLE orders ADD COLUMN {column} {kind}")
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
-MIGRATIONS: list[Migration] = [_v2_mailchimp_columns]
+MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -67,6 +67,8 @@ orders = Table(
     # stored as "|a|b|" so `"a" in categories` is one LIKE and per-contact concatenation stays delimited
     Column("categories", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("country", String(2)),  # schema v3: the order's billing (else shipping) address
+    Column("province", String(64)),
     UniqueConstraint("source", "order_id", name="uq_orders_natural_key"),
     sqlite_with_rowid=False,
 )

@@ -46,6 +46,8 @@ def encode(records: Sequence[Record], *, source: str, now_us: int) -> Encoded:
                 "status": r.status,
                 "categories": f"|{'|'.join(r.categories)}|" if r.categories else "",
                 "updated_at": now_us,
+                "country": r.country,
+                "province": r.province,
             }
         elif isinstance(r, Event):
             at = to_us(r.at)

@@ -32,6 +32,8 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
     with engine.begin() as conn:  # make it look exactly like v1: no Mailchimp columns yet
         for column in ("mc_timezone", "mc_country", "mc_seen_at"):
             conn.execute(text(f"ALTER TABLE contacts DROP COLUMN {column}"))
+        for column in ("country", "province"):
+            conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -40,7 +42,9 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "2"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "3"
+    with migrated.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
     with migrated.engine.connect() as conn:
         row = conn.execute(text("SELECT email, mc_timezone, mc_seen_at FROM contacts")).one()
     assert tuple(row) == ("A@example.com", None, None)
@@ -51,12 +55,12 @@ def test_later_steps_run_in_order_once(store_url):
     open_store(store_url).dispose()
     applied: list[str] = []
 
-    def step3(conn: Connection) -> None:
-        applied.append("3")
+    def add_note(conn: Connection) -> None:
+        applied.append("add")
         conn.execute(text("ALTER TABLE cursors ADD COLUMN note VARCHAR(20)"))
 
-    def step4(conn: Connection) -> None:
-        applied.append("4")
+    def fill_note(conn: Connection) -> None:
+        applied.append("fill")
         conn.execute(text("UPDATE cursors SET note = 'migrated'"))
 
     engine = create_engine(store_url)
@@ -65,19 +69,23 @@ def test_later_steps_run_in_order_once(store_url):
             text("INSERT INTO cursors (source, stream, value, updated_at) VALUES ('csv', 's', 'v', 1)")
         )
     engine.dispose()
-    migrated = open_store(store_url, migrations=[*MIGRATIONS, step3, step4])
-    assert applied == ["3", "4"] and _version(migrated) == "4"
+    steps = [*MIGRATIONS, add_note, fill_note]
+    migrated = open_store(store_url, migrations=steps)
+    assert applied == ["add", "fill"] and _version(migrated) == str(SCHEMA_VERSION + 2)
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT value, note FROM cursors")).one() == ("v", "migrated")
         assert get_meta(conn, "missing") is None
     migrated.dispose()
-    open_store(store_url, migrations=[*MIGRATIONS, step3, step4]).dispose()
-    assert applied == ["3", "4"]  # nothing re-applied
+    open_store(store_url, migrations=steps).dispose()
+    assert applied == ["add", "fill"]  # nothing re-applied
 
 
 def test_newer_store_is_refused_not_dropped(store_url):
     open_store(store_url, migrations=[*MIGRATIONS, lambda conn: None]).dispose()
-    with pytest.raises(StoreError, match=r"schema version 3, newer than this segmail knows \(2\)"):
+    newer, known = SCHEMA_VERSION + 1, SCHEMA_VERSION
+    with pytest.raises(
+        StoreError, match=rf"schema version {newer}, newer than this segmail knows \({known}\)"
+    ):
         open_store(store_url)
 
 
