@@ -303,6 +303,36 @@ def _print_sync(summary: object, config: AppConfig) -> None:
     out.print(f"requests: {summary.requests}, retries: {summary.retries}", highlight=False)
 
 
+def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
+    from jobs import shop_pull
+
+    if not args.once:
+        raise UsageError("pass --once (the long-running service is `segmail run`, coming with the service)")
+    try:
+        source = shop_pull.open_source(ctx.config)
+    except shop_pull.ShopConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        with err.status(f"pulling {ctx.config.shop.kind} orders") as status:
+            summary = shop_pull.pull_orders(
+                ctx.store, ctx.config, source, now=datetime.now(UTC),
+                progress=lambda n: status.update(f"pulling {ctx.config.shop.kind} orders: {n} stored"),
+            )  # fmt: skip
+    except ConfigurationError as exc:
+        err.print(f"error: the shop refused the credentials: {exc}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    finally:
+        source.close()
+    for problem in summary.problems[:20]:
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+    out.print(
+        f"{summary.kind}: {summary.orders} orders stored from {summary.pages} page(s), {summary.skipped} skipped; "
+        f"cursor {summary.cursor or '(none)'}",
+        markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    return EXIT_OK
+
+
 def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
     from sandbox.mailchimp import main as serve
 

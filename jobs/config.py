@@ -11,10 +11,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
@@ -59,6 +60,36 @@ class MailchimpConfig(BaseModel):
         return value
 
 
+class ShopConfig(BaseModel):
+    """Where orders come from. Secrets come from the environment (see README), never from here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["csv", "shopify", "woocommerce", "mailchimp"] = "csv"
+    url: str | None = None  # shopify: https://NAME.myshopify.com; woocommerce: the shop's https:// root
+    api_version: str = "2025-01"  # shopify Admin GraphQL version
+    store_id: str | None = None  # mailchimp: the e-commerce store connected to the audience
+    page_size: int = Field(100, ge=1, le=250)
+    lookback_minutes: float = Field(10.0, ge=0)
+    statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
+
+    @field_validator("statuses")
+    @classmethod
+    def _canonical(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in value.items() if v not in CANONICAL}
+        if bad:
+            raise ValueError(f"values must be one of {', '.join(sorted(CANONICAL))}, got {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> ShopConfig:
+        if self.kind in ("shopify", "woocommerce") and not self.url:
+            raise ValueError(f"shop.url is required for kind = {self.kind!r}")
+        if self.kind == "mailchimp" and not self.store_id:
+            raise ValueError("shop.store_id is required for kind = 'mailchimp'")
+        return self
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,6 +101,7 @@ class StoreConfig(BaseModel):
 class AppConfig:
     store: StoreConfig
     mailchimp: MailchimpConfig
+    shop: ShopConfig
     segments: SegmentsSettings
     segment_defs: dict[str, SegmentDef]
     origin: str
@@ -91,7 +123,7 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "segments")
+SECTIONS = ("store", "mailchimp", "shop", "segments")
 
 
 def parse_config(
@@ -119,12 +151,18 @@ def parse_config(
     except ValidationError as exc:
         errors.extend(format_errors(exc, "mailchimp"))
         mailchimp = MailchimpConfig()
+    try:
+        shop = ShopConfig.model_validate(section["shop"])
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, "shop"))
+        shop = ShopConfig()
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     if errors:
         raise ConfigError(origin, errors)
     return AppConfig(
         store=store,
         mailchimp=mailchimp,
+        shop=shop,
         segments=settings,
         segment_defs=defs,
         origin=origin,

@@ -25,7 +25,7 @@ from jobs.compute import ComputeResult, compute
 from jobs.config import AppConfig
 from segments.config import SegmentDef
 from segments.rules import names_in, parse
-from store import esp
+from store import cursors, esp
 from store.codec import to_us
 from store.db import Store
 from store.writer import write_records
@@ -152,7 +152,7 @@ def pull_members(
     list_id = config.mailchimp.list_id
     stream = f"members:{list_id}"
     with store.engine.begin() as conn:
-        cursor = esp.get_cursor(conn, SOURCE, stream)
+        cursor = cursors.get_cursor(conn, SOURCE, stream)
     since = None
     if cursor is not None:  # re-read a short window: changes committed out of order are not missed
         since = datetime.fromisoformat(cursor) - timedelta(minutes=config.mailchimp.lookback_minutes)
@@ -167,7 +167,7 @@ def pull_members(
             if page.newest_change is not None and (newest is None or page.newest_change > newest):
                 newest = page.newest_change
             if newest is not None:  # saved with the page it covers, never ahead of it
-                esp.set_cursor(conn, SOURCE, stream, newest.isoformat(), now_us=to_us(now))
+                cursors.set_cursor(conn, SOURCE, stream, newest.isoformat(), now_us=to_us(now))
         pulled += len(page.members)
     return pulled, problems
 
@@ -199,7 +199,7 @@ def pull_engagement(store: Store, config: AppConfig, api: MailchimpApi, *, now: 
     mc = config.mailchimp
     stream = f"activity:{mc.list_id}"
     with store.engine.begin() as conn:
-        cursor = esp.get_cursor(conn, SOURCE, stream)
+        cursor = cursors.get_cursor(conn, SOURCE, stream)
     since = sent_after = None
     if cursor is not None:
         since = datetime.fromisoformat(cursor) - timedelta(minutes=mc.lookback_minutes)
@@ -216,7 +216,7 @@ def pull_engagement(store: Store, config: AppConfig, api: MailchimpApi, *, now: 
                 write_records(conn, batch, source=SOURCE, now_us=to_us(now))
             events += len(batch)
     with store.engine.begin() as conn:  # only once every campaign is stored
-        esp.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
+        cursors.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
     return len(campaigns), events
 
 

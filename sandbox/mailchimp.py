@@ -228,6 +228,56 @@ class MailchimpSandbox:
                 added += 1
         return added
 
+    def load_store_orders(self, store_id: str, orders_csv: Path, *, contacts_csv: Path | None = None) -> int:
+        """E-commerce orders for `store_id` from a `generate_shop` orders.csv, as a shop integration would send them.
+
+        Statuses become `financial_status` (partially refunded and refunded orders keep their own word);
+        countries come from contacts.csv when given. Returns how many orders the store holds.
+        """
+        countries: dict[str, str] = {}
+        if contacts_csv is not None:
+            with contacts_csv.open(encoding="utf-8", newline="") as f:
+                countries = {r["email"].strip().lower(): r["country"] for r in csv.DictReader(f)}
+        with orders_csv.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with self._lock:
+            store = self.state.stores.setdefault(store_id, {})
+            for row in rows:
+                try:
+                    created = datetime.fromisoformat(row["created_at"]).astimezone(UTC)
+                    total = float(row["total"])
+                except ValueError:
+                    continue  # generate_shop's deliberately malformed rows
+                email = row["email"].strip()
+                stamp = created.isoformat()
+                country = countries.get(email.lower(), "")
+                store[row["order_id"]] = {
+                    "id": row["order_id"],
+                    "store_id": store_id,
+                    "customer": {
+                        "id": hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest(),
+                        "email_address": email,
+                    },
+                    "currency_code": row["currency"],
+                    "order_total": total,
+                    "financial_status": {"paid": "paid", "completed": "paid", "processing": "paid"}.get(
+                        row["status"], row["status"]
+                    ),
+                    "processed_at_foreign": stamp,
+                    "updated_at_foreign": stamp,
+                    "billing_address": {"country_code": country} if country else {},
+                    "lines": [],
+                    "_links": [],
+                }
+            return len(store)
+
+    def edit_store_order(self, store_id: str, order_id: str, **changes: Any) -> None:
+        """Change an e-commerce order as the shop integration would, bumping `updated_at_foreign`."""
+        with self._lock:
+            order = self.state.stores[store_id][order_id]
+            order.update(changes)
+            order["updated_at_foreign"] = self.now().isoformat()
+
     def _list(self, list_id: str) -> MailingList:
         if list_id not in self.state.lists:
             raise ValueError(f"no list {list_id!r} in the sandbox; add it with add_list() first")

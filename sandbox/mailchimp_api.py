@@ -321,6 +321,16 @@ def _email_activity(state: SandboxState, req: ApiRequest) -> ApiResponse:
     return collection(req, "emails", page, len(emails), campaign_id=campaign.id)
 
 
+def _store_orders(state: SandboxState, req: ApiRequest) -> ApiResponse:
+    store = state.stores.get(req.params["store_id"])
+    if store is None:
+        raise not_found()
+    orders = list(store.values())
+    return collection(
+        req, "orders", list(paginate(req, orders)), len(orders), store_id=req.params["store_id"]
+    )
+
+
 # ---- the routing table ----------------------------------------------------------------------------
 
 ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
@@ -343,6 +353,7 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", "/campaigns/{campaign_id}/actions/schedule", _schedule),
     ("POST", "/campaigns/{campaign_id}/actions/send", _send),
     ("GET", "/reports/{campaign_id}/email-activity", _email_activity),
+    ("GET", "/ecommerce/stores/{store_id}/orders", _store_orders),
 )
 
 

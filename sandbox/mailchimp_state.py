@@ -147,6 +147,9 @@ class SandboxState:
         self.seed = seed
         self.lists: dict[str, MailingList] = {}
         self.campaigns: dict[str, Campaign] = {}
+        self.stores: dict[
+            str, dict[str, dict[str, Any]]
+        ] = {}  # e-commerce store id -> order id -> order JSON
         self._next_segment_id = _FIRST_SEGMENT_ID
         self._seq = 0
 

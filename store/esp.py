@@ -1,4 +1,4 @@
-"""What the ESP (Mailchimp) has confirmed, what still has to be pushed, and incremental cursors."""
+"""What the ESP (Mailchimp) has confirmed, and what still has to be pushed."""
 
 from __future__ import annotations
 
@@ -7,19 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, select
 
-from store.schema import contacts, cursors, esp_memberships, esp_push_errors, memberships
+from store.schema import contacts, esp_memberships, esp_push_errors, memberships
 from store.upsert import insert_ignore, upsert
-
-
-def get_cursor(conn: Connection, source: str, stream: str) -> str | None:
-    return conn.execute(
-        select(cursors.c.value).where(cursors.c.source == source, cursors.c.stream == stream)
-    ).scalar_one_or_none()
-
-
-def set_cursor(conn: Connection, source: str, stream: str, value: str, *, now_us: int) -> None:
-    row = {"source": source, "stream": stream, "value": value, "updated_at": now_us}
-    upsert(conn, cursors, [row], ["source", "stream"])
 
 
 @dataclass(frozen=True)

@@ -121,4 +121,4 @@ def test_disabling_and_overriding_a_builtin():
 
 def test_example_is_toml_with_only_known_sections():
     data = tomllib.loads((ROOT / "config.example.toml").read_text())
-    assert set(data) == {"store", "mailchimp", "segments"}
+    assert set(data) == {"store", "mailchimp", "shop", "segments"}
