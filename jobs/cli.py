@@ -417,6 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_sync)
 
+    shop = sub.add_parser("shop", help="pull orders from the shop ([shop] kind)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = shop.add_parser("pull", help="pull new and changed orders since the last pull")
+    p.add_argument("--once", action="store_true", help="one pull, then exit")
+    p.set_defaults(func=cmd_shop_pull)
+
     sandbox = sub.add_parser(
         "sandbox", help="local stand-ins for Mailchimp (and later the shops)"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -69,6 +69,18 @@ def open_source(
             raise ShopConfigError(str(exc)) from None
         assert shop.store_id is not None
         return MailchimpStoreOrders(api, shop.store_id, statuses=shop.statuses, lookback=lookback)
+    if shop.kind == "woocommerce":
+        from connector.woocommerce import WooCommerceClient, WooSettings
+
+        assert shop.url is not None
+        try:
+            settings = WooSettings(
+                base_url=shop.url, consumer_key=_secret(env, ENV_WC_KEY), consumer_secret=_secret(env, ENV_WC_SECRET),
+                page_size=min(shop.page_size, 100), timeout_s=config.mailchimp.timeout_s, lookback=lookback,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ShopConfigError(f"shop: {exc}") from None
+        return WooCommerceClient(settings, statuses=shop.statuses, sleep=sleep)
     raise ShopConfigError(f"shop.kind = {shop.kind!r} is not available in this version yet")
 
 
