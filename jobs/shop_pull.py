@@ -81,7 +81,17 @@ def open_source(
         except ValueError as exc:
             raise ShopConfigError(f"shop: {exc}") from None
         return WooCommerceClient(settings, statuses=shop.statuses, sleep=sleep)
-    raise ShopConfigError(f"shop.kind = {shop.kind!r} is not available in this version yet")
+    from connector.shopify import ShopifyClient, ShopifySettings
+
+    assert shop.kind == "shopify" and shop.url is not None
+    try:
+        shopify = ShopifySettings(
+            shop_url=shop.url, access_token=_secret(env, ENV_SHOPIFY_TOKEN), api_version=shop.api_version,
+            page_size=shop.page_size, timeout_s=config.mailchimp.timeout_s, lookback=lookback,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ShopConfigError(f"shop: {exc}") from None
+    return ShopifyClient(shopify, statuses=shop.statuses, sleep=sleep)
 
 
 @dataclass

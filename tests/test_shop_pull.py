@@ -63,3 +63,27 @@ def test_cli_shop_pull_once(woo, store_url, tmp_path, monkeypatch, capsys):
     assert main(["--config", str(conf), "shop", "pull", "--once"]) == 2
     err = capsys.readouterr().err
     assert "refused" in err and "cs_wrong" not in err
+
+
+def test_shopify_pull_through_the_job(tmp_path, store):
+    import hashlib
+
+    from sandbox.shopify import ShopifySandbox, _schema_path
+
+    assert hashlib.sha256(_schema_path().read_bytes()).hexdigest() == (
+        "e76728a6f19a87dbdee2afa2da94985b0e775292a5d96f011929a5bc93f573e3"
+    )
+    files = generate_shop(tmp_path / "shop", contacts=150, seed=8, as_of=T - timedelta(days=1))
+    with ShopifySandbox() as box:
+        box.load_orders(files.orders, contacts_csv=files.contacts)
+        c = config(shop={"kind": "shopify", "url": box.base_url})
+        source = open_source(c, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, sleep=lambda _s: None)
+        try:
+            summary = pull_orders(store, c, source, now=T)
+        finally:
+            source.close()
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(orders.c.order_id)).all()
+    assert summary.orders == len(stored) > 100 and summary.cursor is not None
+    with pytest.raises(ShopConfigError, match="SHOPIFY_ACCESS_TOKEN"):
+        open_source(c, {})

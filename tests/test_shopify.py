@@ -1,0 +1,303 @@
+"""The Shopify connector against the GraphQL sandbox: paging, resume, throttling, bulk, scopes, bad rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from graphql import parse, validate
+
+from connector.http import ApiError, ConfigurationError
+from connector.records import Order, OrderPage
+from connector.shopify import (
+    BULK_ORDERS_QUERY,
+    BULK_POLL_QUERY,
+    BULK_RUN_MUTATION,
+    ORDERS_COUNT_QUERY,
+    ORDERS_QUERY,
+    ShopifyClient,
+    ShopifySettings,
+)
+from sandbox.faults import Faults
+from sandbox.shopgen import generate_shop
+from sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
+
+AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+TOKEN = "shpat_0123456789abcdef_secret"
+
+
+@dataclass
+class FakeTime:
+    """One clock for the sandbox's bucket and the client; `sleep` only moves it forward."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@dataclass
+class WallDate:
+    """The sandbox's calendar time, moved by hand."""
+
+    value: datetime = AS_OF + timedelta(hours=1)
+
+    def __call__(self) -> datetime:
+        return self.value
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    files = generate_shop(
+        tmp_path_factory.mktemp("shop"), contacts=120, seed=11, as_of=AS_OF, messy_rows=True
+    )
+    assert files.contacts is not None
+    return files.orders, files.contacts
+
+
+@pytest.fixture
+def ft() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def wall() -> WallDate:
+    return WallDate()
+
+
+def make_sandbox(shop: tuple[Path, Path], ft: FakeTime, wall: WallDate, **kwargs) -> ShopifySandbox:
+    kwargs.setdefault("access_token", TOKEN)
+    sandbox = ShopifySandbox(clock=ft.clock, now=wall, seed=5, **kwargs)
+    sandbox.load_orders(*shop)
+    return sandbox
+
+
+@pytest.fixture
+def sandbox(shop, ft, wall) -> Iterator[ShopifySandbox]:
+    with make_sandbox(shop, ft, wall) as sb:
+        yield sb
+
+
+def client_for(sb: ShopifySandbox, ft: FakeTime, **kwargs) -> ShopifyClient:
+    kwargs.setdefault("page_size", 25)
+    kwargs.setdefault("bulk_threshold", 10_000)
+    kwargs.setdefault("access_token", TOKEN)
+    settings = ShopifySettings(shop_url=sb.base_url, bulk_poll_s=2.0, **kwargs)
+    return ShopifyClient(settings, sleep=ft.sleep, clock=ft.clock)
+
+
+def pull(sb: ShopifySandbox, ft: FakeTime, cursor: str | None = None, **kwargs) -> list[OrderPage]:
+    with client_for(sb, ft, **kwargs) as client:
+        return list(client.orders(cursor=cursor))
+
+
+def all_orders(pages: list[OrderPage]) -> dict[str, Order]:
+    return {o.order_id: o for page in pages for o in page.orders}
+
+
+def graphql_queries(sb: ShopifySandbox) -> list[str]:
+    return [e.graphql["query"] for e in sb.requests_log if e.path == GRAPHQL_PATH and "query" in e.graphql]
+
+
+def csv_rows(shop: tuple[Path, Path]) -> dict[str, dict[str, str]]:
+    with open(shop[0], encoding="utf-8", newline="") as f:
+        return {row["order_id"].lstrip("#"): row for row in csv.DictReader(f)}
+
+
+# ---- queries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", [ORDERS_QUERY, ORDERS_COUNT_QUERY, BULK_ORDERS_QUERY, BULK_RUN_MUTATION, BULK_POLL_QUERY]
+)
+def test_every_query_constant_validates_against_the_2025_01_schema(query: str) -> None:
+    assert validate(load_schema(), parse(query)) == []
+
+
+def test_sandbox_rejects_an_invalid_query_like_shopify(sandbox, ft) -> None:
+    with client_for(sandbox, ft) as client, pytest.raises(ApiError, match="Cannot query field 'bogus'"):
+        client.call("probe", "{ orders(first: 1) { nodes { bogus } } }", {})
+
+
+# ---- paging -------------------------------------------------------------------------------------
+
+
+def test_pages_to_the_end_with_every_order_mapped(sandbox, ft, shop) -> None:
+    pages = pull(sandbox, ft)
+    orders = all_orders(pages)
+    problems = [p for page in pages for p in page.problems]
+    assert len(orders) + len(problems) == len(sandbox.order_numbers())
+    assert all(len(page.orders) + len(page.problems) <= 25 for page in pages)
+    cursors = [page.cursor for page in pages]
+    assert cursors == sorted(cursors) and cursors[-1] is not None
+
+    rows = csv_rows(shop)
+    for oid, order in orders.items():
+        row = rows[oid]
+        assert order.total == Decimal(row["total"]) and order.refunded == Decimal(row["refunded"])
+        assert order.currency == row["currency"]
+        assert order.categories == tuple(sorted(set(row["categories"].split("|"))))
+        expected = {"completed": "paid", "processing": "paid"}.get(row["status"], row["status"])
+        assert order.status == expected
+        assert order.created_at.tzinfo is not None
+    assert sum(o.country is not None for o in orders.values()) > len(orders) / 2
+    assert any(o.province for o in orders.values())
+    # every query the client sent is valid 2025-01 GraphQL
+    assert all(validate(load_schema(), parse(q)) == [] for q in graphql_queries(sandbox))
+
+
+def test_malformed_orders_are_skipped_and_reported_without_emails(sandbox, ft) -> None:
+    sandbox.edit_order(100_001, financial_status="EXPIRED", email=None)
+    pages = pull(sandbox, ft)
+    problems = [p for page in pages for p in page.problems]
+    assert "order 100001: no email (protected customer data not granted?)" in problems
+    reasons = " | ".join(problems)
+    for fragment in ("is not a decimal amount", "is not an ISO 8601", "email is not a valid address",
+                     "exceeds total", "has no UTC offset"):  # fmt: skip
+        assert fragment in reasons
+    assert all(p.startswith("order ") and "@" not in p for p in problems)
+
+
+def test_resume_returns_only_changed_orders_with_the_refund(sandbox, ft, wall) -> None:
+    first = pull(sandbox, ft)
+    cursor = first[-1].cursor
+    before = all_orders(first)
+    target, other = sorted(before)[3], sorted(before)[7]
+    wall.value += timedelta(hours=2)
+    sandbox.refund(int(target), "5.00")
+    sandbox.edit_order(int(other), categories=("hats",))
+
+    again = pull(sandbox, ft, cursor=cursor, lookback=timedelta(0))
+    changed = all_orders(again)
+    assert set(changed) == {target, other}
+    assert changed[target].refunded == before[target].refunded + Decimal("5.00")
+    assert changed[target].status in ("partially_refunded", "refunded")
+    assert changed[other].categories == ("hats",)
+    assert again[-1].cursor is not None and again[-1].cursor > str(cursor)
+    # written twice (look-back re-reads) is the same record: keyed by order id, nothing double-counted
+    with_lookback = all_orders(pull(sandbox, ft, cursor=cursor))
+    assert {target, other} <= set(with_lookback)
+    assert with_lookback[target] == changed[target]
+    query = [q for e in sandbox.requests_log if (q := e.graphql.get("variables", {}).get("query"))][-1]
+    assert query.startswith("updated_at:>'") and query.endswith("Z'")
+
+
+# ---- throttling ---------------------------------------------------------------------------------
+
+
+def test_a_small_bucket_makes_the_client_wait_instead_of_being_throttled(shop, ft, wall) -> None:
+    with make_sandbox(shop, ft, wall, maximum_available=100.0, restore_rate=10.0) as sb:
+        with client_for(sb, ft, page_size=10) as client:
+            pages = list(client.orders(cursor=None))
+            assert client.stats.throttle_waits > 0
+        assert sb.throttled == 0
+        assert sb.lowest_available >= 0
+    assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sb.order_numbers())
+    assert ft.sleeps and max(ft.sleeps) <= 100 / 10
+
+
+def test_a_throttled_error_is_waited_out_and_retried(sandbox, ft) -> None:
+    sandbox.drain(0.0)  # another client emptied the bucket; the client has not seen it yet
+    with client_for(sandbox, ft) as client:
+        pages = list(client.orders(cursor=None))
+        assert client.stats.throttled_errors == sandbox.throttled >= 1
+    assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sandbox.order_numbers())
+    outcomes = ["THROTTLED" in (e.response_body or b"").decode() for e in sandbox.requests_log]
+    assert not any(a and b for a, b in pairwise(outcomes))  # waited, then got through
+    assert ft.sleeps[0] > 0
+
+
+def test_http_faults_are_retried_through_the_policy(shop, ft, wall) -> None:
+    faults = Faults(seed=3, rate_429=0.15, rate_500=0.15)
+    with make_sandbox(shop, ft, wall, faults=faults) as sb:
+        pages = pull(sb, ft)
+        injected = [e.fault for e in sb.requests_log if e.fault]
+        assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sb.order_numbers())
+    assert "429" in injected and "500" in injected
+    assert ft.sleeps
+
+
+# ---- bulk ---------------------------------------------------------------------------------------
+
+
+def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> None:
+    paged = pull(sandbox, ft)
+    with client_for(sandbox, ft, bulk_threshold=0) as client:
+        bulk = list(client.orders(cursor=None))
+        assert client.stats.bulk
+    assert all_orders(bulk) == all_orders(paged)
+    assert sorted(p for page in bulk for p in page.problems) == sorted(
+        p for page in paged for p in page.problems
+    )
+    assert [page.cursor for page in bulk[:-1]] == [None] * (len(bulk) - 1)
+    assert bulk[-1].cursor == paged[-1].cursor
+    assert all(len(page.orders) + len(page.problems) <= 25 for page in bulk)
+
+    download = next(e for e in sandbox.requests_log if e.path.startswith("/bulk-results/"))
+    assert TOKEN not in json.dumps(download.headers)  # the pre-signed URL gets no token
+    lines = [json.loads(line) for line in (download.response_body or b"").splitlines()]
+    position = {line["id"]: n for n, line in enumerate(lines) if "__parentId" not in line}
+    children = [(n, line["__parentId"]) for n, line in enumerate(lines) if "__parentId" in line]
+    assert any(n < position[parent] for n, parent in children)  # some child precedes its parent
+    statuses = [e.json["data"]["currentBulkOperation"]["status"] for e in sandbox.requests_log
+                if e.json and "currentBulkOperation" in (e.json.get("data") or {})]  # fmt: skip
+    assert statuses == ["RUNNING", "COMPLETED"]
+    assert all(validate(load_schema(), parse(q)) == [] for q in graphql_queries(sandbox))
+    inner = [e.graphql["variables"]["query"] for e in sandbox.requests_log if "bulkOperationRunQuery" in
+             e.graphql.get("query", "")]  # fmt: skip
+    assert inner and validate(load_schema(), parse(inner[0])) == []
+
+
+def test_first_import_of_a_small_shop_pages_instead_of_bulk(sandbox, ft) -> None:
+    with client_for(sandbox, ft, bulk_threshold=10_000) as client:
+        list(client.orders(cursor=None))
+        assert not client.stats.bulk
+    assert not any("bulkOperationRunQuery" in q for q in graphql_queries(sandbox))
+
+
+# ---- access -------------------------------------------------------------------------------------
+
+
+def test_a_bad_token_is_one_configuration_error_without_the_token(sandbox, ft) -> None:
+    client = client_for(sandbox, ft, access_token="shpat_wrong_token_value")
+    with client, pytest.raises(ConfigurationError, match="read_orders") as caught:
+        list(client.orders(cursor=None))
+    assert "shpat_wrong_token_value" not in str(caught.value)
+    assert len(sandbox.requests_log) == 1 and sandbox.requests_log[0].status == 401
+
+
+@pytest.mark.parametrize("bulk_threshold", [0, 10_000])
+def test_a_missing_scope_is_a_configuration_error_naming_it(shop, ft, wall, bulk_threshold) -> None:
+    with make_sandbox(shop, ft, wall, scopes={"read_products"}) as sb:
+        with client_for(sb, ft, bulk_threshold=bulk_threshold) as client:
+            pages: list[OrderPage] = []
+            with pytest.raises(ConfigurationError, match=r"read_orders.*read_all_orders.*level 2") as caught:
+                pages.extend(client.orders(cursor=None))
+        assert pages == [] and len(sb.requests_log) == 1
+    assert TOKEN not in str(caught.value)
+
+
+def test_redacted_customer_data_is_reported_per_order(shop, ft, wall) -> None:
+    with make_sandbox(shop, ft, wall, protected_customer_data=False) as sb:
+        pages = pull(sb, ft)
+    assert all_orders(pages) == {}
+    problems = [p for page in pages for p in page.problems]
+    assert sum("protected customer data not granted" in p for p in problems) >= len(problems) - 5
+
+
+def test_settings_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="page_size must be between 1 and 250, got 300"):
+        ShopifySettings(shop_url="https://example.myshopify.com", access_token="x", page_size=300)
