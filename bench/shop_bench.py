@@ -48,7 +48,18 @@ def _woocommerce(
     return box, toml, {"WC_CONSUMER_KEY": box.consumer_key, "WC_CONSUMER_SECRET": box.consumer_secret}, 100
 
 
-KINDS = {"mailchimp": _mailchimp, "woocommerce": _woocommerce}
+def _shopify(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[Any, str, dict[str, str], int]:
+    from sandbox.shopify import ShopifySandbox
+
+    box = ShopifySandbox(faults=Faults(latency_ms=latency_ms))
+    box.load_orders(orders_csv, contacts_csv=contacts_csv)
+    box.start()
+    toml = f'[shop]\nkind = "shopify"\nurl = "{box.base_url}"\npage_size = 250\n'
+    # a first import of a large shop is one bulk operation: the floor is "run + poll + download"
+    return box, toml, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, 250
+
+
+KINDS = {"mailchimp": _mailchimp, "woocommerce": _woocommerce, "shopify": _shopify}
 
 
 def main() -> None:
