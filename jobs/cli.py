@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -334,18 +334,47 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
-    from sandbox.mailchimp import main as serve
+    import tempfile
+    from contextlib import ExitStack
 
+    from sandbox.mailchimp import main as serve
+    from sandbox.shopgen import generate_shop
+
+    as_of = parse_as_of(args.as_of)
     argv = ["--port", str(args.port), "--seed", str(args.seed), "--contacts", str(args.contacts)]
-    argv += ["--api-key", args.api_key]
+    argv += ["--api-key", args.api_key, "--as-of", as_of.isoformat()]
     if args.faults:
         argv += ["--faults", args.faults]
-    if args.as_of:
-        argv += ["--as-of", parse_as_of(args.as_of).isoformat()]
-    err.print(
-        "Mailchimp sandbox starting; its base URL is printed below (set [mailchimp] api_url to it). Ctrl-C stops it."
-    )
-    return serve(argv)
+    with ExitStack() as stack:
+        if args.shop != "none":  # the same generated shop as the audience, so orders match members
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="segmail-shop-")))
+            files = generate_shop(folder, contacts=args.contacts, seed=args.seed, as_of=as_of)
+            shop, env = _shop_sandbox(args.shop)
+            shop.load_orders(files.orders, contacts_csv=files.contacts)
+            stack.enter_context(shop)
+            err.print(
+                f"{args.shop} sandbox: [shop] kind = {args.shop!r}, url = {shop.base_url!r}; {env}",
+                markup=False, soft_wrap=True,
+            )  # fmt: skip
+        err.print(
+            f"Mailchimp sandbox (key {args.api_key}) starting; its base URL is printed below "
+            "(set [mailchimp] api_url to it). Ctrl-C stops it.",
+            markup=False,
+            soft_wrap=True,
+        )
+        return serve(argv)
+
+
+def _shop_sandbox(kind: str) -> tuple[Any, str]:
+    if kind == "woocommerce":
+        from sandbox.woocommerce import WooCommerceSandbox
+
+        woo = WooCommerceSandbox()
+        return woo, f"WC_CONSUMER_KEY={woo.consumer_key} WC_CONSUMER_SECRET={woo.consumer_secret}"
+    from sandbox.shopify import ShopifySandbox
+
+    shopify = ShopifySandbox()
+    return shopify, f"SHOPIFY_ACCESS_TOKEN={shopify.access_token}"
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
@@ -434,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="generate the audience as of this time (default: now)")
     p.add_argument("--faults", help="fault injection, e.g. rate_429=0.1,rate_500=0.05,latency_ms=50")
     p.add_argument("--api-key", default="test-us6", help="the one key the sandbox accepts (default test-us6)")
+    p.add_argument(
+        "--shop", choices=["none", "woocommerce", "shopify"], default="none",
+        help="also serve a fake shop with the same generated orders",
+    )  # fmt: skip
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
