@@ -281,10 +281,11 @@ class ShopifyClient:
         data = self.call("bulk operation start", BULK_RUN_MUTATION, {"query": BULK_ORDERS_QUERY})
         payload = data.get("bulkOperationRunQuery") or {}
         errors = payload.get("userErrors") or []
-        if errors:
-            text = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+        text = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+        if errors and "already in progress" not in text:
             raise ApiError(self._redact(f"Shopify bulk operation refused: {text}"))
-        op_id = (payload.get("bulkOperation") or {}).get("id")
+        # "already in progress": ours, started by a run that crashed or a retried request — adopt it
+        op_id = None if errors else (payload.get("bulkOperation") or {}).get("id")
         for _ in range(self.settings.bulk_max_polls):
             self._sleep(self.settings.bulk_poll_s)
             op = self.call("bulk operation status", BULK_POLL_QUERY, {}).get("currentBulkOperation") or {}

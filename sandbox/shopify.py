@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -131,10 +131,11 @@ class _Order:
 class _BulkOperation:
     number: int
     query: str
-    lines: bytes
-    object_count: int
+    lines: bytes = b""
+    object_count: int = 0
     polls: int = 0
     status: str = "CREATED"
+    done: threading.Event = field(default_factory=threading.Event)  # set by the worker building the file
 
 
 @dataclass
@@ -498,18 +499,26 @@ class ShopifySandbox:
         if errors:
             return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": errors[0].message}]}
         self._require_orders_scope()
-        lines = self._bulk_lines(document)
         self._bulk_count += 1
-        self._bulk = _BulkOperation(self._bulk_count, query, b"".join(lines), len(lines))
-        return {"bulkOperation": self._bulk_json(self._bulk), "userErrors": []}
+        op = self._bulk = _BulkOperation(self._bulk_count, query)
+
+        def build() -> None:  # like Shopify, the file is produced after the mutation has answered
+            lines = self._bulk_lines(document)
+            op.lines, op.object_count = b"".join(lines), len(lines)
+            op.done.set()
+
+        threading.Thread(target=build, name="shopify-sandbox-bulk", daemon=True).start()
+        return {"bulkOperation": self._bulk_json(op), "userErrors": []}
 
     def _resolve_current_bulk(self, _info: Any, type: str = "QUERY") -> dict[str, Any] | None:
         op = self._bulk
         if op is None or type != "QUERY":
             return None
         op.polls += 1
-        if op.status in ("CREATED", "RUNNING"):  # one step per poll: CREATED → RUNNING → COMPLETED
-            op.status = "RUNNING" if op.polls == 1 else "COMPLETED"
+        if op.status in ("CREATED", "RUNNING"):  # CREATED → RUNNING → COMPLETED once the file is built
+            # a short bounded wait keeps small test shops deterministic and big ones answering promptly
+            finished = op.polls > 1 and op.done.wait(timeout=0.5)
+            op.status = "COMPLETED" if finished else "RUNNING"
         return self._bulk_json(op)
 
     def _bulk_json(self, op: _BulkOperation) -> dict[str, Any]:

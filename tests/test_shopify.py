@@ -301,3 +301,14 @@ def test_redacted_customer_data_is_reported_per_order(shop, ft, wall) -> None:
 def test_settings_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match="page_size must be between 1 and 250, got 300"):
         ShopifySettings(shop_url="https://example.myshopify.com", access_token="x", page_size=300)
+
+
+def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft) -> None:
+    with client_for(sandbox, ft, bulk_threshold=0) as crashed:  # started the operation, then died
+        started = crashed.call("bulk operation start", BULK_RUN_MUTATION, {"query": BULK_ORDERS_QUERY})
+    assert started["bulkOperationRunQuery"]["userErrors"] == []
+    with client_for(sandbox, ft, bulk_threshold=0) as client:
+        pages = list(client.orders(cursor=None))
+    assert all_orders(pages) == all_orders(pull(sandbox, ft))
+    runs = [e for e in sandbox.requests_log if "bulkOperationRunQuery" in e.graphql.get("query", "")]
+    assert len(runs) == 2  # the second was told "already in progress" and polled the first one
