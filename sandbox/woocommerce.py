@@ -103,6 +103,10 @@ class WooCommerceSandbox:
         self._faults = faults or Faults()
         self._fault_rng = random.Random(self._faults.seed)
         self._lock = threading.RLock()
+        # one sorted result per query (without `page`) until the data changes: paging a 200k-order
+        # store would otherwise sort it again for every page
+        self._version = 0
+        self._sorted: tuple[tuple[object, ...], list[dict[str, Any]]] | None = None
         self._stopping = threading.Event()
         self._address = (host, port)
         self._server: HttpServer | None = None
@@ -164,6 +168,7 @@ class WooCommerceSandbox:
         stored = dict(order)
         with self._lock:
             self.orders[int(stored["id"])] = stored
+            self._version += 1
         return stored
 
     def load_orders(self, path: Path | str, *, contacts_csv: Path | str | None = None) -> int:
@@ -179,6 +184,7 @@ class WooCommerceSandbox:
             for row in rows:
                 order = _order_from_row(row, contacts, self._take_refund_id)
                 self.orders[order["id"]] = order
+            self._version += 1
         return len(rows)
 
     def edit_order(self, order_id: int, **changes: Any) -> dict[str, Any]:
@@ -208,6 +214,7 @@ class WooCommerceSandbox:
 
     def _touch(self, order: dict[str, Any]) -> None:
         order["date_modified"] = order["date_modified_gmt"] = self.now()
+        self._version += 1
 
     def _take_refund_id(self) -> int:
         self._next_refund += 1
@@ -272,9 +279,14 @@ class WooCommerceSandbox:
         if not self._authorized(entry.headers):
             raise _HttpError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
         query = _Query.parse(entry.query, supports_modified_after=self.supports_modified_after)
+        key = (self._version, *sorted((k, tuple(v)) for k, v in entry.query.items() if k != "page"))
         with self._lock:
-            matching = sorted((o for o in self.orders.values() if query.matches(o)), key=query.sort_key,
-                              reverse=query.descending)  # fmt: skip
+            if self._sorted is not None and self._sorted[0] == key:
+                matching = self._sorted[1]
+            else:
+                matching = sorted((o for o in self.orders.values() if query.matches(o)), key=query.sort_key,
+                                  reverse=query.descending)  # fmt: skip
+                self._sorted = (key, matching)
         total = len(matching)
         pages = math.ceil(total / query.per_page)
         if query.page > max(pages, 1):
