@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=140_000, help="~1.4 orders per contact")
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache-mib", type=int, default=256, help="[store] cache_mib for the pull")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="segmail-shopbench-"))
     shop = generate_shop(work / "shop", contacts=args.contacts, seed=args.seed, as_of=AS_OF)
@@ -75,7 +76,7 @@ def main() -> None:
     box, toml, env, page_size = KINDS[args.kind](shop.orders, shop.contacts, args.latency_ms)
     try:
         conf = work / "segmail.toml"
-        conf.write_text(toml)
+        conf.write_text(f"[store]\ncache_mib = {args.cache_mib}\n{toml}")
         child_env = {**os.environ, **env, "SEGMAIL_STORE_URL": f"sqlite:///{work / 'bench.db'}"}
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -91,7 +92,10 @@ def main() -> None:
         served = len(box.requests_log)
         orders = shop.counts["orders"]
         floor = math.ceil(orders / page_size)
-        print(f"{args.kind}: {orders:,} orders in the shop, {args.latency_ms} ms latency per request")
+        print(
+            f"{args.kind}: {orders:,} orders in the shop, {args.latency_ms} ms latency per request, "
+            f"SQLite cache {args.cache_mib} MiB"
+        )
         print(f"  {out.strip()}")
         print(f"  wall {wall:.1f} s ({orders / wall:,.0f} orders/s, incl. ~1 s interpreter start)")
         bulk = any("/bulk-results/" in str(getattr(e, "path", "")) for e in box.requests_log)

@@ -55,7 +55,7 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.config.store_url())
+            self._store = open_store(self.config.store_url(), cache_mib=self.config.store.cache_mib)
         return self._store
 
     def close(self) -> None:

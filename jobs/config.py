@@ -95,6 +95,7 @@ class StoreConfig(BaseModel):
 
     path: str = "segmail.db"
     url: str | None = None
+    cache_mib: int = Field(256, ge=2, le=65536)  # SQLite page cache per connection
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,7 @@ def run_demo(*, contacts: int, seed: int, workdir: Path, as_of: datetime, consol
     console.print(f"[bold]1. generating a sample shop[/] ({contacts} contacts, seed {seed}) in {workdir}/")
     files = generate_shop(workdir, contacts=contacts, seed=seed, as_of=as_of, messy_rows=True)
     config = load_config(None, env={"SEGMAIL_STORE_URL": f"sqlite:///{db}"})
-    store = open_store(config.store_url())
+    store = open_store(config.store_url(), cache_mib=config.store.cache_mib)
     console.print(f"[bold]2. importing[/] into {db}")
     table = Table()
     for col in ("file", "rows", "written", "skipped", "warnings"):

@@ -61,13 +61,16 @@ def redact_url(url: str) -> str:
         return "<unparseable store URL>"
 
 
-def engine_for(url: str) -> Engine:
+DEFAULT_CACHE_MIB = 256
+
+
+def engine_for(url: str, *, cache_mib: int = DEFAULT_CACHE_MIB) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, cache_mib))
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
@@ -76,21 +79,23 @@ def engine_for(url: str) -> Engine:
     )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, cache_mib: int) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers (status, export) never block the writer
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA temp_store=MEMORY")
-    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache for compute over large shops
+    cur.execute(f"PRAGMA cache_size={-1024 * int(cache_mib)}")  # in KiB; large caches speed up compute
     cur.execute("PRAGMA threads=2")  # large sorts (GROUP BY, ORDER BY) may use a second core
     cur.close()
 
 
-def open_store(url: str, *, migrations: Sequence[Migration] | None = None) -> Store:
+def open_store(
+    url: str, *, migrations: Sequence[Migration] | None = None, cache_mib: int = DEFAULT_CACHE_MIB
+) -> Store:
     """Connect, create a fresh schema or migrate an older one; refuse a newer or foreign one."""
     try:
-        engine = engine_for(url)
+        engine = engine_for(url, cache_mib=cache_mib)
     except StoreError:
         raise
     except Exception as exc:
