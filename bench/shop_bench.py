@@ -24,6 +24,14 @@ from sandbox.shopgen import generate_shop
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = "0123456789abcdef0123456789abcdef-us6"
+# The pull's own peak RSS: VmHWM belongs to the process image after exec, whereas getrusage's maxrss
+# also counts the parent's pages at fork time (here, the whole in-process sandbox).
+_CHILD = (
+    "import runpy, sys\n"
+    "sys.argv = ['segmail', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('jobs.cli', run_name='__main__')\n"
+    "finally:\n    print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).strip(), file=sys.stderr)\n"
+)
 
 
 def _mailchimp(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[Any, str, dict[str, str], int]:
@@ -80,15 +88,14 @@ def main() -> None:
         child_env = {**os.environ, **env, "SEGMAIL_STORE_URL": f"sqlite:///{work / 'bench.db'}"}
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "--config", str(conf), "shop", "pull", "--once"],
+            [sys.executable, "-c", _CHILD, "--config", str(conf), "shop", "pull", "--once"],
             env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         out, err = proc.communicate()
         wall = time.perf_counter() - start
-        _, _, usage = os.wait4(proc.pid, os.WNOHANG) if proc.returncode is None else (0, 0, None)
         if proc.returncode != 0:
             raise SystemExit(f"pull failed ({proc.returncode}):\n{err[-2000:]}")
-        rss = _child_peak_rss_mib(usage)
+        rss = next(line.split(":", 1)[1].strip() for line in err.splitlines() if line.startswith("VmHWM:"))
         served = len(box.requests_log)
         orders = shop.counts["orders"]
         floor = math.ceil(orders / page_size)
@@ -104,16 +111,9 @@ def main() -> None:
             if bulk
             else f"floor {floor}, {served / floor:.2f}x"
         )
-        print(f"  requests {served} ({how}); child peak RSS {rss}")
+        print(f"  requests {served} ({how}); the pull's peak RSS {rss}")
     finally:
         box.stop()
-
-
-def _child_peak_rss_mib(usage: Any) -> str:
-    import resource
-
-    ru = usage or resource.getrusage(resource.RUSAGE_CHILDREN)
-    return f"{ru.ru_maxrss / 1024:.0f} MiB"
 
 
 if __name__ == "__main__":
