@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -272,10 +273,24 @@ class ShopifyClient:
             return
         with tempfile.TemporaryFile("w+b") as raw:
             self._download(url, raw)
+            size = raw.tell()
             raw.seek(0)
-            categories = _bulk_children(raw)
-            raw.seek(0)
-            yield from self._bulk_pages(raw, categories)
+            latest: str | None = None
+            # children are joined to their orders one partition at a time (a grace hash join),
+            # so memory stays bounded by the partition size whatever the shop's size
+            parts = _partitions(raw, size)
+            try:
+                for part in parts:
+                    categories = _bulk_children(part)
+                    part.seek(0)
+                    for page in self._bulk_pages(part, categories):
+                        latest = _later(latest, page.cursor)
+                        yield OrderPage(orders=page.orders, problems=page.problems, cursor=None)
+                    part.close()  # free its disk space as soon as it is done
+            finally:
+                for part in parts:
+                    part.close()
+            yield OrderPage(orders=[], problems=[], cursor=latest)  # the cursor only once all is stored
 
     def _run_bulk(self) -> str | None:
         data = self.call("bulk operation start", BULK_RUN_MUTATION, {"query": BULK_ORDERS_QUERY})
@@ -499,6 +514,27 @@ def _line_item_types(node: Mapping[str, Any]) -> tuple[str, ...]:
 def _categories(types: Iterable[Any]) -> tuple[str, ...]:
     """Lower-cased, de-duplicated and sorted: bulk children arrive in no particular order."""
     return tuple(sorted({str(t).strip().lower() for t in types if t and str(t).strip()}))
+
+
+PARTITION_BYTES = 16 << 20
+
+
+def _partitions(raw: IO[bytes], size: int) -> list[IO[bytes]]:
+    """The JSONL split into temporary files of about PARTITION_BYTES, each order with all its children."""
+    count = max(1, size // PARTITION_BYTES + 1)
+    parts: list[IO[bytes]] = [tempfile.TemporaryFile("w+b") for _ in range(count)]  # noqa: SIM115 - closed by the caller
+    for line in raw:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            key = str(obj.get("__parentId") or obj.get("id") or "")
+        except ValueError:
+            key = ""  # a broken line goes to partition 0, where the reader reports it
+        parts[zlib.crc32(key.encode()) % count].write(line)
+    for part in parts:
+        part.seek(0)
+    return parts
 
 
 def _bulk_children(raw: IO[bytes]) -> dict[str, tuple[str, ...]]:

@@ -312,3 +312,14 @@ def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft)
     assert all_orders(pages) == all_orders(pull(sandbox, ft))
     runs = [e for e in sandbox.requests_log if "bulkOperationRunQuery" in e.graphql.get("query", "")]
     assert len(runs) == 2  # the second was told "already in progress" and polled the first one
+
+
+def test_bulk_import_in_many_partitions_matches_paging(sandbox, ft, monkeypatch) -> None:
+    import connector.shopify as shopify_module
+
+    monkeypatch.setattr(shopify_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
+    with client_for(sandbox, ft, bulk_threshold=0) as client:
+        bulk = list(client.orders(cursor=None))
+    paged = pull(sandbox, ft)
+    assert all_orders(bulk) == all_orders(paged)
+    assert bulk[-1].cursor == paged[-1].cursor and all(p.cursor is None for p in bulk[:-1])
