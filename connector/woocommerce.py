@@ -12,6 +12,7 @@ Limitation: WooCommerce order line items carry no product categories (`name` is 
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,13 +172,17 @@ class WooCommerceClient:
 
     def _read(self, window: _Window, since: datetime | None, cursor: str | None) -> Iterator[OrderPage]:
         bound = None if since is None else since - self.settings.lookback
-        seen: set[tuple[str, str]] = set()
+        # repeats from offset paging (an order modified mid-read moves) land on nearby pages: remember
+        # only the last two pages, so memory stays constant; a farther repeat is an idempotent upsert
+        recent: deque[set[tuple[str, str]]] = deque(maxlen=2)
         page = 1
         while True:
             items, total_pages = self._page(window, bound, page)
             if page == 1 and window is BY_MODIFIED and _ignores_bound(items, bound):
                 raise _Unsupported
+            seen: set[tuple[str, str]] = set().union(*recent)
             result = self._parse(items, window, cursor, seen)
+            recent.append({_identity(item) for item in items if isinstance(item, dict)})
             cursor = result.cursor
             yield result
             if len(items) < self.settings.page_size or (total_pages is not None and page >= total_pages):
