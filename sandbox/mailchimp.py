@@ -28,13 +28,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.faults import Faults
 from sandbox.mailchimp_api import dispatch
-from sandbox.mailchimp_http import HttpServer, Reply
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
 from sandbox.mailchimp_json import member_json
 from sandbox.mailchimp_request import ApiRequest, problem
 from sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
@@ -75,7 +74,7 @@ class LoggedRequest:
             return None
 
 
-class MailchimpSandbox:
+class MailchimpSandbox(ServedSandbox):
     """The sandbox server and its data; a context manager that starts on enter and stops on exit."""
 
     def __init__(
@@ -99,49 +98,24 @@ class MailchimpSandbox:
         self._faults = faults or Faults()
         self._fault_rng = random.Random(self._faults.seed)
         self._n_429 = 0
-        self._stopping = threading.Event()
-        self._address = (host, port)
-        self._server: HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_serving(host, port)
         self._base_url: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the sandbox is already running")
-        self._stopping.clear()
+        self._begin()
         server = HttpServer(self._address, self._exchange, self._count_connection)
         base_url = f"http://{self._address[0]}:{server.server_address[1]}{BASE_PATH}"
         if "server" in base_url:  # the official client rewrites every "server" in the URL
             server.server_close()
             raise ValueError(f"the base URL must not contain 'server', got {base_url}")
-        self._server, self._base_url = server, base_url
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mailchimp-sandbox", daemon=True)  # fmt: skip
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()  # wakes requests sleeping in an injected latency or timeout
-        server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._base_url = base_url
+        self._serve(server, "mailchimp-sandbox")
 
     def _count_connection(self) -> None:
         with self._lock:
             self.connections_opened += 1
-
-    def __enter__(self) -> MailchimpSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -10,7 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 __all__ = ["Exchange", "HttpServer", "Reply"]
 
@@ -110,3 +111,60 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         _log.debug("%s - %s", self.address_string(), format % args)
+
+
+class ServedSandbox:
+    """The lifecycle every sandbox shares: one HttpServer in a daemon thread, a context manager.
+
+    Subclasses call `_init_serving` in `__init__` and build their server in `start()` via `_serve`.
+    """
+
+    _server: HttpServer | None
+    _thread: threading.Thread | None
+    _stopping: threading.Event
+    _address: tuple[str, int]
+
+    def _init_serving(self, host: str, port: int) -> None:
+        self._stopping = threading.Event()  # wakes requests sleeping in an injected latency or timeout
+        self._address = (host, port)
+        self._server = None
+        self._thread = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already running")
+        self._stopping.clear()
+
+    def _serve(self, server: HttpServer, name: str) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox has not been started")
+        return f"http://{self._address[0]}:{self._server.server_address[1]}"

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -46,7 +45,7 @@ from graphql import (
 from graphql.type import validate_schema
 
 from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
 
 __all__ = ["API_VERSION", "ShopifyRequest", "ShopifySandbox", "load_schema", "query_cost"]
 
@@ -167,7 +166,7 @@ class ShopifyRequest:
             return None
 
 
-class ShopifySandbox:
+class ShopifySandbox(ServedSandbox):
     """The fake shop's server and data; a context manager that starts on enter and stops on exit."""
 
     def __init__(
@@ -205,47 +204,19 @@ class ShopifySandbox:
         self._rng = random.Random(seed)
         self._fault_rng = random.Random(self.faults.seed)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._address = (host, port)
-        self._server: HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_serving(host, port)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the sandbox is already running")
+        self._begin()
         load_schema()
-        self._stopping.clear()
-        self._server = HttpServer(self._address, self._exchange, lambda: None)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="shopify-sandbox", daemon=True)  # fmt: skip
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ShopifySandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._serve(HttpServer(self._address, self._exchange, lambda: None), "shopify-sandbox")
 
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:PORT`: use it as the client's `shop_url`."""
-        if self._server is None:
-            raise RuntimeError("the sandbox has not been started")
-        return f"http://{self._address[0]}:{self._server.server_address[1]}"
+        return self.root_url
 
     # ---- data --------------------------------------------------------------------------------
 

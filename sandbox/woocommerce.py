@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
 
 __all__ = ["API_PATH", "LoggedRequest", "WooCommerceSandbox", "clock_after"]
 
@@ -79,7 +78,7 @@ class _HttpError(Exception):
         self.status, self.code, self.data = status, code, data
 
 
-class WooCommerceSandbox:
+class WooCommerceSandbox(ServedSandbox):
     """The fake store: orders in memory, served over HTTP; a context manager that starts and stops it."""
 
     def __init__(
@@ -107,46 +106,18 @@ class WooCommerceSandbox:
         # store would otherwise sort it again for every page
         self._version = 0
         self._sorted: tuple[tuple[object, ...], list[dict[str, Any]]] | None = None
-        self._stopping = threading.Event()
-        self._address = (host, port)
-        self._server: HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_serving(host, port)
         self._next_refund = 1
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the sandbox is already running")
-        self._stopping.clear()
-        self._server = HttpServer(self._address, self._exchange, lambda: None)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="woocommerce-sandbox", daemon=True)  # fmt: skip
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()  # wakes requests sleeping in an injected latency or timeout
-        server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> WooCommerceSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._begin()
+        self._serve(HttpServer(self._address, self._exchange, lambda: None), "woocommerce-sandbox")
 
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:PORT` — the store's root; the API lives under /wp-json/wc/v3."""
-        if self._server is None:
-            raise RuntimeError("the sandbox has not been started")
-        return f"http://{self._address[0]}:{self._server.server_address[1]}"
+        return self.root_url
 
     @property
     def faults(self) -> Faults:
