@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.faults import Faults
 from sandbox.mailchimp_api import dispatch
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
 from sandbox.mailchimp_json import member_json
 from sandbox.mailchimp_request import ApiRequest, problem
 from sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
@@ -68,10 +68,7 @@ class LoggedRequest:
     @property
     def json(self) -> Any:
         """The response body parsed, or None when it is empty or not JSON."""
-        try:
-            return json.loads(self.response_body) if self.response_body else None
-        except ValueError:
-            return None
+        return json_or_none(self.response_body)
 
 
 class MailchimpSandbox(ServedSandbox):
@@ -94,11 +91,8 @@ class MailchimpSandbox(ServedSandbox):
         self.connections_opened = 0
         self.faults_injected: Counter[str] = Counter()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))  # tests may swap it
-        self._lock = threading.RLock()
-        self._faults = faults or Faults()
-        self._fault_rng = random.Random(self._faults.seed)
         self._n_429 = 0
-        self._init_serving(host, port)
+        self._init_serving(host, port, faults)
         self._base_url: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -123,17 +117,6 @@ class MailchimpSandbox(ServedSandbox):
         if self._base_url is None:
             raise RuntimeError("the sandbox has not been started")
         return self._base_url
-
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    @faults.setter
-    def faults(self, faults: Faults) -> None:
-        """Swap the faults mid-test; the draw sequence restarts from the new seed."""
-        with self._lock:
-            self._faults = faults
-            self._fault_rng = random.Random(faults.seed)
 
     def now(self) -> datetime:
         return second(self.clock())

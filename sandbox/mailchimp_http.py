@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import random
 import socket
 import struct
 import threading
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+from sandbox.faults import Faults
 
 __all__ = ["Exchange", "HttpServer", "Reply"]
 
@@ -113,6 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
         _log.debug("%s - %s", self.address_string(), format % args)
 
 
+def json_or_none(body: bytes | None) -> Any:
+    """A logged body parsed as JSON, or None when it is empty or not JSON."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
 class ServedSandbox:
     """The lifecycle every sandbox shares: one HttpServer in a daemon thread, a context manager.
 
@@ -123,12 +135,28 @@ class ServedSandbox:
     _thread: threading.Thread | None
     _stopping: threading.Event
     _address: tuple[str, int]
+    _lock: threading.RLock
+    _faults: Faults
+    _fault_rng: random.Random
 
-    def _init_serving(self, host: str, port: int) -> None:
+    def _init_serving(self, host: str, port: int, faults: Faults | None) -> None:
+        self._lock = threading.RLock()
         self._stopping = threading.Event()  # wakes requests sleeping in an injected latency or timeout
         self._address = (host, port)
         self._server = None
         self._thread = None
+        self.faults = faults or Faults()
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        """Swap the faults mid-test; the draw sequence restarts from the new seed."""
+        with self._lock:
+            self._faults = faults
+            self._fault_rng = random.Random(faults.seed)
 
     def start(self) -> None:
         raise NotImplementedError

@@ -45,7 +45,7 @@ from graphql import (
 from graphql.type import validate_schema
 
 from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
 
 __all__ = ["API_VERSION", "ShopifyRequest", "ShopifySandbox", "load_schema", "query_cost"]
 
@@ -160,10 +160,7 @@ class ShopifyRequest:
 
     @property
     def json(self) -> Any:
-        try:
-            return json.loads(self.response_body) if self.response_body else None
-        except ValueError:
-            return None
+        return json_or_none(self.response_body)
 
 
 class ShopifySandbox(ServedSandbox):
@@ -188,7 +185,6 @@ class ShopifySandbox(ServedSandbox):
         self.scopes = set(scopes)
         self.protected_customer_data = protected_customer_data
         self.seed = seed
-        self.faults = faults or Faults()
         self.maximum_available = maximum_available
         self.restore_rate = restore_rate
         self.clock = clock or time.monotonic
@@ -202,9 +198,7 @@ class ShopifySandbox(ServedSandbox):
         self._bulk: _BulkOperation | None = None
         self._bulk_count = 0
         self._rng = random.Random(seed)
-        self._fault_rng = random.Random(self.faults.seed)
-        self._lock = threading.RLock()
-        self._init_serving(host, port)
+        self._init_serving(host, port, faults)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 

@@ -15,8 +15,6 @@ import csv
 import hmac
 import json
 import math
-import random
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -99,14 +97,11 @@ class WooCommerceSandbox(ServedSandbox):
         self.requests_log: list[LoggedRequest] = []
         self.faults_injected: Counter[str] = Counter()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))  # tests may swap it
-        self._faults = faults or Faults()
-        self._fault_rng = random.Random(self._faults.seed)
-        self._lock = threading.RLock()
         # one sorted result per query (without `page`) until the data changes: paging a 200k-order
         # store would otherwise sort it again for every page
         self._version = 0
         self._sorted: tuple[tuple[object, ...], list[dict[str, Any]]] | None = None
-        self._init_serving(host, port)
+        self._init_serving(host, port, faults)
         self._next_refund = 1
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -118,17 +113,6 @@ class WooCommerceSandbox(ServedSandbox):
     def base_url(self) -> str:
         """`http://127.0.0.1:PORT` — the store's root; the API lives under /wp-json/wc/v3."""
         return self.root_url
-
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    @faults.setter
-    def faults(self, faults: Faults) -> None:
-        """Swap the faults mid-test; the draw sequence restarts from the new seed."""
-        with self._lock:
-            self._faults = faults
-            self._fault_rng = random.Random(faults.seed)
 
     def now(self) -> str:
         return self.clock().astimezone(UTC).strftime(_GMT)
