@@ -1,0 +1,1 @@
+"""Mail planning and rendering: time zones, templates, buckets (pure logic, no ESP calls)."""
