@@ -32,6 +32,7 @@ from connector.http import (
     MAX_CONNECTIONS,
     ApiError,
     ConfigurationError,
+    ItemError,
     Redactor,
     Response,
     RetryStats,
@@ -59,6 +60,18 @@ MEMBER_FIELDS = [
     "members.location.country_code",
     "total_items",
 ]
+CAMPAIGN_FIELDS = [
+    "id",
+    "status",
+    "settings.title",
+    "recipients.list_id",
+    "recipients.segment_opts.saved_segment_id",
+    "send_time",
+    "emails_sent",
+]
+# The `status` filter of GET /campaigns takes fewer values than a campaign's status can have.
+CAMPAIGN_STATUS_FILTERS = ("save", "paused", "schedule", "sending", "sent")
+TEST_SEND_TYPES = ("html", "plaintext")
 
 
 def subscriber_hash(email: str) -> str:
@@ -77,6 +90,17 @@ def data_center(api_key: str) -> str:
 
 def api_url_for(api_key: str) -> str:
     return f"https://{data_center(api_key)}.api.mailchimp.com/3.0"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignInfo:
+    id: str
+    status: str  # save | paused | schedule | sending | sent | canceled | canceling | archived
+    title: str
+    list_id: str
+    segment_id: int | None  # recipients.segment_opts.saved_segment_id
+    send_time: datetime | None  # scheduled or sent time, aware UTC
+    emails_sent: int
 
 
 @dataclass
@@ -248,11 +272,27 @@ class MailchimpApi:
         )
         return {str(s["name"]): int(s["id"]) for page in pages for s in page}
 
-    def create_static_segment(self, list_id: str, name: str) -> int:
+    def create_static_segment(self, list_id: str, name: str, emails: Sequence[str] = ()) -> int:
+        """A new static segment holding `emails` (addresses not in the audience are ignored).
+
+        Mailchimp documents no limit for `static_segment` at creation, only 500 per members_to_add, so
+        the create carries at most that many and the rest follow in chunks through `change_segment`.
+        A failure in a later chunk leaves the segment existing but partly filled, and a second create
+        under the same name is refused: the caller resumes with `change_segment`.
+        """
+        emails = list(emails)
+        body = {"name": name, "static_segment": emails[:SEGMENT_CHUNK]}
+        data = self.call("create segment", self.client.lists.create_segment, list_id, body)
+        segment_id = int(data["id"])
+        for start in range(SEGMENT_CHUNK, len(emails), SEGMENT_CHUNK):
+            self.change_segment(list_id, segment_id, add=emails[start : start + SEGMENT_CHUNK], remove=())
+        return segment_id
+
+    def segment_member_count(self, list_id: str, segment_id: int) -> int:
         data = self.call(
-            "create segment", self.client.lists.create_segment, list_id, {"name": name, "static_segment": []}
+            "get segment", self.client.lists.get_segment, list_id, str(segment_id), fields=["member_count"]
         )
-        return int(data["id"])
+        return int((data or {}).get("member_count") or 0)
 
     def change_segment(
         self, list_id: str, segment_id: int, *, add: Sequence[str], remove: Sequence[str]
@@ -277,6 +317,145 @@ class MailchimpApi:
             removed=[e.strip().lower() for e in remove if e.strip().lower() not in refused],
             refused=refused,
         )
+
+    # -- campaigns ------------------------------------------------------------------------------
+    def create_campaign(
+        self,
+        *,
+        list_id: str,
+        segment_id: int,
+        title: str,
+        subject: str,
+        from_name: str,
+        reply_to: str,
+        preview_text: str | None = None,
+    ) -> CampaignInfo:
+        """A regular draft to one saved segment.
+
+        The create is retried like every call, so a lost response can leave a second draft with the same
+        title; callers give drafts deterministic titles and clean up with `campaigns()` and `delete_campaign`.
+        """
+        settings = {"subject_line": subject, "title": title, "from_name": from_name, "reply_to": reply_to}
+        if preview_text is not None:
+            settings["preview_text"] = preview_text
+        body = {
+            "type": "regular",
+            "recipients": {"list_id": list_id, "segment_opts": {"saved_segment_id": segment_id}},
+            "settings": settings,
+        }
+        return parse_campaign(self.call("create campaign", self.client.campaigns.create, body))
+
+    def set_content(self, campaign_id: str, *, html: str, text: str) -> None:
+        body = {"html": html, "plain_text": text}
+        self.call("set campaign content", self.client.campaigns.set_content, campaign_id, body)
+
+    def schedule(self, campaign_id: str, at: datetime) -> None:
+        """Schedule delivery at `at`, which must be aware and on a UTC quarter hour.
+
+        Checked here because Mailchimp refuses any other time with a 400 only after a round trip, and a
+        naive time would silently be read as UTC. A refusal that follows an attempt whose answer was
+        lost is checked against the campaign: if that attempt scheduled it for `at`, this is a success.
+        """
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"schedule time must be timezone-aware, got {at!r}")
+        utc = at.astimezone(UTC)
+        if utc.minute % 15 or utc.second or utc.microsecond:
+            raise ValueError(f"schedule time must be on a UTC quarter hour (:00/:15/:30/:45), got {_iso(at)}")
+
+        def landed(info: CampaignInfo) -> bool:
+            return info.status in ("schedule", "sending", "sent") and info.send_time == utc
+
+        body = {"schedule_time": _iso(utc)}
+        self._action("schedule campaign", self.client.campaigns.schedule, campaign_id, body, landed=landed)
+
+    def send_now(self, campaign_id: str) -> None:
+        """Send immediately. As with `schedule`, a refusal after a lost answer is checked, not trusted."""
+
+        def landed(info: CampaignInfo) -> bool:
+            return info.status in ("sending", "sent")
+
+        self._action("send campaign", self.client.campaigns.send, campaign_id, landed=landed)
+
+    def send_test(self, campaign_id: str, emails: Sequence[str], *, send_type: str = "html") -> None:
+        if send_type not in TEST_SEND_TYPES:
+            raise ValueError(f"send_type must be one of {', '.join(TEST_SEND_TYPES)}, got {send_type!r}")
+        if not emails:
+            raise ValueError("send_test needs at least one address")
+        body = {"test_emails": list(emails), "send_type": send_type}
+        self.call("send test email", self.client.campaigns.send_test_email, campaign_id, body)
+
+    def get_campaign(self, campaign_id: str) -> CampaignInfo | None:
+        try:
+            data = self.call("get campaign", self.client.campaigns.get, campaign_id, fields=CAMPAIGN_FIELDS)
+        except ItemError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return parse_campaign(data)
+
+    def campaigns(
+        self,
+        *,
+        list_id: str | None = None,
+        status: str | None = None,
+        since_create_time: datetime | None = None,
+    ) -> Iterator[CampaignInfo]:
+        """Campaigns, oldest first: the way to find a draft by its title when a crash lost its id.
+
+        Sorted by creation so that campaigns created while the pages are read land after the last page
+        instead of shifting the offsets of pages not yet read. Titles are not a filter Mailchimp offers.
+        Arguments are checked on the call, not on the first `next()`, so a bad status fails where it is made.
+        """
+        params: dict[str, Any] = {
+            "fields": [f"campaigns.{f}" for f in CAMPAIGN_FIELDS] + ["total_items"],
+            "sort_field": "create_time",
+            "sort_dir": "ASC",
+        }
+        if status is not None:
+            if status not in CAMPAIGN_STATUS_FILTERS:
+                raise ValueError(
+                    f"status must be one of {', '.join(CAMPAIGN_STATUS_FILTERS)}, got {status!r}"
+                )
+            params["status"] = status
+        if list_id is not None:
+            params["list_id"] = list_id
+        if since_create_time is not None:
+            params["since_create_time"] = _iso(since_create_time)
+        pages = self.pages("list campaigns", self.client.campaigns.list, items="campaigns", **params)
+        return (parse_campaign(c) for page in pages for c in page)
+
+    def delete_campaign(self, campaign_id: str) -> None:
+        """Remove a draft; one already gone is fine, since cleanup may run twice."""
+        try:
+            self.call("delete campaign", self.client.campaigns.remove, campaign_id)
+        except ItemError as exc:
+            if exc.status != 404:
+                raise
+
+    def _action(
+        self, what: str, fn: Callable[..., Any], *args: Any, landed: Callable[[CampaignInfo], bool]
+    ) -> None:
+        """A campaign action that is not idempotent, under the retry policy.
+
+        When an attempt's answer is lost (a reset after the write, a timeout) the retry is refused
+        because the first one worked; so a refusal after such an attempt is settled by reading the
+        campaign instead of being reported as a failure that did not happen.
+        """
+        attempts = 0
+
+        def once(*a: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return fn(*a)
+
+        try:
+            self.call(what, once, *args)
+        except ItemError:
+            if attempts > 1:
+                info = self.get_campaign(args[0])
+                if info is not None and landed(info):
+                    return
+            raise
 
 
 @dataclass(frozen=True)
@@ -372,6 +551,21 @@ def parse_activity(campaign_id: str, emails: Sequence[dict[str, Any]]) -> Iterat
             except (FieldError, KeyError):
                 continue
             yield Event(email_key=key, type=action, at=at, campaign_id=campaign_id)
+
+
+def parse_campaign(data: dict[str, Any]) -> CampaignInfo:
+    recipients = data.get("recipients") or {}
+    saved = (recipients.get("segment_opts") or {}).get("saved_segment_id")
+    return CampaignInfo(
+        id=str(data["id"]),
+        status=str(data.get("status") or ""),
+        title=str((data.get("settings") or {}).get("title") or ""),
+        list_id=str(recipients.get("list_id") or ""),
+        # Mailchimp may answer 0 for "no saved segment"; ids start at 1
+        segment_id=saved if isinstance(saved, int) and not isinstance(saved, bool) and saved > 0 else None,
+        send_time=_optional_time(data.get("send_time")),
+        emails_sent=int(data.get("emails_sent") or 0),
+    )
 
 
 def _iso(value: datetime) -> str:

@@ -233,25 +233,43 @@ def _create_campaign(state: SandboxState, req: ApiRequest) -> ApiResponse:
     return ok(req, campaign_json(state, campaign, req.base_url))
 
 
+_CAMPAIGN_TIME_FILTERS: Final = (
+    ("since_send_time", "send_time", operator.gt),
+    ("before_send_time", "send_time", operator.lt),
+    ("since_create_time", "create_time", operator.gt),
+    ("before_create_time", "create_time", operator.lt),
+)
+
+
 def _list_campaigns(state: SandboxState, req: ApiRequest) -> ApiResponse:
     status = query_enum(req, "status", _CAMPAIGN_STATUSES)
-    since = parse_time(raw, "since_send_time") if (raw := query_one(req, "since_send_time")) else None
-    before = parse_time(raw, "before_send_time") if (raw := query_one(req, "before_send_time")) else None
+    kind = query_enum(req, "type", (*_CAMPAIGN_TYPES, "absplit", "rss", "variate"))
     list_id = query_one(req, "list_id")
+    bounds = [(attr, op, parse_time(raw, param)) for param, attr, op in _CAMPAIGN_TIME_FILTERS
+              if (raw := query_one(req, param))]  # fmt: skip
     campaigns = [
         c
         for c in state.campaigns.values()
         if (status is None or c.status == status)
+        and (kind is None or c.type == kind)
         and (list_id is None or c.list_id == list_id)
-        and (since is None or (c.send_time is not None and c.send_time > since))
-        and (before is None or (c.send_time is not None and c.send_time < before))
+        and all((value := getattr(c, attr)) is not None and op(value, bound) for attr, op, bound in bounds)
     ]
+    if (field := query_enum(req, "sort_field", ("create_time", "send_time"))) is not None:
+        descending = query_enum(req, "sort_dir", ("ASC", "DESC")) == "DESC"
+        # sorted() is stable, so campaigns created in the same second keep their creation order
+        campaigns.sort(key=lambda c: getattr(c, field) or _EPOCH, reverse=descending)
     page = [campaign_json(state, c, req.base_url) for c in paginate(req, campaigns)]
     return collection(req, "campaigns", page, len(campaigns))
 
 
 def _get_campaign(state: SandboxState, req: ApiRequest) -> ApiResponse:
     return ok(req, campaign_json(state, state.get_campaign(req.params["campaign_id"]), req.base_url))
+
+
+def _delete_campaign(state: SandboxState, req: ApiRequest) -> ApiResponse:
+    state.delete_campaign(state.get_campaign(req.params["campaign_id"]))
+    return NO_CONTENT
 
 
 def _content_json(req: ApiRequest, html: str | None, plain_text: str | None) -> dict[str, Any]:
@@ -302,6 +320,21 @@ def _send(state: SandboxState, req: ApiRequest) -> ApiResponse:
     return NO_CONTENT
 
 
+def _send_test(state: SandboxState, req: ApiRequest) -> ApiResponse:
+    campaign = state.get_campaign(req.params["campaign_id"])
+    body = body_object(req)
+    emails = body_strings(body, "test_emails")
+    if not emails:
+        raise invalid("test_emails", "test_emails is required: at least one address.")
+    for i, email in enumerate(emails):
+        if "@" not in email:
+            raise invalid(f"test_emails.item:{i}", "This value should be a valid email address.")
+    if body.get("send_type") not in ("html", "plaintext"):
+        raise invalid("send_type", "send_type must be 'html' or 'plaintext'.")
+    state.send_test(campaign, emails, body["send_type"], req.now)
+    return NO_CONTENT
+
+
 def _email_activity(state: SandboxState, req: ApiRequest) -> ApiResponse:
     campaign = state.get_campaign(req.params["campaign_id"])
     since = parse_time(raw, "since") if (raw := query_one(req, "since")) else None
@@ -348,10 +381,12 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("GET", "/campaigns", _list_campaigns),
     ("POST", "/campaigns", _create_campaign),
     ("GET", "/campaigns/{campaign_id}", _get_campaign),
+    ("DELETE", "/campaigns/{campaign_id}", _delete_campaign),
     ("GET", "/campaigns/{campaign_id}/content", _get_content),
     ("PUT", "/campaigns/{campaign_id}/content", _set_content),
     ("POST", "/campaigns/{campaign_id}/actions/schedule", _schedule),
     ("POST", "/campaigns/{campaign_id}/actions/send", _send),
+    ("POST", "/campaigns/{campaign_id}/actions/test", _send_test),
     ("GET", "/reports/{campaign_id}/email-activity", _email_activity),
     ("GET", "/ecommerce/stores/{store_id}/orders", _store_orders),
 )

@@ -138,7 +138,7 @@ def list_json(lst: MailingList, base: str) -> dict[str, Any]:
 
 def campaign_json(state: SandboxState, c: Campaign, base: str) -> dict[str, Any]:
     lst = state.lists[c.list_id]
-    sent = c.status == "sent"
+    sent = c.status in ("sending", "sent")  # the recipients are frozen once delivery has begun
     recipients: dict[str, Any] = {
         "list_id": lst.id,
         "list_is_active": True,
@@ -170,7 +170,7 @@ def campaign_json(state: SandboxState, c: Campaign, base: str) -> dict[str, Any]
         c.send_time is not None
     ):  # "" until scheduled or sent in real Mailchimp; left out here (see member_json)
         doc["send_time"] = stamp(c.send_time)
-    if sent:
+    if c.status == "sent":
         doc["report_summary"] = _report_summary(state, c)
     return doc
 

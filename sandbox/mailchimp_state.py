@@ -14,11 +14,14 @@ __all__ = [
     "MEMBER_STATUSES",
     "Activity",
     "Campaign",
+    "Delivery",
+    "MailTest",
     "MailingList",
     "Member",
     "SandboxState",
     "Segment",
     "StateError",
+    "email_key",
     "invalid",
     "not_found",
     "second",
@@ -47,6 +50,11 @@ class StateError(Exception):
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: the MD5 of the lower-cased address."""
     return hashlib.md5(email.lower().encode()).hexdigest()
+
+
+def email_key(email: str) -> str:
+    """How the project identifies a contact (connector.fields.email_key), so delivery logs compare directly."""
+    return email.strip().lower()
 
 
 def second(dt: datetime) -> datetime:
@@ -138,6 +146,13 @@ class Campaign:
     plain_text: str | None = None
     recipients: list[str] = field(default_factory=list)  # subscriber hashes frozen at send time
     activity: dict[str, list[Activity]] = field(default_factory=dict)  # by subscriber hash
+    done_at: datetime | None = None  # when a "sending" campaign becomes "sent"
+
+
+# (campaign id, email key, delivered at): one row per mail that reached an audience member
+Delivery = tuple[str, str, datetime]
+# (campaign id, address, send_type, sent at): test mails, which never count as deliveries
+MailTest = tuple[str, str, str, datetime]
 
 
 class SandboxState:
@@ -150,7 +165,13 @@ class SandboxState:
         self.stores: dict[
             str, dict[str, dict[str, Any]]
         ] = {}  # e-commerce store id -> order id -> order JSON
+        self.deliveries: list[Delivery] = []
+        self.test_emails: list[MailTest] = []
+        # How long a delivered campaign reports "sending" before "sent", on the sandbox clock. Zero (the
+        # default) goes straight to "sent"; a test sets it to see the state real Mailchimp shows for a while.
+        self.sending_for = timedelta(0)
         self._next_segment_id = _FIRST_SEGMENT_ID
+        self._campaigns_created = 0
         self._seq = 0
 
     # ---- lists and members -------------------------------------------------------------------------
@@ -281,7 +302,8 @@ class SandboxState:
             raise invalid(
                 "recipients.segment_opts.saved_segment_id", f"The segment {segment_id} does not exist."
             )
-        n = len(self.campaigns) + 1
+        self._campaigns_created += 1
+        n = self._campaigns_created  # not len(): a deleted campaign's number is never reused
         cid = _digest(self.seed, "campaign", n)[:10]
         campaign = Campaign(
             cid, self.web_id("campaign", n), type_, list_id, segment_id, settings, second(now)
@@ -295,19 +317,26 @@ class SandboxState:
         except KeyError:
             raise not_found() from None
 
-    def audience_of(self, campaign: Campaign) -> list[Member]:
-        """Who a send would reach now: subscribed members of the list, within the saved segment if any."""
+    def audience_of(self, campaign: Campaign, at: datetime | None = None) -> list[Member]:
+        """Who a send would reach: subscribed members of the list, within the saved segment if any.
+
+        With `at`, only members tagged by then count: a scheduled send is delivered lazily, on the first
+        request after its time, and a member tagged in between (say by a seeding helper, which does not
+        deliver due campaigns first) must not receive a mail that left before they joined.
+        """
         lst = self.lists[campaign.list_id]
         if campaign.segment_id is None:
             candidates: Iterable[Member] = lst.members.values()
         else:
             segment = lst.segments.get(campaign.segment_id)
             candidates = () if segment is None else (lst.members[h] for h in segment.members)
+            if segment is not None and at is not None:
+                candidates = (m for m in candidates if m.tags.get(segment.id, at) <= at)
         return [m for m in candidates if m.status == "subscribed"]
 
     def schedule(self, campaign: Campaign, when: datetime, now: datetime) -> None:
         _require_unsent(campaign)
-        _require_ready(campaign)
+        self._require_ready(campaign)
         when = when.astimezone(UTC)
         if when.second or when.microsecond or when.minute % 15:
             raise invalid(
@@ -321,23 +350,65 @@ class SandboxState:
 
     def send(self, campaign: Campaign, now: datetime) -> None:
         _require_unsent(campaign)
-        _require_ready(campaign)
+        self._require_ready(campaign)
         self._deliver(campaign, second(now))
+
+    def send_test(self, campaign: Campaign, emails: list[str], send_type: str, now: datetime) -> None:
+        """Test mails go to the given addresses only, never to the audience, and leave the status alone."""
+        self._require_ready(campaign, audience=False)
+        for email in emails:
+            self.test_emails.append((campaign.id, email.strip(), send_type, second(now)))
+
+    def delete_campaign(self, campaign: Campaign) -> None:
+        if campaign.status in ("sending", "sent"):
+            raise StateError(
+                400, "Bad Request", f"This campaign cannot be deleted: its status is {campaign.status!r}."
+            )
+        del self.campaigns[campaign.id]
 
     def advance(self, now: datetime) -> None:
         """Scheduled campaigns whose time has come are sent; called before every request is handled."""
         for campaign in self.campaigns.values():
             if campaign.status == "schedule" and campaign.send_time is not None and campaign.send_time <= now:
                 self._deliver(campaign, campaign.send_time)
+            if campaign.status == "sending" and campaign.done_at is not None and campaign.done_at <= now:
+                campaign.status = "sent"
+
+    def mails_to(self, email: str) -> list[str]:
+        """The campaigns that reached this address, in delivery order: a repeat shows up twice."""
+        key = email_key(email)
+        return [campaign_id for campaign_id, to, _ in self.deliveries if to == key]
 
     def _deliver(self, campaign: Campaign, at: datetime) -> None:
-        members = self.audience_of(campaign)
+        members = self.audience_of(campaign, at)
         campaign.recipients = [m.id for m in members]
         campaign.activity = {m.id: [] for m in members}
-        campaign.status = "sent"
         campaign.send_time = at
+        if self.sending_for > timedelta(0):
+            campaign.status, campaign.done_at = "sending", at + self.sending_for
+        else:
+            campaign.status, campaign.done_at = "sent", at
         for member in members:
             member.campaigns_received += 1
+            self.deliveries.append((campaign.id, email_key(member.email), at))
+
+    def _require_ready(self, campaign: Campaign, *, audience: bool = True) -> None:
+        """The send checklist: Mailchimp refuses a send or schedule until these are set, and a test mail
+        until everything but the recipients is (the testers are the recipients)."""
+        missing = [
+            f"settings.{k}" for k in ("subject_line", "from_name", "reply_to") if not campaign.settings.get(k)
+        ]
+        if not campaign.html and not campaign.plain_text:
+            missing.append("content")
+        if audience and not self.audience_of(campaign):
+            missing.append("recipients")
+        if missing:
+            raise StateError(
+                400,
+                "Bad Request",
+                "Your Campaign is not ready to send.",
+                [{"field": f, "message": "This value is required to send."} for f in missing],
+            )
 
     def simulate_engagement(
         self, campaign: Campaign, *, seed: int, open_rate: float, click_rate: float, bounce_rate: float = 0.0
@@ -410,20 +481,4 @@ def _require_unsent(campaign: Campaign) -> None:
     if campaign.status != "save":
         raise StateError(
             400, "Bad Request", f"This campaign cannot be changed: its status is {campaign.status!r}."
-        )
-
-
-def _require_ready(campaign: Campaign) -> None:
-    """The send checklist: Mailchimp refuses a send or schedule until these are set."""
-    missing = [
-        f"settings.{k}" for k in ("subject_line", "from_name", "reply_to") if not campaign.settings.get(k)
-    ]
-    if not campaign.html and not campaign.plain_text:
-        missing.append("content")
-    if missing:
-        raise StateError(
-            400,
-            "Bad Request",
-            "Your Campaign is not ready to send.",
-            [{"field": f, "message": "This value is required to send."} for f in missing],
         )
