@@ -19,6 +19,7 @@ from connector.http import ConfigurationError
 from jobs.compute import compute, evaluate
 from jobs.config import AppConfig, ConfigError, load_config
 from jobs.importer import import_csv
+from jobs.start import StartError
 from segments import engine
 from store.db import Store, StoreError, open_store
 from store.runs import last_run
@@ -229,7 +230,7 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
     from jobs import sync
 
     if not args.once:
-        raise UsageError("pass --once (the long-running service is `segmail run`, coming with the service)")
+        raise UsageError("pass --once (the long-running service is `segmail run`)")
     config = ctx.config
     try:
         api = sync.open_api(config)
@@ -307,7 +308,7 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
     from jobs import shop_pull
 
     if not args.once:
-        raise UsageError("pass --once (the long-running service is `segmail run`, coming with the service)")
+        raise UsageError("pass --once (the long-running service is `segmail run`)")
     try:
         source = shop_pull.open_source(ctx.config)
     except shop_pull.ShopConfigError as exc:
@@ -375,6 +376,37 @@ def _shop_sandbox(kind: str) -> tuple[Any, str]:
 
     shopify = ShopifySandbox()
     return shopify, f"SHOPIFY_ACCESS_TOKEN={shopify.access_token}"
+
+
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+
+    from jobs.logs import secrets_from, setup_logging
+    from jobs.start import open_service
+
+    setup_logging(args.log_format, secrets=secrets_from(os.environ))
+    service = open_service(ctx.config, ctx.store)
+    try:
+        return service.run(once=args.once)
+    finally:
+        service.api.close()
+        if service.source is not None:
+            service.source.close()
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from jobs.status import status_report
+
+    report = status_report(ctx.store, ctx.config, now=datetime.now(UTC))
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report, indent=2, sort_keys=True, default=str))
+    else:
+        from jobs.status import print_status
+
+        print_status(report, out)
+    return EXIT_OK if report["health"]["status"] == "ok" else EXIT_FAILED
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
@@ -469,6 +501,19 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=cmd_sandbox)
 
+    p = sub.add_parser(
+        "run", help="the service: sync on schedule, send campaigns, serve /healthz and /metrics"
+    )
+    p.add_argument(
+        "--once", action="store_true", help="one full cycle, then exit (for cron or a first check)"
+    )
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="the service's last runs, instances, segment sizes and next jobs")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
     p.add_argument("--contacts", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=7)
@@ -492,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CsvFileError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
+    except StartError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
     except StoreError as exc:
         err.print(f"store error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILED

@@ -7,13 +7,23 @@ errors so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
@@ -90,6 +100,70 @@ class ShopConfig(BaseModel):
         return self
 
 
+def parse_duration(text: str) -> timedelta:
+    """ "90s", "15m", "2h", "1d" or combinations like "1h30m": how marketers and admins write durations."""
+    parts = _DURATION.fullmatch(text.strip().lower()) if isinstance(text, str) else None
+    if not parts or not any(parts.groups()):
+        raise ValueError('expected a duration such as "90s", "15m", "2h" or "1d"')
+    d, h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+
+
+_DURATION = re.compile(
+    r"(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?"
+)
+
+
+def _duration(minimum: timedelta) -> Any:
+    def check(value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            parsed = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = timedelta(seconds=value)
+        else:
+            parsed = parse_duration(value)
+        if parsed < minimum:
+            raise ValueError(f"must be at least {minimum.total_seconds():g}s")
+        return parsed
+
+    return BeforeValidator(check)
+
+
+Duration = Annotated[timedelta, _duration(timedelta(seconds=1))]
+
+
+class ScheduleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sync_every: Duration = timedelta(minutes=15)  # shop pull → Mailchimp pull → compute → push tags
+    # a cycle that could not start on time (the service was down or busy) still runs if it is at
+    # most this late; later ones are merged into one (coalesce)
+    misfire_grace: Duration = timedelta(minutes=10)
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = "127.0.0.1:9464"  # /healthz and /metrics; "" turns the endpoint off
+    standby_poll: Annotated[timedelta, _duration(timedelta(seconds=0.1))] = timedelta(seconds=5)  # how often a standby instance tries to take over
+    # PostgreSQL: the database drops a silent active instance's session (and its lock) after about
+    # this long, so a standby takes over even when the active machine vanished without closing
+    failover_after: Annotated[timedelta, _duration(timedelta(seconds=3))] = timedelta(seconds=30)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", value):
+            raise ValueError('expected "HOST:PORT" such as "127.0.0.1:9464", or "" to disable')
+        return value
+
+    def address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +182,8 @@ class AppConfig:
     origin: str
     base_dir: Path
     store_url_env: str | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
     @property
     def enabled_segments(self) -> list[SegmentDef]:
@@ -124,7 +200,7 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "shop", "segments")
+SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service")
 
 
 def parse_config(
@@ -140,23 +216,13 @@ def parse_config(
     section: dict[str, dict[str, Any]] = {
         k: v if isinstance(v := data.get(k), dict) else {} for k in SECTIONS
     }
-    try:
-        store = StoreConfig.model_validate(section["store"])
-    except ValidationError as exc:
-        errors.extend(format_errors(exc, "store"))
-        store = StoreConfig()
+    store = _section(StoreConfig, section, "store", errors)
     if store.url and not store.url.split(":", 1)[0].startswith(("sqlite", "postgresql", "postgres")):
         errors.append("store.url: expected a sqlite:/// or postgresql:// URL")
-    try:
-        mailchimp = MailchimpConfig.model_validate(section["mailchimp"])
-    except ValidationError as exc:
-        errors.extend(format_errors(exc, "mailchimp"))
-        mailchimp = MailchimpConfig()
-    try:
-        shop = ShopConfig.model_validate(section["shop"])
-    except ValidationError as exc:
-        errors.extend(format_errors(exc, "shop"))
-        shop = ShopConfig()
+    mailchimp = _section(MailchimpConfig, section, "mailchimp", errors)
+    shop = _section(ShopConfig, section, "shop", errors)
+    schedule = _section(ScheduleConfig, section, "schedule", errors)
+    service = _section(ServiceConfig, section, "service", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     if errors:
         raise ConfigError(origin, errors)
@@ -169,7 +235,20 @@ def parse_config(
         origin=origin,
         base_dir=base_dir,
         store_url_env=env.get(ENV_STORE_URL) or None,
+        schedule=schedule,
+        service=service,
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _section(model: type[M], sections: dict[str, dict[str, Any]], name: str, errors: list[str]) -> M:
+    try:
+        return model.model_validate(sections[name])
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, name))
+        return model()
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:

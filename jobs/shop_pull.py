@@ -16,6 +16,7 @@ from typing import Protocol
 from connector.http import ConfigurationError
 from connector.records import OrderPage
 from jobs.config import AppConfig
+from jobs.stopping import StopCheck, check, never
 from jobs.sync import SyncConfigError, api_key_from
 from store import cursors
 from store.codec import to_us
@@ -111,6 +112,7 @@ def pull_orders(
     *,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    stop: StopCheck = never,
 ) -> ShopPullSummary:
     kind = config.shop.kind
     summary = ShopPullSummary(kind=kind)
@@ -130,4 +132,5 @@ def pull_orders(
         summary.orders += len(page.orders)
         if progress is not None:
             progress(summary.orders)
+        check(stop)  # the page and its cursor are stored
     return summary

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
 from connector.records import Event
 from jobs.compute import ComputeResult, compute
 from jobs.config import AppConfig
+from jobs.stopping import StopCheck, bounded_map, check, never
 from segments.config import SegmentDef
 from segments.rules import names_in, parse
 from store import cursors, esp
@@ -121,16 +121,23 @@ def sync_once(
     as_of: datetime,
     now: Callable[[], datetime],
     progress: Progress = _quiet,
+    stop: StopCheck = never,
 ) -> SyncSummary:
     summary = SyncSummary()
     with _step(summary, "pull members", progress):
-        summary.members_pulled, summary.member_problems = pull_members(store, config, api, now=now())
+        summary.members_pulled, summary.member_problems = pull_members(
+            store, config, api, now=now(), stop=stop
+        )
     with _step(summary, "pull engagement", progress):
-        summary.campaigns_read, summary.events_pulled = pull_engagement(store, config, api, now=now())
+        summary.campaigns_read, summary.events_pulled = pull_engagement(
+            store, config, api, now=now(), stop=stop
+        )
+    check(stop)
     with _step(summary, "compute", progress):
         summary.compute = compute(store, config, as_of=as_of, now=now())
+    check(stop)
     with _step(summary, "push tags", progress):
-        summary.tags = push_tags(store, config, api, now=now)
+        summary.tags = push_tags(store, config, api, now=now, stop=stop)
     summary.requests = api.stats.requests
     summary.retries = api.stats.retry.retries
     return summary
@@ -147,7 +154,7 @@ def _step(summary: SyncSummary, name: str, progress: Progress) -> Iterator[None]
 
 
 def pull_members(
-    store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime
+    store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime, stop: StopCheck = never
 ) -> tuple[int, list[str]]:
     list_id = config.mailchimp.list_id
     stream = f"members:{list_id}"
@@ -169,6 +176,7 @@ def pull_members(
             if newest is not None:  # saved with the page it covers, never ahead of it
                 cursors.set_cursor(conn, SOURCE, stream, newest.isoformat(), now_us=to_us(now))
         pulled += len(page.members)
+        check(stop)  # the page and its cursor are stored: a safe place to stop
     return pulled, problems
 
 
@@ -194,7 +202,9 @@ def engagement_window_days(config: AppConfig) -> float:
     return longest or DEFAULT_ENGAGEMENT_DAYS
 
 
-def pull_engagement(store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime) -> tuple[int, int]:
+def pull_engagement(
+    store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime, stop: StopCheck = never
+) -> tuple[int, int]:
     """Opens and clicks: all sent campaigns the first time, then recent campaigns since the cursor."""
     mc = config.mailchimp
     stream = f"activity:{mc.list_id}"
@@ -210,11 +220,11 @@ def pull_engagement(store: Store, config: AppConfig, api: MailchimpApi, *, now: 
         return [e for page in api.activity(campaign_id, since=since) for e in page]
 
     events = 0
-    with ThreadPoolExecutor(max_workers=mc.max_connections) as pool:
-        for batch in pool.map(read, campaigns):  # in order; written as each campaign completes
-            with store.engine.begin() as conn:
-                write_records(conn, batch, source=SOURCE, now_us=to_us(now))
-            events += len(batch)
+    for _, batch in bounded_map(read, campaigns, workers=mc.max_connections, stop=stop):
+        with store.engine.begin() as conn:  # in order; written as each campaign completes
+            write_records(conn, batch, source=SOURCE, now_us=to_us(now))
+        events += len(batch)
+    check(stop)  # the cursor moves only once every campaign was read
     with store.engine.begin() as conn:  # only once every campaign is stored
         cursors.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
     return len(campaigns), events
@@ -226,14 +236,20 @@ def _chunks(adds: Sequence[str], removes: Sequence[str]) -> Iterator[tuple[list[
 
 
 def push_tags(
-    store: Store, config: AppConfig, api: MailchimpApi, *, now: Callable[[], datetime]
+    store: Store,
+    config: AppConfig,
+    api: MailchimpApi,
+    *,
+    now: Callable[[], datetime],
+    stop: StopCheck = never,
 ) -> dict[str, TagResult]:
     """Send each managed tag's membership changes since the last confirmed push, 500 emails a call."""
     list_id = config.mailchimp.list_id
     existing = api.static_segments(list_id)
     results: dict[str, TagResult] = {}
     for defn in config.segment_defs.values():
-        results[defn.tag] = _push_one(store, config, api, defn, existing, now)
+        results[defn.tag] = _push_one(store, config, api, defn, existing, now, stop)
+        check(stop)
     return results
 
 
@@ -244,6 +260,7 @@ def _push_one(
     defn: SegmentDef,
     existing: dict[str, int],
     now: Callable[[], datetime],
+    stop: StopCheck = never,
 ) -> TagResult:
     result = TagResult(tag=defn.tag)
     list_id = config.mailchimp.list_id
@@ -264,37 +281,33 @@ def _push_one(
         segment_id = api.create_static_segment(list_id, defn.tag)
         existing[defn.tag] = segment_id
 
-    def send(chunk: tuple[list[str], list[str]]) -> tuple[list[str], list[str], ChunkResult | ApiError]:
+    def send(chunk: tuple[list[str], list[str]]) -> ChunkResult | ApiError:
         add, remove = chunk
         try:
-            return add, remove, api.change_segment(list_id, segment_id, add=add, remove=remove)
+            return api.change_segment(list_id, segment_id, add=add, remove=remove)
         except (ItemError, TransientError) as exc:
-            return add, remove, exc
+            return exc
 
-    with ThreadPoolExecutor(max_workers=config.mailchimp.max_connections) as pool:
-        for add, remove, outcome in pool.map(send, _chunks(adds, removes)):
-            if isinstance(outcome, ApiError):  # this chunk failed; the next sync sends it again
-                result.failed += len(add) + len(remove)
-                if len(result.errors) < 5:
-                    result.errors.append(str(outcome))
-                log.warning(
-                    "tag %s: a chunk of %d changes failed: %s", defn.tag, len(add) + len(remove), outcome
-                )
-                continue
-            added_set = set(add)
-            refused = {k: ("add" if k in added_set else "remove", why) for k, why in outcome.refused.items()}
-            with store.engine.begin() as conn:
-                esp.confirm(
-                    conn,
-                    defn.name,
-                    added=outcome.added,
-                    removed=outcome.removed,
-                    refused=refused,
-                    now_us=to_us(now()),
-                )
-            result.added += len(outcome.added)
-            result.removed += len(outcome.removed)
-            result.failed += len(outcome.refused)
+    chunks = _chunks(adds, removes)
+    for (add, remove), outcome in bounded_map(
+        send, chunks, workers=config.mailchimp.max_connections, stop=stop
+    ):
+        if isinstance(outcome, ApiError):  # this chunk failed; the next sync sends it again
+            result.failed += len(add) + len(remove)
+            if len(result.errors) < 5:
+                result.errors.append(str(outcome))
+            log.warning("tag %s: a chunk of %d changes failed: %s", defn.tag, len(add) + len(remove), outcome)
+            continue
+        added_set = set(add)
+        refused = {k: ("add" if k in added_set else "remove", why) for k, why in outcome.refused.items()}
+        with store.engine.begin() as conn:  # confirmed at once: a restart never re-sends this chunk
+            esp.confirm(
+                conn, defn.name, added=outcome.added, removed=outcome.removed, refused=refused,
+                now_us=to_us(now()),
+            )  # fmt: skip
+        result.added += len(outcome.added)
+        result.removed += len(outcome.removed)
+        result.failed += len(outcome.refused)
     return result
 
 

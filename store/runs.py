@@ -24,14 +24,20 @@ def start_run(conn: Connection, *, kind: str, as_of: datetime, now: datetime) ->
 
 
 def finish_run(
-    conn: Connection, run_id: int, *, now: datetime, stats: dict[str, Any], error: str | None = None
+    conn: Connection,
+    run_id: int,
+    *,
+    now: datetime,
+    stats: dict[str, Any],
+    error: str | None = None,
+    status: str | None = None,
 ) -> None:
     conn.execute(
         update(runs)
         .where(runs.c.id == run_id)
         .values(
             finished_at=to_us(now),
-            status="failed" if error else "ok",
+            status=status or ("failed" if error else "ok"),
             stats=json.dumps(stats, sort_keys=True, default=str),
             error=error,
         )
@@ -52,3 +58,28 @@ def last_run(conn: Connection, kind: str, *, status: str = "ok") -> dict[str, An
     if row is None:
         return None
     return {**row, "as_of": from_us(row["as_of"]), "stats": json.loads(row["stats"])}
+
+
+def mark_crashed(conn: Connection, kind: str, *, now: datetime) -> list[int]:
+    """Runs of `kind` still 'running' belong to a process that died: close them as crashed.
+
+    Only the active instance calls this (it holds the lock), so no live run is ever closed.
+    """
+    ids = [
+        int(i)
+        for i in conn.execute(
+            select(runs.c.id).where(runs.c.kind == kind, runs.c.status == "running")
+        ).scalars()
+    ]
+    if ids:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id.in_(ids))
+            .values(status="crashed", finished_at=to_us(now), error="the process stopped during this run")
+        )
+    return ids
+
+
+def recent_runs(conn: Connection, kind: str, *, limit: int = 10) -> list[dict[str, Any]]:
+    rows = conn.execute(select(runs).where(runs.c.kind == kind).order_by(runs.c.id.desc()).limit(limit))
+    return [{**r, "stats": json.loads(r["stats"])} for r in rows.mappings()]

@@ -172,3 +172,16 @@ feature_dirty = Table(
     Column("email_key", String(320), primary_key=True),
     sqlite_with_rowid=False,
 )
+
+# Service instances (one row each, refreshed by a heartbeat): who is active, who waits on standby.
+instances = Table(
+    "service_instances",
+    metadata,
+    Column("instance_id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),  # active | standby | stopped
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("version", String(32), nullable=False),
+)

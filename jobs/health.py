@@ -1,0 +1,237 @@
+"""What the service reports: `/healthz`, Prometheus `/metrics`, and `segmail status`.
+
+Store-derived figures (members, orders, segment sizes) are read once per cycle into a snapshot,
+so a scrape never runs a million-row count; counters (tags pushed, API calls) live in the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, select
+
+from store import instances as instance_rows
+from store.codec import from_us
+from store.db import Store
+from store.runs import recent_runs
+from store.schema import contacts, esp_memberships, memberships, orders
+
+log = logging.getLogger("segmail.service")
+
+
+def snapshot(store: Store) -> dict[str, Any]:
+    """Counts from the store and the latest cycles, for health, metrics and `segmail status`."""
+    with store.engine.begin() as conn:
+        members = _counts(conn, contacts.c.status)
+        order_count = conn.execute(select(func.count()).select_from(orders)).scalar_one()
+        sizes = _counts(conn, memberships.c.segment)
+        tagged = _counts(conn, esp_memberships.c.segment)
+        runs = recent_runs(conn, "cycle", limit=20)
+        known = instance_rows.listing(conn)
+    last = runs[0] if runs else None
+    last_ok = next((r for r in runs if r["status"] == "ok"), None)
+    return {
+        "members": members,
+        "orders": int(order_count),
+        "segments": sizes,
+        "tagged": tagged,
+        "last_run": _run(last),
+        "last_ok_run": _run(last_ok),
+        "instances": [
+            {
+                **i,
+                "started_at": _iso(i["started_at"]),
+                "heartbeat_at": _iso(i["heartbeat_at"]),
+            }
+            for i in known
+        ],
+    }
+
+
+def _counts(conn: Connection, column: ColumnElement[Any]) -> dict[str, int]:
+    rows = conn.execute(select(column, func.count()).group_by(column)).all()
+    return {str(key): int(n) for key, n in rows}
+
+
+def _iso(us: int | None) -> str | None:
+    value = from_us(us)
+    return value.isoformat() if value is not None else None
+
+
+def _run(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "seconds": row["stats"].get("seconds"),
+        "error": row["error"],
+        "instance": row["stats"].get("instance"),
+        "steps": row["stats"].get("steps", []),
+    }
+
+
+@dataclass
+class Counters:
+    """Process-lifetime counters, as Prometheus expects (they restart at zero with the process)."""
+
+    tags_added: dict[str, int] = field(default_factory=dict)
+    tags_removed: dict[str, int] = field(default_factory=dict)
+    cycles: dict[str, int] = field(default_factory=dict)
+    api_requests: dict[str, int] = field(default_factory=dict)
+    api_retries: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    last_cycle_seconds: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def health(
+    snap: dict[str, Any], *, role: str, now: datetime, sync_every: timedelta, started_at: datetime
+) -> tuple[int, dict[str, Any]]:
+    """200 when the active instance synced recently (or is standing by); 503 otherwise, saying why."""
+    body: dict[str, Any] = {"role": role, "last_run": snap.get("last_run")}
+    limit = 3 * sync_every + timedelta(minutes=1)
+    problems: list[str] = []
+    last_ok = snap.get("last_ok_run")
+    if last_ok and last_ok["finished_at"]:
+        age = now - datetime.fromisoformat(last_ok["finished_at"])
+        body["last_ok_age_s"] = round(age.total_seconds(), 1)
+        if role == "active" and age > limit:
+            problems.append(f"no successful cycle for {int(age.total_seconds())} s")
+    elif role == "active" and now - started_at > limit:
+        problems.append("no successful cycle since the service started")
+    last = snap.get("last_run")
+    if last and last["status"] == "failed":
+        body["errors"] = last["error"]
+    body["status"] = "ok" if not problems else "unhealthy"
+    if problems:
+        body["problems"] = problems
+    return (200 if not problems else 503), body
+
+
+def _labels(**labels: str) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    return "{" + inner + "}" if inner else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def metrics_text(snap: dict[str, Any], counters: Counters, *, role: str) -> str:
+    """Prometheus text exposition format 0.0.4."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            out.append(f"{name}{_labels(**labels)} {value:g}")
+
+    family(
+        "segmail_active",
+        "gauge",
+        "1 on the instance that schedules, 0 on a standby",
+        [({}, 1.0 if role == "active" else 0.0)],
+    )
+    family("segmail_members", "gauge", "Contacts in the store by status",
+           [({"status": k}, v) for k, v in sorted(snap["members"].items())])  # fmt: skip
+    family("segmail_orders", "gauge", "Orders in the store", [({}, snap["orders"])])
+    family("segmail_segment_members", "gauge", "Members of each segment at the last compute",
+           [({"segment": k}, v) for k, v in sorted(snap["segments"].items())])  # fmt: skip
+    family("segmail_tag_members_confirmed", "gauge", "Members Mailchimp confirmed tagged, per segment",
+           [({"segment": k}, v) for k, v in sorted(snap["tagged"].items())])  # fmt: skip
+    with counters.lock:
+        family("segmail_tags_added_total", "counter", "Tag additions Mailchimp confirmed",
+               [({"tag": k}, v) for k, v in sorted(counters.tags_added.items())])  # fmt: skip
+        family("segmail_tags_removed_total", "counter", "Tag removals Mailchimp confirmed",
+               [({"tag": k}, v) for k, v in sorted(counters.tags_removed.items())])  # fmt: skip
+        family("segmail_api_requests_total", "counter", "HTTP requests to external APIs",
+               [({"system": k}, v) for k, v in sorted(counters.api_requests.items())])  # fmt: skip
+        family("segmail_api_retries_total", "counter", "Retried API calls (429, 5xx, timeouts)",
+               [({"system": k}, v) for k, v in sorted(counters.api_retries.items())])  # fmt: skip
+        family("segmail_cycles_total", "counter", "Sync cycles by outcome",
+               [({"status": k}, v) for k, v in sorted(counters.cycles.items())])  # fmt: skip
+        family("segmail_step_duration_seconds", "gauge", "Duration of each step in the last cycle",
+               [({"step": k}, v) for k, v in counters.step_seconds.items()])  # fmt: skip
+        if counters.last_cycle_seconds is not None:
+            family(
+                "segmail_cycle_duration_seconds",
+                "gauge",
+                "Duration of the last cycle",
+                [({}, counters.last_cycle_seconds)],
+            )
+    last_ok = snap.get("last_ok_run")
+    if last_ok and last_ok["finished_at"]:
+        ts = datetime.fromisoformat(last_ok["finished_at"]).timestamp()
+        family(
+            "segmail_last_success_timestamp_seconds",
+            "gauge",
+            "When the last successful cycle ended",
+            [({}, ts)],
+        )
+    return "\n".join(out) + "\n"
+
+
+Provider = Callable[[], tuple[int, str, str]]  # status, content type, body
+
+
+class HealthServer:
+    """A tiny threaded HTTP server for /healthz and /metrics; anything else is 404."""
+
+    def __init__(self, address: tuple[str, int], routes: dict[str, Provider]) -> None:
+        routes_ = routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                provider = routes_.get(self.path.split("?", 1)[0])
+                if provider is None:
+                    status, ctype, body = (
+                        404,
+                        "text/plain; charset=utf-8",
+                        "not found: try /healthz or /metrics\n",
+                    )
+                else:
+                    try:
+                        status, ctype, body = provider()
+                    except Exception as exc:  # a broken probe must not kill the endpoint
+                        log.exception("health endpoint failed")
+                        status, ctype, body = 500, "text/plain; charset=utf-8", f"{type(exc).__name__}\n"
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(address, Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="segmail-health", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def json_body(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"

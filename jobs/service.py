@@ -1,0 +1,275 @@
+"""`segmail run`: the long-running service.
+
+One instance per store acts (see jobs.leader); the others stand by and take over when it dies.
+The active one runs APScheduler 3.x with its job store in the store's own database, so the
+schedule (the sync cycle and the send jobs) survives restarts and fail-overs. Jobs are plain
+module-level functions registered by reference under stable ids; they reach the running service
+through `current()`. SIGTERM/SIGINT set a stop flag: the running step finishes its chunk, stores
+its checkpoint and the cycle is recorded as interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import pytz
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connector.mailchimp import MailchimpApi
+from jobs import cycle
+from jobs.config import AppConfig
+from jobs.health import Counters, HealthServer, health, json_body, metrics_text, snapshot
+from jobs.leader import Leadership, leadership_for
+from jobs.shop_pull import OrderSource
+from store import instances
+from store.codec import to_us
+from store.db import Store
+
+log = logging.getLogger("segmail.service")
+
+JOBS_TABLE = "segmail_jobs"
+SYNC_JOB_ID = "segmail.sync"
+VERSION = "0.1.0"
+
+_current: Service | None = None
+
+
+def current() -> Service | None:
+    return _current
+
+
+def sync_job() -> None:
+    """The scheduled sync cycle (referenced from the job store as `jobs.service:sync_job`)."""
+    service = current()
+    if service is None:  # a job store loaded outside a running service: nothing to act with
+        log.warning("sync job fired without a running service; ignored")
+        return
+    service.run_cycle()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    def __init__(
+        self,
+        config: AppConfig,
+        store: Store,
+        api: MailchimpApi,
+        source: OrderSource | None,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        extra_steps: list[tuple[str, cycle.ExtraStep]] | None = None,
+        extra_jobs: Callable[[BackgroundScheduler], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.api = api
+        self.source = source
+        self.now = now
+        self.extra_steps = extra_steps or []
+        self.extra_jobs = extra_jobs
+        self.stopping = threading.Event()
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.host = socket.gethostname()
+        self.started_at = now()
+        self.role = "starting"
+        self.counters = Counters()
+        self.snap: dict[str, Any] = snapshot(store)
+        self.last_result: cycle.CycleResult | None = None
+        self._cycle_lock = threading.Lock()
+        self.scheduler: BackgroundScheduler | None = None
+        self.health_address: tuple[str, int] | None = None
+
+    # ---- the cycle ---------------------------------------------------------------------------
+    def run_cycle(self) -> cycle.CycleResult | None:
+        if not self._cycle_lock.acquire(blocking=False):  # never two cycles at once
+            log.warning("a cycle is still running; this one is skipped")
+            return None
+        try:
+            parts = cycle.CycleParts(
+                store=self.store, config=self.config, api=self.api, source=self.source, now=self.now,
+                stop=self.stopping.is_set, instance=self.instance_id, extra_steps=self.extra_steps,
+            )  # fmt: skip
+            try:
+                result = cycle.run_cycle(parts)
+            except Exception:
+                log.exception("the cycle could not run (is the store reachable?)")
+                with self.counters.lock:
+                    self.counters.cycles["error"] = self.counters.cycles.get("error", 0) + 1
+                return None
+            self._count(result)
+            self.last_result = result
+            try:
+                self.snap = snapshot(self.store)
+            except Exception:
+                log.exception("could not refresh the status snapshot")
+            return result
+        finally:
+            self._cycle_lock.release()
+
+    def _count(self, result: cycle.CycleResult) -> None:
+        c = self.counters
+        with c.lock:
+            c.cycles[result.status] = c.cycles.get(result.status, 0) + 1
+            for tag in result.tags.values():
+                c.tags_added[tag.tag] = c.tags_added.get(tag.tag, 0) + tag.added
+                c.tags_removed[tag.tag] = c.tags_removed.get(tag.tag, 0) + tag.removed
+            c.api_requests["mailchimp"] = self.api.stats.requests
+            c.api_retries["mailchimp"] = self.api.stats.retry.retries
+            stats = getattr(self.source, "stats", None)
+            if stats is not None:
+                kind = self.config.shop.kind
+                retry = getattr(stats, "retry", stats)
+                if hasattr(stats, "requests"):
+                    c.api_requests[kind] = int(stats.requests)
+                c.api_retries[kind] = int(getattr(retry, "retries", 0))
+            c.step_seconds = {s.name: s.seconds for s in result.steps}
+            c.last_cycle_seconds = result.seconds
+
+    # ---- health ------------------------------------------------------------------------------
+    def healthz(self) -> tuple[int, str, str]:
+        code, body = health(
+            self.snap, role=self.role, now=self.now(), sync_every=self.config.schedule.sync_every,
+            started_at=self.started_at,
+        )  # fmt: skip
+        body["instance"] = {"id": self.instance_id, "host": self.host, "pid": os.getpid()}
+        if self.scheduler is not None:
+            body["next_jobs"] = [
+                {"id": j.id, "next_run_time": j.next_run_time.isoformat() if j.next_run_time else None}
+                for j in self.scheduler.get_jobs()[:20]
+            ]
+        return code, "application/json", json_body(body)
+
+    def metrics(self) -> tuple[int, str, str]:
+        return (
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics_text(self.snap, self.counters, role=self.role),
+        )
+
+    def _beat(self, role: str) -> None:
+        self.role = role
+        try:
+            with self.store.engine.begin() as conn:
+                instances.beat(
+                    conn, instance_id=self.instance_id, host=self.host, pid=os.getpid(), role=role,
+                    started_us=to_us(self.started_at), now_us=to_us(self.now()), version=VERSION,
+                )  # fmt: skip
+                instances.forget_older_than(conn, to_us(self.now() - timedelta(days=1)))
+        except Exception as exc:  # the store may be briefly unreachable; the lock still decides
+            log.warning("heartbeat not stored: %s", type(exc).__name__)
+
+    # ---- the main loop -----------------------------------------------------------------------
+    def _scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBS_TABLE)},
+            # one worker: the cycle and the send jobs never write the store at the same time
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=pytz.utc,
+        )
+        every = self.config.schedule.sync_every
+        scheduler.add_job(
+            "jobs.service:sync_job",
+            trigger=IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=pytz.utc),
+            id=SYNC_JOB_ID,
+            name="sync cycle",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(self.config.schedule.misfire_grace.total_seconds())),
+            next_run_time=self.now(),  # a fresh start (or a take-over) syncs at once
+        )
+        if self.extra_jobs is not None:
+            self.extra_jobs(scheduler)
+        return scheduler
+
+    def stop(self, *_: object) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping: the running step finishes its chunk and stores its checkpoint")
+        self.stopping.set()
+
+    def run(self, *, once: bool = False) -> int:
+        """Until SIGTERM/SIGINT (or one cycle with `once`). 0 on a clean stop, 1 if leadership was lost."""
+        global _current
+        _current = self
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        svc = self.config.service
+        leadership = leadership_for(self.config.store_url(), failover_after=svc.failover_after)
+        server = None
+        if svc.address() is not None and not once:
+            address = svc.address()
+            assert address is not None
+            server = HealthServer(address, {"/healthz": self.healthz, "/metrics": self.metrics})
+            server.start()
+            self.health_address = server.address
+            log.info("health endpoint on http://%s:%d/healthz and /metrics", *server.address)
+        try:
+            return self._lead(leadership, once=once)
+        finally:
+            leadership.release()
+            self._beat("stopped")
+            if server is not None:
+                server.stop()
+            _current = None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
+    def _lead(self, leadership: Leadership, *, once: bool) -> int:
+        poll = self.config.service.standby_poll.total_seconds()
+        announced = False
+        while not self.stopping.is_set():
+            if leadership.try_acquire():
+                break
+            if once:
+                log.error("another instance is active (%s); not running a second one", leadership.describe())
+                return 1
+            if not announced:
+                log.info(
+                    "standby: another instance holds the %s; taking over when it stops", leadership.describe()
+                )
+                announced = True
+            self._beat("standby")
+            self.stopping.wait(poll)
+        if self.stopping.is_set():
+            return 0
+        log.info("active: instance %s on %s holds the %s", self.instance_id, self.host, leadership.describe())
+        self._beat("active")
+        if once:
+            result = self.run_cycle()
+            return 0 if result is not None and result.status == "ok" else 1
+        scheduler = self._scheduler()
+        self.scheduler = scheduler
+        scheduler.start()
+        code = 0
+        beat_every = min(5.0, poll)
+        try:
+            while not self.stopping.wait(beat_every):
+                if not leadership.still_held():
+                    log.error("lost the %s; stopping so that a standby takes over", leadership.describe())
+                    self.stopping.set()
+                    code = 1
+                    break
+                self._beat("active")
+        finally:
+            scheduler.shutdown(wait=True)  # the running job sees the stop flag and ends at a checkpoint
+            self.scheduler = None
+        log.info("stopped")
+        return code

@@ -1,0 +1,51 @@
+"""Starting the service: every check that can fail at start runs here, with one clear message each.
+
+A broken config, a missing key or an unreachable Mailchimp must stop `segmail run` at once with a
+non-zero exit, not surface later as a failing cycle in a log nobody reads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from connector.http import ApiError, ConfigurationError
+from jobs import shop_pull, sync
+from jobs.config import AppConfig
+from jobs.service import Service
+from store.db import Store
+
+
+class StartError(Exception):
+    """The service cannot start; `exit_code` 2 for configuration, 1 for an unreachable system."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def open_service(config: AppConfig, store: Store, env: Mapping[str, str] | None = None) -> Service:
+    env = os.environ if env is None else env
+    try:
+        api = sync.open_api(config, env)
+    except sync.SyncConfigError as exc:
+        raise StartError(str(exc), 2) from None
+    try:
+        api.ping()
+    except ConfigurationError as exc:
+        api.close()
+        raise StartError(f"Mailchimp refused the API key ({ENV_HINT}): {exc}", 2) from None
+    except ApiError as exc:
+        api.close()
+        raise StartError(f"cannot reach Mailchimp at {api.client.api_client.host}: {exc}", 1) from None
+    source = None
+    if config.shop.kind != "csv":
+        try:
+            source = shop_pull.open_source(config, env)
+        except shop_pull.ShopConfigError as exc:
+            api.close()
+            raise StartError(str(exc), 2) from None
+    return Service(config, store, api, source)
+
+
+ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"

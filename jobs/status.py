@@ -1,0 +1,107 @@
+"""`segmail status`: the service's health read from the store, for a terminal or a script.
+
+It works whether or not the service runs here: instances, runs and the job schedule are all in
+the store, so an admin can check a service running on another machine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import inspect, text
+
+from jobs.config import AppConfig
+from jobs.health import health, snapshot
+from jobs.service import JOBS_TABLE
+from store.db import Store
+
+
+def next_jobs(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Scheduled jobs from APScheduler's table, read without unpickling them."""
+    with store.engine.begin() as conn:
+        if JOBS_TABLE not in inspect(conn).get_table_names():
+            return []
+        rows = conn.execute(
+            text(f"SELECT id, next_run_time FROM {JOBS_TABLE} ORDER BY next_run_time LIMIT :n"), {"n": limit}
+        ).all()
+    return [
+        {
+            "id": r[0],
+            "next_run_time": datetime.fromtimestamp(r[1], UTC).isoformat() if r[1] is not None else None,
+        }
+        for r in rows
+    ]
+
+
+def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str, Any]:
+    snap = snapshot(store)
+    fresh = now - timedelta(seconds=max(30.0, 3 * config.service.standby_poll.total_seconds()))
+    live = [
+        i
+        for i in snap["instances"]
+        if i["role"] in ("active", "standby") and datetime.fromisoformat(i["heartbeat_at"]) >= fresh
+    ]
+    active = next((i for i in live if i["role"] == "active"), None)
+    if active is not None:
+        started = datetime.fromisoformat(active["started_at"])
+        code, body = health(
+            snap, role="active", now=now, sync_every=config.schedule.sync_every, started_at=started
+        )
+    else:
+        code, body = (
+            503,
+            {"status": "unhealthy", "problems": ["no active instance (is `segmail run` running?)"]},
+        )
+    return {
+        **snap,
+        "live_instances": live,
+        "health": body,
+        "http_status": code,
+        "next_jobs": next_jobs(store),
+    }
+
+
+def print_status(report: dict[str, Any], console: Console) -> None:
+    h = report["health"]
+    colour = "green" if h["status"] == "ok" else "red"
+    console.print(f"health: [{colour}]{h['status']}[/]" + "".join(f" — {p}" for p in h.get("problems", [])))
+    inst = Table(title="instances")
+    for col in ("id", "host", "pid", "role", "heartbeat"):
+        inst.add_column(col)
+    for i in report["instances"][:10]:
+        inst.add_row(i["instance_id"], i["host"], str(i["pid"]), i["role"], i["heartbeat_at"])
+    console.print(inst)
+    last = report["last_run"]
+    if last:
+        console.print(
+            f"last cycle: run {last['id']} {last['status']} at {last['finished_at'] or last['started_at']}"
+            f" ({last['seconds'] or '-'} s)" + (f" — {last['error']}" if last["error"] else ""),
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        steps = Table(title="steps of the last cycle")
+        for col in ("step", "status", "seconds", "counts"):
+            steps.add_column(col)
+        for s in last["steps"]:
+            counts = ", ".join(f"{k}={v}" for k, v in s["counts"].items())
+            steps.add_row(s["name"], s["status"], f"{s['seconds']:.2f}", counts)
+        console.print(steps)
+    else:
+        console.print("no cycle has run yet")
+    members = ", ".join(f"{k} {v}" for k, v in sorted(report["members"].items())) or "none"
+    console.print(f"members: {members}; orders: {report['orders']}", highlight=False)
+    seg = Table(title="segments")
+    for col in ("segment", "members", "tagged in Mailchimp"):
+        seg.add_column(col)
+    for name in sorted(set(report["segments"]) | set(report["tagged"])):
+        seg.add_row(name, str(report["segments"].get(name, 0)), str(report["tagged"].get(name, 0)))
+    console.print(seg)
+    if report["next_jobs"]:
+        jobs = Table(title="next scheduled jobs")
+        jobs.add_column("job")
+        jobs.add_column("next run (UTC)")
+        for j in report["next_jobs"]:
+            jobs.add_row(j["id"], j["next_run_time"] or "paused")
+        console.print(jobs)
