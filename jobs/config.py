@@ -27,6 +27,7 @@ from pydantic import (
 
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
+from sending.timezones import parse_duration
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
 ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file
@@ -100,20 +101,6 @@ class ShopConfig(BaseModel):
         return self
 
 
-def parse_duration(text: str) -> timedelta:
-    """ "90s", "15m", "2h", "1d" or combinations like "1h30m": how marketers and admins write durations."""
-    parts = _DURATION.fullmatch(text.strip().lower()) if isinstance(text, str) else None
-    if not parts or not any(parts.groups()):
-        raise ValueError('expected a duration such as "90s", "15m", "2h" or "1d"')
-    d, h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
-
-
-_DURATION = re.compile(
-    r"(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?"
-)
-
-
 def _duration(minimum: timedelta) -> Any:
     def check(value: Any) -> timedelta:
         if isinstance(value, timedelta):
@@ -145,7 +132,9 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: str = "127.0.0.1:9464"  # /healthz and /metrics; "" turns the endpoint off
-    standby_poll: Annotated[timedelta, _duration(timedelta(seconds=0.1))] = timedelta(seconds=5)  # how often a standby instance tries to take over
+    standby_poll: Annotated[timedelta, _duration(timedelta(seconds=0.1))] = timedelta(
+        seconds=5
+    )  # how often a standby instance tries to take over
     # PostgreSQL: the database drops a silent active instance's session (and its lock) after about
     # this long, so a standby takes over even when the active machine vanished without closing
     failover_after: Annotated[timedelta, _duration(timedelta(seconds=3))] = timedelta(seconds=30)

@@ -282,7 +282,8 @@ def quarter_hour_ceil(instant: datetime) -> datetime:
 
 
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_NUM = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"(?:{_NUM}d)?(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?")
 
 
 def parse_local_time(text: str) -> time:
@@ -303,10 +304,11 @@ def parse_quiet_hours(text: str) -> tuple[time, time]:
 
 
 def parse_duration(text: str) -> timedelta:
+    """How config files write durations ("2h", "1h30m", "0.5s"); one parser for every duration key."""
     match = _DURATION.fullmatch(text.strip())
     if match is None or not any(match.groups()):
         raise ValueError(f"expected a duration such as 2h, 30m, 90s, 1h30m or 1d, got: {text!r}")
-    d, h, m, s = (int(g or 0) for g in match.groups())
+    d, h, m, s = (float(g or 0) for g in match.groups())
     return timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 

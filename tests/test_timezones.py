@@ -565,6 +565,8 @@ def test_parse_duration() -> None:
     assert parse_duration("1d") == timedelta(days=1)
     assert parse_duration("1d2h3m4s") == timedelta(days=1, hours=2, minutes=3, seconds=4)
     assert parse_duration("0m") == timedelta(0)
-    for bad in ("", "2", "h", "30m1h", "1.5h", "-1h", "2 h", "2H", "1w"):
+    assert parse_duration("1.5h") == timedelta(minutes=90)
+    assert parse_duration("0.2s") == timedelta(milliseconds=200)
+    for bad in ("", "2", "h", "30m1h", "1.5.0h", "-1h", "2 h", "2H", "1w"):
         with pytest.raises(ValueError, match=r"expected a duration such as 2h, 30m.*got: "):
             parse_duration(bad)
