@@ -1,0 +1,306 @@
+"""Renders one mail per variant from the marketers' templates, and checks the templates before anything is sent.
+
+Per-recipient details are left to Mailchimp merge tags (`*|FNAME|*`, `*|UNSUB|*`), so a mail
+depends only on the variant's dimensions and a campaign sends one rendering per variant.
+
+Every template failure raises `TemplateError` (with `.problem.file` and `.problem.line`);
+`Renderer.check` returns the same problems as a list, so all of them can be shown at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import css_inline
+from jinja2 import Template
+
+from sending.i18n import (
+    DEFAULT_TEMPLATES_DIR,
+    SOURCE_LANGUAGE,
+    discover_languages,
+    extract_subject_messages,
+    load_translations,
+    translation_problems,
+)
+from sending.plaintext import html_to_text
+from sending.season import SEASONS
+from sending.template_check import (
+    DynamicReference,
+    parse,
+    unknown_variables,
+    used_names,
+    uses_gettext,
+    with_references,
+)
+from sending.template_env import build_environment
+from sending.template_errors import (
+    SUBJECT_FILE,
+    TemplateError,
+    TemplateProblem,
+    display_name,
+    problem_from_exception,
+)
+
+__all__ = [
+    "DIMENSIONS",
+    "LANGUAGES",
+    "RenderedMail",
+    "Renderer",
+    "ShopIdentity",
+    "TemplateError",
+    "TemplateProblem",
+    "Variant",
+    "normalize_language",
+]
+
+DIMENSIONS = ("segment", "language", "country", "season")
+LANGUAGES: tuple[str, ...] = discover_languages(DEFAULT_TEMPLATES_DIR)
+LAYOUT = "base.html"
+REQUIRED_MERGE_TAG = "*|UNSUB|*"
+_ADDRESS_MARKER = "__SHOP_ADDRESS__"
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+# (segment, country, season) the check renders in every language: every season, known and unknown
+# country and segment, so a branch that fails only for one of them is found before a send.
+_CHECK_VARIANTS = (
+    ("", "", "winter"),
+    ("vip", "DE", "spring"),
+    ("repeat_buyer", "US", "summer"),
+    ("lapsed", "AU", "autumn"),
+    ("unengaged", "SG", "tropical"),
+    ("welcome", "AT", "winter"),
+)
+_CHECK_DATE = date(2026, 1, 15)
+
+
+def normalize_language(code: str | None, available: Sequence[str]) -> str:
+    """Shops and Mailchimp report `de-DE`, `de_AT` or `DE`; the catalogs are per language only."""
+    tag = (code or "").strip().replace("_", "-").lower()
+    by_lower = {lang.lower(): lang for lang in available}
+    if tag in by_lower:
+        return by_lower[tag]
+    return by_lower.get(tag.split("-")[0], SOURCE_LANGUAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopIdentity:
+    name: str
+    address: str
+    url: str
+    currency: str = "EUR"
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("name must not be empty")
+        if not self.address.strip():
+            raise ValueError("address must not be empty: CAN-SPAM requires the sender's postal address")
+        if not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"url must start with https:// or http://, got: {self.url!r}")
+        if not _CURRENCY.fullmatch(self.currency):
+            raise ValueError(f"currency must be an ISO 4217 code like 'EUR', got: {self.currency!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Dimensions a template does not use are "", so recipients differing only there share a mail."""
+
+    segment: str
+    language: str
+    country: str
+    season: str
+
+    def __post_init__(self) -> None:
+        if self.country and not _COUNTRY.fullmatch(self.country):
+            raise ValueError(
+                f"country must be an ISO 3166 alpha-2 code like 'DE' or '', got: {self.country!r}"
+            )
+        if self.season and self.season not in SEASONS:
+            raise ValueError(f"season must be one of {', '.join(SEASONS)} or '', got: {self.season!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    subject: str
+    html: str
+    text: str
+
+
+class Renderer:
+    """Catalogs are read and one environment per language is built here, once; rendering is then thread-safe."""
+
+    def __init__(self, templates_dir: Path, *, shop: ShopIdentity) -> None:
+        if not templates_dir.is_dir():
+            raise ValueError(f"templates_dir is not a directory: {templates_dir}")
+        self.templates_dir = templates_dir
+        self.shop = shop
+        translations = load_translations(templates_dir)
+        self.languages: tuple[str, ...] = tuple(translations)
+        self._envs = {lang: build_environment(templates_dir, lang, t) for lang, t in translations.items()}
+        # keep_at_rules leaves @media rules in a <style>: mobile layouts cannot be inlined;
+        # remote stylesheets are never fetched while rendering
+        self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        self._subject_template = functools.lru_cache(maxsize=256)(self._compile_subject)
+        self._cached_dimensions = functools.lru_cache(maxsize=256)(self._dimensions)
+
+    def dimensions(self, template: str, subject: str) -> frozenset[str]:
+        """What the planner must split recipients by for this mail; fewer dimensions, fewer campaigns."""
+        return self._cached_dimensions(template, subject)
+
+    def render(
+        self, template: str, subject: str, variant: Variant, *, campaign: str, send_date: date
+    ) -> RenderedMail:
+        return self._render(
+            template, subject, variant, campaign=campaign, send_date=send_date, shop=self.shop
+        )
+
+    def check(self, templates: Sequence[str] | None = None) -> list[TemplateProblem]:
+        """Everything that would fail or break the law at send time, for each campaign template."""
+        names = list(templates) if templates is not None else self.campaign_templates()
+        problems: dict[TemplateProblem, None] = {}
+        for name in names:
+            problems.update(dict.fromkeys(self._check_template(name)))
+        try:
+            problems.update(
+                dict.fromkeys(translation_problems(self.templates_dir, None if templates is None else names))
+            )
+        except TemplateError as exc:
+            problems[exc.problem] = None
+        return list(problems)
+
+    def check_subject(self, subject: str) -> list[TemplateProblem]:
+        """Subjects live in the campaign config, not in a template file: checked on their own."""
+        try:
+            tree = self._envs[SOURCE_LANGUAGE].parse(subject, SUBJECT_FILE)
+        except Exception as exc:
+            return [problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)]
+        unknown = [
+            TemplateProblem(SUBJECT_FILE, line, f"unknown variable '{name}'")
+            for name, line in unknown_variables(tree)
+        ]
+        return unknown + translation_problems(self.templates_dir, messages=extract_subject_messages(subject))
+
+    def campaign_templates(self) -> list[str]:
+        """Templates that are mails of their own: not the layout, not partials (`_name.html`)."""
+        paths = (p.relative_to(self.templates_dir) for p in self.templates_dir.rglob("*.html"))
+        return sorted(
+            p.as_posix()
+            for p in paths
+            if p.name != LAYOUT and not p.name.startswith("_") and p.parts[0] != "locale"
+        )
+
+    def _render(
+        self,
+        template: str,
+        subject: str,
+        variant: Variant,
+        *,
+        campaign: str,
+        send_date: date,
+        shop: ShopIdentity,
+    ) -> RenderedMail:
+        language = normalize_language(variant.language, self.languages)
+        context = {
+            "segment": variant.segment,
+            "language": language,
+            "country": variant.country,
+            "season": variant.season,
+            "campaign": campaign,
+            "send_date": send_date,
+            "shop": {"name": shop.name, "address": shop.address, "url": shop.url, "currency": shop.currency},
+        }
+        try:
+            html = self._envs[language].get_template(template).render(context)
+        except Exception as exc:
+            raise TemplateError(problem_from_exception(exc, self.templates_dir, template)) from exc
+        subject_template = self._subject_template(language, subject)
+        try:
+            rendered_subject = subject_template.render(context)
+        except Exception as exc:
+            raise TemplateError(problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)) from exc
+        try:
+            inlined = self._inliner.inline(html)
+        except ValueError as exc:  # css_inline's errors (bad CSS) are ValueErrors
+            shown = display_name(self.templates_dir, template)
+            raise TemplateError(TemplateProblem(shown, None, f"CSS could not be inlined: {exc}")) from exc
+        return RenderedMail(
+            subject=" ".join(rendered_subject.split()), html=inlined, text=html_to_text(inlined)
+        )
+
+    def _compile_subject(self, language: str, subject: str) -> Template:
+        try:
+            return self._envs[language].from_string(subject)
+        except Exception as exc:
+            raise TemplateError(problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)) from exc
+
+    def _dimensions(self, template: str, subject: str) -> frozenset[str]:
+        env = self._envs[SOURCE_LANGUAGE]
+        try:
+            trees = [env.parse(subject, SUBJECT_FILE), *(tree for _, tree in with_references(env, template))]
+        except DynamicReference:
+            return frozenset(DIMENSIONS)
+        except Exception as exc:
+            raise TemplateError(problem_from_exception(exc, self.templates_dir, template)) from exc
+        names: set[str] = set()
+        for tree in trees:
+            names |= used_names(tree)
+            if uses_gettext(tree):
+                names.add("language")
+        return frozenset(names & set(DIMENSIONS))
+
+    def _check_template(self, name: str) -> Iterable[TemplateProblem]:
+        shown = display_name(self.templates_dir, name)
+        try:
+            tree = parse(self._envs[SOURCE_LANGUAGE], name)
+        except Exception as exc:
+            yield problem_from_exception(exc, self.templates_dir, name)
+            return
+        for variable, line in unknown_variables(tree):
+            yield TemplateProblem(shown, line, f"unknown variable '{variable}'")
+        marked = replace(self.shop, address=_ADDRESS_MARKER)
+        for language in self.languages:
+            for segment, country, season in _CHECK_VARIANTS:
+                variant = Variant(segment=segment, language=language, country=country, season=season)
+                try:
+                    mail = self._render(
+                        name, "", variant, campaign=Path(name).stem, send_date=_CHECK_DATE, shop=marked
+                    )
+                except TemplateError as exc:
+                    yield exc.problem
+                    continue
+                if REQUIRED_MERGE_TAG not in mail.html:
+                    yield TemplateProblem(
+                        shown,
+                        None,
+                        f"no unsubscribe link: the mail must contain {REQUIRED_MERGE_TAG} (CAN-SPAM, GDPR)",
+                    )
+                if _ADDRESS_MARKER not in mail.html:
+                    yield TemplateProblem(
+                        shown, None, "no postal address: the mail must show {{ shop.address }} (CAN-SPAM)"
+                    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m sending.render [templates_dir]`: the marketer's pre-flight check, no config needed."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    templates_dir = Path(args[0]) if args else DEFAULT_TEMPLATES_DIR
+    shop = ShopIdentity(
+        name="Example Shop", address="1 Example Street, 10115 Berlin, Germany", url="https://shop.example"
+    )
+    try:
+        problems = Renderer(templates_dir, shop=shop).check()
+    except TemplateError as exc:
+        problems = [exc.problem]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(problems)} problem(s) in {templates_dir}" if problems else f"templates ok: {templates_dir}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

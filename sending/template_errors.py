@@ -1,0 +1,84 @@
+"""Template failures as one error type with file and line, so marketers see where to fix, not a Jinja trace."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+
+SUBJECT_FILE = "<subject>"
+_UNDEFINED_NAME = re.compile(r"^'(\w+)' is undefined$")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class TemplateError(Exception):
+    """Raised for every template failure (syntax, unknown variable, sandbox, missing file, bad CSS).
+
+    Callers catch this one type; the Jinja exception that caused it is kept as `__cause__`.
+    """
+
+    def __init__(self, problem: TemplateProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def display_name(templates_dir: Path, name: str) -> str:
+    """Names are shown as `templates/welcome.html`, the path a marketer opens in the repository."""
+    return name if name == SUBJECT_FILE else f"{templates_dir.name}/{name}"
+
+
+def problem_from_exception(exc: BaseException, templates_dir: Path, current: str) -> TemplateProblem:
+    """`current` is the file being rendered: used when the failure cannot be traced into a template."""
+    if isinstance(exc, TemplateSyntaxError):
+        source = exc.name or _name_in(templates_dir, exc.filename) or current
+        return TemplateProblem(
+            display_name(templates_dir, source), exc.lineno, f"syntax error: {exc.message}"
+        )
+    traced, line = _innermost_template_frame(exc.__traceback__, templates_dir)
+    file = display_name(templates_dir, traced or current)
+    if isinstance(exc, TemplateNotFound):
+        return TemplateProblem(file, line, f"template not found: {exc.name}")
+    if isinstance(exc, SecurityError):
+        return TemplateProblem(file, line, f"not allowed in templates: {exc.message}")
+    if isinstance(exc, UndefinedError):
+        message = exc.message or "undefined value"
+        match = _UNDEFINED_NAME.match(message)
+        return TemplateProblem(file, line, f"unknown variable '{match[1]}'" if match else message)
+    return TemplateProblem(file, line, f"{type(exc).__name__}: {exc}")
+
+
+def _name_in(templates_dir: Path, filename: str | None) -> str | None:
+    if filename is None:
+        return None
+    if filename == "<template>":
+        return SUBJECT_FILE
+    try:
+        return Path(filename).resolve().relative_to(templates_dir.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _innermost_template_frame(tb: TracebackType | None, templates_dir: Path) -> tuple[str | None, int | None]:
+    # Jinja rewrites tracebacks so that frames of compiled templates carry the template's file
+    # name and source line; the innermost such frame is where the marketer has to look.
+    found: tuple[str | None, int | None] = (None, None)
+    while tb is not None:
+        name = _name_in(templates_dir, tb.tb_frame.f_code.co_filename)
+        if name is not None:
+            found = (name, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
