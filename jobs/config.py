@@ -27,6 +27,7 @@ from pydantic import (
 
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
+from sending.campaigns import CampaignDef, SendSettings, parse_campaigns, parse_send
 from sending.timezones import parse_duration
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
@@ -173,6 +174,16 @@ class AppConfig:
     store_url_env: str | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    send: SendSettings = field(default_factory=SendSettings)
+    campaigns: dict[str, CampaignDef] = field(default_factory=dict)
+
+    @property
+    def enabled_campaigns(self) -> list[CampaignDef]:
+        return [c for c in self.campaigns.values() if c.enabled]
+
+    def templates_dir(self) -> Path:
+        path = Path(self.send.templates_dir)
+        return path if path.is_absolute() else self.base_dir / path
 
     @property
     def enabled_segments(self) -> list[SegmentDef]:
@@ -189,7 +200,7 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service")
+SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns")
 
 
 def parse_config(
@@ -213,6 +224,8 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
+    send = parse_send(section["send"], errors)
+    campaigns = parse_campaigns(section["campaigns"], errors, segments=set(defs), send=send)
     if errors:
         raise ConfigError(origin, errors)
     return AppConfig(
@@ -226,6 +239,8 @@ def parse_config(
         store_url_env=env.get(ENV_STORE_URL) or None,
         schedule=schedule,
         service=service,
+        send=send,
+        campaigns=campaigns,
     )
 
 

@@ -25,6 +25,7 @@ import pytz
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.mailchimp import MailchimpApi
@@ -32,6 +33,8 @@ from jobs import cycle
 from jobs.config import AppConfig
 from jobs.health import Counters, HealthServer, health, json_body, metrics_text, snapshot
 from jobs.leader import Leadership, leadership_for
+from jobs.send import Sender
+from jobs.send import job_id as send_job_id
 from jobs.shop_pull import OrderSource
 from store import instances
 from store.codec import to_us
@@ -72,16 +75,19 @@ class Service:
         source: OrderSource | None,
         *,
         now: Callable[[], datetime] = utc_now,
-        extra_steps: list[tuple[str, cycle.ExtraStep]] | None = None,
-        extra_jobs: Callable[[BackgroundScheduler], None] | None = None,
+        sender: Sender | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.api = api
         self.source = source
         self.now = now
-        self.extra_steps = extra_steps or []
-        self.extra_jobs = extra_jobs
+        self.sender = sender
+        self.extra_steps: list[tuple[str, cycle.ExtraStep]] = []
+        if sender is not None:
+            self.extra_steps.append(
+                ("plan sends", lambda *_: sender.plan_step(self._add_send_job, self.stopping.is_set))
+            )
         self.stopping = threading.Event()
         self.instance_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
@@ -194,9 +200,30 @@ class Service:
             misfire_grace_time=max(1, int(self.config.schedule.misfire_grace.total_seconds())),
             next_run_time=self.now(),  # a fresh start (or a take-over) syncs at once
         )
-        if self.extra_jobs is not None:
-            self.extra_jobs(scheduler)
         return scheduler
+
+    def _add_send_job(self, campaign: str, job_slot: datetime, run_at: datetime) -> None:
+        """A send job per (campaign, slot) under a stable id; without a scheduler (--once) due ones run now."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            if run_at <= self.now() and self.sender is not None:
+                self.sender.run_slot(campaign, job_slot)
+            return
+        jid = send_job_id(campaign, job_slot)
+        existing = scheduler.get_job(jid)
+        if existing is not None and existing.next_run_time == run_at:
+            return
+        scheduler.add_job(
+            "jobs.send:send_job",
+            trigger=DateTrigger(run_date=run_at, timezone=pytz.utc),
+            args=[campaign, job_slot.isoformat()],
+            id=jid,
+            name=f"send {campaign} for {job_slot.isoformat()}",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,  # a late send job still runs: the late policy decides, logged
+        )
 
     def stop(self, *_: object) -> None:
         if not self.stopping.is_set():

@@ -6,14 +6,18 @@ non-zero exit, not surface later as a failing cycle in a log nobody reads.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
 from connector.http import ApiError, ConfigurationError
 from jobs import shop_pull, sync
 from jobs.config import AppConfig
-from jobs.service import Service
+from jobs.send import Sender, make_renderer
+from jobs.service import Service, utc_now
 from store.db import Store
+
+log = logging.getLogger("segmail.service")
 
 
 class StartError(Exception):
@@ -45,7 +49,17 @@ def open_service(config: AppConfig, store: Store, env: Mapping[str, str] | None 
         except shop_pull.ShopConfigError as exc:
             api.close()
             raise StartError(str(exc), 2) from None
-    return Service(config, store, api, source)
+    sender = None
+    if config.enabled_campaigns:
+        try:
+            renderer = make_renderer(config)
+        except (OSError, ValueError) as exc:
+            raise StartError(f"send.templates_dir: cannot load the templates: {exc}", 2) from None
+        for campaign in config.enabled_campaigns:  # reported now; a broken one fails alone at send time
+            for problem in renderer.check([campaign.template]) + renderer.check_subject(campaign.subject):
+                log.error("campaign %s: %s", campaign.name, problem)
+        sender = Sender(store, config, api, renderer, now=utc_now)
+    return Service(config, store, api, source, sender=sender)
 
 
 ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"

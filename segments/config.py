@@ -165,6 +165,7 @@ def format_errors(exc: ValidationError, prefix: str) -> list[str]:
             out.append(f"{loc}: unknown key (check the spelling; see config.example.toml)")
             continue
         msg = err["msg"].removeprefix("Value error, ")
-        got = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
+        shown = "input" in err and not isinstance(err["input"], dict) and "got" not in msg
+        got = f", got {err['input']!r}" if shown else ""
         out.append(f"{loc}: {msg}{got}")
     return out

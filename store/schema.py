@@ -185,3 +185,43 @@ instances = Table(
     Column("heartbeat_at", BigInteger, nullable=False),
     Column("version", String(32), nullable=False),
 )
+
+# The send ledger. A bucket is one Mailchimp campaign: recipients with the same slot and the same
+# rendered mail. Its row is written (with every recipient's ledger row) before any ESP call, and
+# its Mailchimp ids as soon as Mailchimp returns them, so a resumed send continues the bucket.
+send_buckets = Table(
+    "send_buckets",
+    metadata,
+    Column("bucket_id", String(64), primary_key=True),  # deterministic: campaign, slot, variant, batch
+    Column("campaign", String(64), nullable=False),
+    Column("slot_at", BigInteger, nullable=False),  # the planned instant (UTC µs)
+    Column("send_at", BigInteger, nullable=False),  # when Mailchimp is asked to deliver
+    Column("variant", Text, nullable=False),  # JSON of the template dimensions
+    Column("recipients", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # planned | scheduled | sent | failed | cancelled
+    Column("segment_id", BigInteger),
+    Column("mc_campaign_id", String(64)),
+    Column("title", String(255), nullable=False),
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_send_buckets_status", "status"),
+)
+
+send_ledger = Table(
+    "send_ledger",
+    metadata,
+    # one row per (campaign, recipient, occurrence): the primary key is the exactly-once guarantee
+    Column("campaign", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("occurrence", String(64), primary_key=True),  # "2026-12-01" for `at`; "enter:<µs>" for on_enter
+    Column("bucket_id", String(64)),  # NULL when skipped
+    Column("slot_at", BigInteger, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("tz_source", String(24), nullable=False),
+    Column("status", String(16), nullable=False),  # planned | scheduled | sent | skipped
+    Column("reason", String(64)),  # why skipped: frequency_cap, late, not_subscribed
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_send_ledger_recipient", "email_key", "slot_at"),
+    Index("ix_send_ledger_bucket", "bucket_id"),
+)

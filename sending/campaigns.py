@@ -1,0 +1,194 @@
+"""`[send]` and `[campaigns.NAME]`: what marketers configure, validated at start with TOML keys.
+
+A campaign's `local_time` inside `quiet_hours`, an unknown segment, a missing `date` for an `at`
+broadcast or a time Mailchimp cannot schedule are config errors, reported with their key before
+anything is planned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from segments.config import format_errors
+from sending.timezones import (
+    canonical_zone,
+    in_quiet_hours,
+    parse_duration,
+    parse_local_time,
+    parse_quiet_hours,
+)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _as_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return parse_duration(str(value))
+
+
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+
+
+class SendSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_timezone: str = "UTC"  # the last link of the time-zone chain; set it to the shop's own zone
+    lead: Duration = timedelta(minutes=30)  # a send job runs this long before its slot
+    late_policy: Literal["send_if_within", "next_day", "skip"] = "send_if_within"
+    send_if_within: Duration = timedelta(hours=2)
+    min_hours_between: float = Field(16.0, ge=0)
+    frequency_cap_on_enter: Literal["next_slot", "skip"] = "next_slot"
+    quiet_hours: str = "21:00-08:00"  # "" for none
+    templates_dir: str = "templates"
+    shop_name: str = ""
+    shop_address: str = ""  # the postal address every mail's footer must show (CAN-SPAM)
+    shop_url: str = ""
+    currency: str = "EUR"
+    plan_horizon: Duration = timedelta(days=8)  # send jobs are registered this far ahead
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone = canonical_zone(value)
+        if zone is None:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)")
+        return zone
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        if value:
+            parse_quiet_hours(value)
+        return value
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        return parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
+
+
+class CampaignModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    segment: str
+    template: str
+    subject: str
+    from_name: str
+    reply_to: str
+    preview_text: str = ""
+    local_time: str
+    days: list[str] | None = None
+    trigger: Literal["on_enter", "at"]
+    date: dt.date | None = None  # `at`: the local date of the broadcast
+    delay: Duration = timedelta(0)  # `on_enter`: wait this long after entering (e.g. a follow-up)
+    backfill: bool = False  # `on_enter`: also mail members who entered before the campaign existed
+
+    @field_validator("local_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        t = parse_local_time(value)
+        if t.minute % 15:
+            raise ValueError("Mailchimp schedules on quarter hours: use :00, :15, :30 or :45")
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            bad = [d for d in value if d.lower()[:3] not in WEEKDAYS]
+            if bad or not value:
+                raise ValueError(f"expected weekdays among {', '.join(WEEKDAYS)}, got {value}")
+        return value
+
+    @field_validator("reply_to")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("expected an email address")
+        return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignDef:
+    name: str
+    enabled: bool
+    segment: str
+    template: str
+    subject: str
+    from_name: str
+    reply_to: str
+    preview_text: str
+    local_time: time
+    days: frozenset[int] | None
+    trigger: str
+    date: dt.date | None
+    delay: timedelta
+    backfill: bool
+
+
+def parse_campaigns(
+    raw: Mapping[str, Any], errors: list[str], *, segments: set[str], send: SendSettings
+) -> dict[str, CampaignDef]:
+    """Validate `[campaigns.NAME]` tables; problems are appended to `errors` naming the key."""
+    out: dict[str, CampaignDef] = {}
+    for name, table in raw.items():
+        key = f"campaigns.{name}"
+        if not isinstance(table, dict):
+            errors.append(f"{key}: expected a table [{key}]")
+            continue
+        if _NAME.fullmatch(name) is None:
+            errors.append(
+                f"{key}: a campaign name is lower case letters, digits and _, starting with a letter"
+            )
+            continue
+        try:
+            m = CampaignModel.model_validate(table)
+        except ValidationError as exc:
+            errors.extend(format_errors(exc, key))
+            continue
+        start = len(errors)
+        if m.segment not in segments:
+            errors.append(
+                f"{key}.segment: no segment named {m.segment!r} (known: {', '.join(sorted(segments))})"
+            )
+        local = parse_local_time(m.local_time)
+        if send.quiet is not None and in_quiet_hours(local, send.quiet):
+            errors.append(f"{key}.local_time: {m.local_time} is inside send.quiet_hours ({send.quiet_hours})")
+        if m.trigger == "at" and m.date is None:
+            errors.append(
+                f'{key}.date: a trigger = "at" campaign needs the local date, e.g. date = 2026-12-01'
+            )
+        if m.trigger == "on_enter" and m.date is not None:
+            errors.append(f'{key}.date: only trigger = "at" campaigns have a date')
+        if len(errors) > start:
+            continue
+        days = frozenset(WEEKDAYS.index(d.lower()[:3]) for d in m.days) if m.days else None
+        out[name] = CampaignDef(
+            name=name, enabled=m.enabled, segment=m.segment, template=m.template, subject=m.subject,
+            from_name=m.from_name, reply_to=m.reply_to, preview_text=m.preview_text, local_time=local,
+            days=days, trigger=m.trigger, date=m.date, delay=m.delay, backfill=m.backfill,
+        )  # fmt: skip
+    if out and not send.shop_address.strip():
+        errors.append(
+            "send.shop_address: required when campaigns are configured (every mail shows it, CAN-SPAM)"
+        )
+    return out
+
+
+def parse_send(raw: Mapping[str, Any], errors: list[str]) -> SendSettings:
+    try:
+        return SendSettings.model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, "send"))
+        return SendSettings()

@@ -1,0 +1,182 @@
+"""Planning a campaign: each recipient's zone, slot and mail variant, grouped into buckets.
+
+Pure: recipients come in as rows, plans go out; the caller reads the store and writes the ledger.
+A bucket is every recipient with the same send instant and the same rendered mail, so the number
+of Mailchimp campaigns is the floor of distinct (instant, variant) pairs. Only the dimensions the
+template really uses split a bucket (Renderer.dimensions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sending.campaigns import CampaignDef, SendSettings
+from sending.render import Variant, normalize_language
+from sending.season import season_for
+from sending.timezones import (
+    ZoneResolver,
+    apply_late_policy,
+    local_date_of,
+    next_slot,
+    slot_instant,
+)
+from store.codec import from_us, to_us
+from store.ledger import RecipientRow, occurrence_of
+
+SENDABLE = "subscribed"  # Mailchimp delivers campaigns to subscribed members only
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSend:
+    email_key: str
+    email: str
+    occurrence: str
+    zone: str
+    tz_source: str
+    slot: datetime  # the planned local slot as a UTC instant
+    send_at: datetime | None  # None: skipped (see `action`)
+    action: str  # on_time | send_now | next_day | moved (frequency cap) | skip
+    reason: str  # why skipped or moved, "" otherwise
+    variant: Variant
+    local_date: date
+
+    @property
+    def job_slot(self) -> datetime:
+        """The instant whose send job handles this recipient (a late send rides its original slot's job)."""
+        if self.action == "send_now" or self.send_at is None:
+            return self.slot
+        return self.send_at
+
+    @property
+    def bucket_key(self) -> str:
+        return bucket_key(self.job_slot, self.send_at, self.variant, self.local_date)
+
+
+def bucket_key(job_slot: datetime, send_at: datetime | None, variant: Variant, local_date: date) -> str:
+    raw = json.dumps(
+        [
+            job_slot.isoformat(),
+            send_at.isoformat() if send_at else None,
+            *variant_fields(variant),
+            local_date.isoformat(),
+        ]
+    )
+    return hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+
+def variant_fields(variant: Variant) -> tuple[str, str, str, str]:
+    return variant.segment, variant.language, variant.country, variant.season
+
+
+class Planner:
+    """Plans one campaign at `now`; reused across recipients so zone and slot caches stay warm."""
+
+    def __init__(
+        self,
+        campaign: CampaignDef,
+        settings: SendSettings,
+        *,
+        dimensions: frozenset[str],
+        languages: Sequence[str],
+        resolver: ZoneResolver,
+        now: datetime,
+        recent: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
+        self.campaign = campaign
+        self.settings = settings
+        self.dims = dimensions
+        self.languages = tuple(languages)
+        self.resolver = resolver
+        self.now = now
+        self.recent = recent or {}
+        self.cap = timedelta(hours=settings.min_hours_between)
+        self.quiet = settings.quiet
+        self._variants: dict[tuple[str, str, date], Variant] = {}
+        self.day = campaign.date.isoformat() if campaign.date else None
+
+    def plan(self, rows: Iterable[RecipientRow]) -> Iterator[PlannedSend]:
+        for row in rows:
+            yield self.plan_one(row)
+
+    def plan_one(self, row: RecipientRow) -> PlannedSend:
+        c = self.campaign
+        order_country, _, province = (row.order_address or "").partition("|")
+        choice = self.resolver.resolve(
+            mc_timezone=row.mc_timezone,
+            contact_timezone=row.timezone,
+            order_country=order_country or row.country,
+            order_province=province or None,
+            mc_country=row.mc_country,
+        )
+        zone = choice.zone
+        if c.trigger == "at":
+            assert c.date is not None
+            slot = slot_instant(c.date, c.local_time, zone)
+        else:
+            entered = from_us(row.entered_at) or self.now
+            slot = next_slot(entered + c.delay, zone, c.local_time, days=c.days, quiet_hours=self.quiet)
+        action, reason = "on_time", ""
+        send_at: datetime | None = slot
+        if row.status != SENDABLE:
+            send_at, action, reason = None, "skip", f"status {row.status}"
+        if send_at is not None and self.cap:
+            send_at, action, reason = self._cap(row.email_key, slot, zone)
+        if send_at is not None and send_at < self.now:
+            late = apply_late_policy(
+                send_at, self.now, self.settings.late_policy, within=self.settings.send_if_within,
+                zone=zone, local_time=c.local_time, days=c.days, quiet_hours=self.quiet,
+            )  # fmt: skip
+            send_at, action = late.send_at, late.action
+            reason = "late" if late.action == "skip" else reason
+        local = local_date_of(send_at or slot, zone)
+        country = (order_country or row.country or row.mc_country or "").upper()
+        return PlannedSend(
+            email_key=row.email_key, email=row.email,
+            occurrence=occurrence_of(c.trigger, self.day, row.entered_at),
+            zone=zone, tz_source=choice.source, slot=slot, send_at=send_at, action=action, reason=reason,
+            variant=self._variant(row.language, country if len(country) == 2 else "", local),
+            local_date=local,
+        )  # fmt: skip
+
+    def _cap(self, key: str, slot: datetime, zone: str) -> tuple[datetime | None, str, str]:
+        """No two segmail mails to one person within min_hours_between: skip, or move an on_enter slot."""
+        times = self.recent.get(key)
+        if not times:
+            return slot, "on_time", ""
+        cap_us = to_us(slot + self.cap) - to_us(slot)
+        candidate = slot
+        for _ in range(8):  # each move passes one earlier mail; a few suffice
+            clash = [t for t in times if abs(t - to_us(candidate)) < cap_us]
+            if not clash:
+                return (
+                    candidate,
+                    ("on_time" if candidate == slot else "moved"),
+                    ("" if candidate == slot else "frequency_cap"),
+                )
+            if self.campaign.trigger == "at" or self.settings.frequency_cap_on_enter == "skip":
+                return None, "skip", "frequency_cap"
+            after = (from_us(max(clash)) or candidate) + self.cap
+            c = self.campaign
+            candidate = next_slot(after, zone, c.local_time, days=c.days, quiet_hours=self.quiet)
+        return None, "skip", "frequency_cap"
+
+    def _variant(self, language: str | None, country: str, local: date) -> Variant:
+        dims = self.dims
+        lang = normalize_language(language, self.languages) if "language" in dims else ""
+        seasonal = "season" in dims
+        # the season depends on the country's hemisphere even where the template ignores the country
+        key = (lang, country if seasonal or "country" in dims else "", local if seasonal else date.min)
+        variant = self._variants.get(key)
+        if variant is None:
+            variant = Variant(
+                segment=self.campaign.segment if "segment" in dims else "",
+                language=lang,
+                country=country if "country" in dims else "",
+                season=season_for(country or None, local) if seasonal else "",
+            )
+            self._variants[key] = variant
+        return variant
