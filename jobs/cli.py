@@ -409,6 +409,151 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK if report["health"]["status"] == "ok" else EXIT_FAILED
 
 
+def _renderer(ctx: Context) -> Any:
+    from jobs.send import make_renderer
+
+    try:
+        return make_renderer(ctx.config)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"send.templates_dir: cannot load the templates: {exc}") from None
+
+
+def _campaign(ctx: Context, name: str) -> Any:
+    campaign = ctx.config.campaigns.get(name)
+    if campaign is None:
+        known = ", ".join(sorted(ctx.config.campaigns)) or "none configured"
+        raise UsageError(
+            f"--campaign {name!r}: no [campaigns.{name}] in {ctx.config.origin} (known: {known})"
+        )
+    return campaign
+
+
+def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
+    renderer = _renderer(ctx)
+    problems = [str(p) for p in renderer.check(args.template or None)]
+    for campaign in ctx.config.campaigns.values():
+        if not args.template or campaign.template in args.template:
+            problems += [
+                f"campaigns.{campaign.name}.subject: {p}" for p in renderer.check_subject(campaign.subject)
+            ]
+            if campaign.template not in renderer.campaign_templates():
+                problems.append(
+                    f"campaigns.{campaign.name}.template: no template {campaign.template!r} in {renderer.templates_dir}"
+                )
+    for problem in problems:
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+    checked = len(args.template) if args.template else len(renderer.campaign_templates())
+    languages = ", ".join(renderer.languages)
+    if problems:
+        err.print(f"{len(problems)} problem(s) in {checked} template(s)", markup=False)
+        return EXIT_FAILED
+    out.print(f"{checked} template(s) ok in every language ({languages})", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def _variant_for(
+    args: argparse.Namespace, ctx: Context, campaign: Any, renderer: Any, as_of: datetime
+) -> tuple[Any, Any]:
+    from sending.plan import make_variant
+    from sending.render import normalize_language
+    from sending.timezones import local_date_of
+
+    if args.language and args.language not in renderer.languages:
+        raise UsageError(
+            f"--language {args.language!r}: shipped languages are {', '.join(renderer.languages)}"
+        )
+    country = (args.country or "").upper()
+    if country and (len(country) != 2 or not country.isalpha()):
+        raise UsageError(f"--country {args.country!r}: expected an ISO 3166 alpha-2 code such as DE")
+    local = local_date_of(as_of, ctx.config.send.default_timezone)
+    dims = renderer.dimensions(campaign.template, campaign.subject)
+    variant = make_variant(
+        dims, segment=args.segment or campaign.segment, language=normalize_language(args.language, renderer.languages),
+        country=country, local_date=local,
+    )  # fmt: skip
+    return variant, local
+
+
+def cmd_render(args: argparse.Namespace, ctx: Context) -> int:
+    from sending.render import TemplateError
+
+    campaign = _campaign(ctx, args.campaign)
+    renderer = _renderer(ctx)
+    as_of = parse_as_of(args.as_of)
+    try:
+        variant, local = _variant_for(args, ctx, campaign, renderer, as_of)
+        mail = renderer.render(
+            campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local
+        )
+    except TemplateError as exc:
+        err.print(f"error: {exc.problem}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILED
+    Path(args.out).write_text(mail.html, encoding="utf-8")
+    if args.text:
+        Path(args.text).write_text(mail.text, encoding="utf-8")
+    err.print(f"subject: {mail.subject}", markup=False, highlight=False)
+    err.print(f"variant: {variant} — wrote {args.out}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
+    from jobs.send import Sender
+
+    campaign = _campaign(ctx, args.campaign)
+    as_of = parse_as_of(args.as_of)
+    sender = Sender(ctx.store, ctx.config, None, _renderer(ctx), now=lambda: as_of)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["email", "timezone", "tz_source", "send_at_utc", "bucket"])
+    buckets: set[str] = set()
+    n = skipped = 0
+    for p in sender.plan(campaign, now=as_of, since_us=sender.since(campaign, write=False)):
+        n += 1
+        if p.send_at is None:
+            skipped += 1
+            writer.writerow([p.email, p.zone, p.tz_source, "", f"skip:{p.reason}"])
+            continue
+        buckets.add(p.bucket_key)
+        writer.writerow(
+            [p.email, p.zone, p.tz_source, p.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"), p.bucket_key]
+        )
+    err.print(
+        f"{n} recipient(s), {len(buckets)} bucket(s) (= Mailchimp campaigns), {skipped} skipped; nothing written"
+    )
+    return EXIT_OK
+
+
+def cmd_send_test(args: argparse.Namespace, ctx: Context) -> int:
+    from jobs import sync
+    from jobs.send import Sender
+    from sending.render import TemplateError
+
+    campaign = _campaign(ctx, args.campaign)
+    try:
+        to = [email_key(a) for a in args.to]
+    except FieldError as exc:
+        raise UsageError(f"--to: {exc}") from None
+    renderer = _renderer(ctx)
+    try:
+        api = sync.open_api(ctx.config)
+    except sync.SyncConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        as_of = parse_as_of(None)
+        variant, local = _variant_for(args, ctx, campaign, renderer, as_of)
+        Sender(ctx.store, ctx.config, api, renderer, now=lambda: as_of).send_test(
+            campaign, to, variant, local
+        )
+    except TemplateError as exc:
+        err.print(f"error: {exc.problem}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILED
+    finally:
+        api.close()
+    out.print(
+        f"test email of {campaign.name} ({variant}) sent to {', '.join(to)}", markup=False, highlight=False
+    )
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     from jobs.demo import run_demo
 
@@ -418,6 +563,8 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
         workdir=Path(args.dir),
         as_of=parse_as_of(args.as_of),
         console=out,
+        serve=args.serve,
+        frozen=args.as_of is not None,
     )
 
 
@@ -501,6 +648,41 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=cmd_sandbox)
 
+    templates = sub.add_parser("templates", help="check the mail templates").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = templates.add_parser(
+        "check", help="syntax, unknown variables, footer (unsubscribe + address), translations"
+    )
+    p.add_argument("template", nargs="*", help="template file names (default: every campaign template)")
+    p.set_defaults(func=cmd_templates_check)
+
+    def variant_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--campaign", required=True, help="a [campaigns.NAME] of the config")
+        p.add_argument("--segment", help="default: the campaign's segment")
+        p.add_argument("--language", help="en, de, uz ... (default en)")
+        p.add_argument("--country", help="ISO 3166 alpha-2, e.g. AU (drives country blocks and the season)")
+
+    p = sub.add_parser("render", help="write the exact HTML one bucket of a campaign would get")
+    variant_args(p)
+    p.add_argument("--as-of", help="the send date (default: now)")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--text", help="also write the plain-text part here")
+    p.set_defaults(func=cmd_render)
+
+    send = sub.add_parser("send", help="plan or test a campaign's sends").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = send.add_parser("plan", help="every recipient of the next occurrence with zone, send time and bucket")
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--as-of", help=as_of_help)
+    p.add_argument("--format", choices=["csv"], default="csv")
+    p.set_defaults(func=cmd_send_plan)
+    p = send.add_parser("test", help="send a Mailchimp test email of a campaign")
+    variant_args(p)
+    p.add_argument("--to", required=True, action="append", help="address (repeat for several)")
+    p.set_defaults(func=cmd_send_test)
+
     p = sub.add_parser(
         "run", help="the service: sync on schedule, send campaigns, serve /healthz and /metrics"
     )
@@ -521,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", default="segmail-demo", help="work folder for the generated files and the SQLite store"
     )
     p.add_argument("--as-of", help=as_of_help)
+    p.add_argument("--serve", action="store_true", help="keep the service running against the sandboxes")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from connector.http import ApiError, ConfigurationError
 from jobs import shop_pull, sync
@@ -28,7 +29,13 @@ class StartError(Exception):
         self.exit_code = exit_code
 
 
-def open_service(config: AppConfig, store: Store, env: Mapping[str, str] | None = None) -> Service:
+def open_service(
+    config: AppConfig,
+    store: Store,
+    env: Mapping[str, str] | None = None,
+    *,
+    now: Callable[[], datetime] = utc_now,
+) -> Service:
     env = os.environ if env is None else env
     try:
         api = sync.open_api(config, env)
@@ -58,8 +65,8 @@ def open_service(config: AppConfig, store: Store, env: Mapping[str, str] | None 
         for campaign in config.enabled_campaigns:  # reported now; a broken one fails alone at send time
             for problem in renderer.check([campaign.template]) + renderer.check_subject(campaign.subject):
                 log.error("campaign %s: %s", campaign.name, problem)
-        sender = Sender(store, config, api, renderer, now=utc_now)
-    return Service(config, store, api, source, sender=sender)
+        sender = Sender(store, config, api, renderer, now=now)
+    return Service(config, store, api, source, sender=sender, now=now)
 
 
 ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"

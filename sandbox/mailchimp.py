@@ -240,6 +240,25 @@ class MailchimpSandbox(ServedSandbox):
             raise ValueError(f"no list {list_id!r} in the sandbox; add it with add_list() first")
         return self.state.lists[list_id]
 
+    def send_newsletter(
+        self, list_id: str, *, at: datetime, seed: int, open_rate: float = 0.3, click_rate: float = 0.05
+    ) -> int:
+        """A past newsletter to the whole audience, with seeded opens and clicks: engagement for demos.
+
+        Returns the number of activity events the sandbox now reports for it.
+        """
+        with self._lock:
+            campaign = self.state.create_campaign(
+                type_="regular", list_id=list_id, segment_id=None,
+                settings={"subject_line": "Our autumn newsletter", "from_name": "Demo shop",
+                          "reply_to": "shop@example.com", "title": f"newsletter {at:%Y-%m-%d}"},
+                now=at,
+            )  # fmt: skip
+            campaign.html = "<p>News from the shop. *|UNSUB|*</p>"
+            campaign.plain_text = "News from the shop. *|UNSUB|*"
+            self.state.send(campaign, at)
+        return self.simulate_engagement(campaign.id, seed=seed, open_rate=open_rate, click_rate=click_rate)
+
     def simulate_engagement(
         self,
         campaign_id: str,

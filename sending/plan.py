@@ -172,11 +172,20 @@ class Planner:
         key = (lang, country if seasonal or "country" in dims else "", local if seasonal else date.min)
         variant = self._variants.get(key)
         if variant is None:
-            variant = Variant(
-                segment=self.campaign.segment if "segment" in dims else "",
-                language=lang,
-                country=country if "country" in dims else "",
-                season=season_for(country or None, local) if seasonal else "",
+            variant = make_variant(
+                self.dims, segment=self.campaign.segment, language=lang, country=country, local_date=local
             )
             self._variants[key] = variant
         return variant
+
+
+def make_variant(
+    dims: frozenset[str], *, segment: str, language: str, country: str, local_date: date
+) -> Variant:
+    """The mail a recipient gets: dimensions the template does not use are blanked, so they never split a bucket."""
+    return Variant(
+        segment=segment if "segment" in dims else "",
+        language=language if "language" in dims else "",
+        country=country if "country" in dims else "",
+        season=season_for(country or None, local_date) if "season" in dims else "",
+    )
