@@ -297,12 +297,25 @@ class Sender:
     def _continue(self, bucket_id: str) -> None:
         try:
             self._advance(bucket_id)
-        except ItemError as exc:  # Mailchimp refused this bucket for good: say so, send nothing else
-            log.error("bucket %s failed: %s", bucket_id, exc)
+        except ItemError as exc:
+            if self._landed_elsewhere(bucket_id):  # e.g. a killed run's schedule call landed meanwhile
+                return
+            log.error("bucket %s failed: %s", bucket_id, exc)  # refused for good: nothing else is sent
             self._update(bucket_id, status="failed", error=str(exc)[:1000])
         except ApiError as exc:  # transient: the next cycle continues it from the stored ids
             log.warning("bucket %s paused by an API error; the next cycle continues it: %s", bucket_id, exc)
             self._update(bucket_id, error=str(exc)[:1000])
+
+    def _landed_elsewhere(self, bucket_id: str) -> bool:
+        """After a refusal: is the campaign scheduled or sent anyway? Then the bucket is done."""
+        mc_id = self._bucket(bucket_id)["mc_campaign_id"]
+        info = self.api.get_campaign(mc_id) if mc_id and self.api is not None else None
+        if info is None or info.status not in ("schedule", "sending", "sent"):
+            return False
+        status = "sent" if info.status == "sent" else "scheduled"
+        log.info("bucket %s: campaign %s is already %s; nothing more to do", bucket_id, mc_id, info.status)
+        self._update(bucket_id, status=status, error=None, ledger_status=status)
+        return True
 
     def _advance(self, bucket_id: str) -> None:
         api = self.api

@@ -59,9 +59,16 @@ def write_config(
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     lines = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        lines.append(f"[{prefix}]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict))
+        for k, v in table.items():
+            if isinstance(v, dict):
+                emit(f"{prefix}.{k}", v)
+
     for name, values in data.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        emit(name, values)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

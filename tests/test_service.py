@@ -312,3 +312,72 @@ def test_run_once_refuses_while_a_service_is_active(sandbox, store_url, tmp_path
         assert svc.stop() == 0
     once = ServiceProcess(config, "--once")
     assert once.wait() == 0, once.text()
+
+
+def test_sends_survive_a_kill_9_and_a_second_instance_without_a_second_mail(sandbox, store_url, tmp_path):
+    """Two instances; the active one is killed while it schedules a campaign; the other takes over."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from tests.shop import Shop
+
+    now = datetime.now(UTC)
+    slot = (now + timedelta(minutes=75)).replace(second=0, microsecond=0)
+    slot -= timedelta(minutes=slot.minute % 15)
+    emails = [f"buyer{i}@x.io" for i in range(6)]
+    store = open_store(store_url)
+    shop = Shop(store)
+    for email in emails:
+        sandbox.add_member(
+            "list1", email, timezone="UTC", country_code="DE", language="de" if "1" in email else "en"
+        )
+        shop.contact(email)
+        shop.order(email, now - timedelta(days=3), "40.00")
+    shop.flush(now)
+    store.dispose()
+    # Mailchimp is slow to answer `actions/schedule`: the kill lands between creating and scheduling
+    sandbox.faults = Faults(latency_ms=4000, exempt_paths=(
+        "/ping", "/lists*", "/reports*", "/campaigns", "/campaigns/*/content", "/campaigns/??????????",
+    ))  # fmt: skip
+    config = write_config(
+        tmp_path / "segmail.toml", store_url=store_url, api_url=sandbox.base_url, port=None,
+        segments={"vip": {"rule": "orders_count >= 1"}},
+        send={"shop_name": "Boots", "shop_address": "Boots, 1 Main St, Berlin", "shop_url": "https://boots.example",
+              "lead": "2h", "quiet_hours": ""},
+        campaigns={"vip_early": {
+            "segment": "vip", "template": "vip_early_access.html", "subject": "Early access", "from_name": "Boots",
+            "reply_to": "hi@boots.example", "local_time": slot.strftime("%H:%M"), "trigger": "at",
+            "date": slot.date().isoformat()}},
+    )  # fmt: skip
+    first = ServiceProcess(config)
+    second = None
+    try:
+        wait_for(
+            lambda: scalar(store_url, "SELECT count(*) FROM service_instances WHERE role = 'active'"),
+            what="an active instance",
+        )
+        second = ServiceProcess(config)
+        wait_for(lambda: second.logged("standby:"), what="the second instance on standby")
+        wait_for(
+            lambda: scalar(store_url, "SELECT count(*) FROM send_buckets WHERE mc_campaign_id IS NOT NULL AND status = 'planned'"),
+            what="a campaign created but not yet scheduled",
+        )  # fmt: skip
+        first.kill()
+        wait_for(lambda: second.logged("active:"), what="the standby taking over", timeout=30)
+        wait_for(
+            lambda: scalar(store_url, "SELECT count(*) FROM send_buckets WHERE status <> 'scheduled'") == 0
+            and scalar(store_url, "SELECT count(*) FROM send_buckets") > 0,
+            what="every bucket scheduled", timeout=90,
+        )  # fmt: skip
+    finally:
+        first.kill()
+        if second is not None:
+            assert second.stop() == 0, second.text()
+    buckets = scalar(store_url, "SELECT count(*) FROM send_buckets")
+    ours = [c for c in sandbox.state.campaigns.values() if c.settings.get("title", "").startswith("segmail ")]
+    assert len(ours) == buckets == 2  # one campaign per language variant (en, de), never a second
+    assert {c.status for c in ours} == {"schedule"}
+    sandbox.state.advance(slot + timedelta(hours=1))
+    mails = Counter(email for _, email, _ in sandbox.state.deliveries)
+    assert mails == Counter({e: 1 for e in emails})
+    assert scalar(store_url, "SELECT count(*) FROM send_ledger WHERE status = 'scheduled'") == len(emails)
