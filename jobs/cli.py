@@ -505,6 +505,7 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["email", "timezone", "tz_source", "send_at_utc", "bucket"])
     buckets: set[str] = set()
+    stamps: dict[datetime, str] = {}
     n = skipped = 0
     for p in sender.plan(campaign, now=as_of, since_us=sender.since(campaign, write=False)):
         n += 1
@@ -513,9 +514,10 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
             writer.writerow([p.email, p.zone, p.tz_source, "", f"skip:{p.reason}"])
             continue
         buckets.add(p.bucket_key)
-        writer.writerow(
-            [p.email, p.zone, p.tz_source, p.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"), p.bucket_key]
-        )
+        shown = stamps.get(p.send_at)
+        if shown is None:  # a million recipients share a few hundred instants: format each once
+            shown = stamps[p.send_at] = p.send_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        writer.writerow([p.email, p.zone, p.tz_source, shown, p.bucket_key])
     err.print(
         f"{n} recipient(s), {len(buckets)} bucket(s) (= Mailchimp campaigns), {skipped} skipped; nothing written"
     )

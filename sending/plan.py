@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from sending.campaigns import CampaignDef, SendSettings
 from sending.render import Variant, normalize_language
@@ -30,8 +30,9 @@ from store.ledger import RecipientRow, occurrence_of
 SENDABLE = "subscribed"  # Mailchimp delivers campaigns to subscribed members only
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedSend:
+class PlannedSend(NamedTuple):
+    """One recipient's plan. A NamedTuple: built a million times per plan, it must be cheap."""
+
     email_key: str
     email: str
     occurrence: str
@@ -43,17 +44,8 @@ class PlannedSend:
     reason: str  # why skipped or moved, "" otherwise
     variant: Variant
     local_date: date
-
-    @property
-    def job_slot(self) -> datetime:
-        """The instant whose send job handles this recipient (a late send rides its original slot's job)."""
-        if self.action == "send_now" or self.send_at is None:
-            return self.slot
-        return self.send_at
-
-    @property
-    def bucket_key(self) -> str:
-        return bucket_key(self.job_slot, self.send_at, self.variant, self.local_date)
+    job_slot: datetime  # the instant whose send job handles it (a late send rides its original slot's job)
+    bucket_key: str  # same key, same Mailchimp campaign
 
 
 def bucket_key(job_slot: datetime, send_at: datetime | None, variant: Variant, local_date: date) -> str:
@@ -70,6 +62,10 @@ def bucket_key(job_slot: datetime, send_at: datetime | None, variant: Variant, l
 
 def variant_fields(variant: Variant) -> tuple[str, str, str, str]:
     return variant.segment, variant.language, variant.country, variant.season
+
+
+# PlannedSend's fields after email_key, email and occurrence
+_Outcome = tuple[str, str, datetime, datetime | None, str, str, Variant, date, datetime, str]
 
 
 class Planner:
@@ -96,6 +92,7 @@ class Planner:
         self.cap = timedelta(hours=settings.min_hours_between)
         self.quiet = settings.quiet
         self._variants: dict[tuple[str, str, date], Variant] = {}
+        self._memo: dict[tuple[object, ...], _Outcome] = {}
         self.day = campaign.date.isoformat() if campaign.date else None
 
     def plan(self, rows: Iterable[RecipientRow]) -> Iterator[PlannedSend]:
@@ -103,6 +100,24 @@ class Planner:
             yield self.plan_one(row)
 
     def plan_one(self, row: RecipientRow) -> PlannedSend:
+        """Recipients with the same zone inputs, language and status share one outcome (memoised):
+        a million recipients are a few thousand distinct profiles, so most cost one dict lookup."""
+        c = self.campaign
+        occurrence = occurrence_of(c.trigger, self.day, row.entered_at)
+        if self.recent.get(row.email_key):  # a frequency cap applies: this one is planned alone
+            outcome = self._outcome(row)
+        else:
+            key = (
+                row.mc_timezone, row.timezone, row.order_address, row.country, row.mc_country, row.language,
+                row.status, row.entered_at if c.trigger == "on_enter" else 0,
+            )  # fmt: skip
+            memo = self._memo.get(key)
+            if memo is None:
+                memo = self._memo[key] = self._outcome(row)
+            outcome = memo
+        return PlannedSend(row.email_key, row.email, occurrence, *outcome)
+
+    def _outcome(self, row: RecipientRow) -> _Outcome:
         c = self.campaign
         order_country, _, province = (row.order_address or "").partition("|")
         choice = self.resolver.resolve(
@@ -134,13 +149,10 @@ class Planner:
             reason = "late" if late.action == "skip" else reason
         local = local_date_of(send_at or slot, zone)
         country = (order_country or row.country or row.mc_country or "").upper()
-        return PlannedSend(
-            email_key=row.email_key, email=row.email,
-            occurrence=occurrence_of(c.trigger, self.day, row.entered_at),
-            zone=zone, tz_source=choice.source, slot=slot, send_at=send_at, action=action, reason=reason,
-            variant=self._variant(row.language, country if len(country) == 2 else "", local),
-            local_date=local,
-        )  # fmt: skip
+        variant = self._variant(row.language, country if len(country) == 2 else "", local)
+        job_slot = slot if action == "send_now" or send_at is None else send_at
+        key = bucket_key(job_slot, send_at, variant, local)
+        return zone, choice.source, slot, send_at, action, reason, variant, local, job_slot, key
 
     def _cap(self, key: str, slot: datetime, zone: str) -> tuple[datetime | None, str, str]:
         """No two segmail mails to one person within min_hours_between: skip, or move an on_enter slot."""

@@ -231,11 +231,11 @@ def test_frequency_cap_skips_a_broadcast_and_moves_an_on_enter_mail(sandbox, sto
     slot = plans["welcome"][0].send_at
     clock.now = slot - timedelta(minutes=30)
     sender.run_slot("welcome", slot)
-    vip = next(iter(sender.plan(c.campaigns["vip_early"], now=clock.now, since_us=None)))
+    (vip,) = list(sender.plan(c.campaigns["vip_early"], now=clock.now, since_us=None))
     assert vip.send_at == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 24 h later: outside the 16 h cap
     c2 = cfg(sandbox, {"vip_early": VIP, "welcome": welcome}, send={"min_hours_between": 30})
     capped = Sender(store, c2, api, make_renderer(c2), now=clock)
-    vip = next(iter(capped.plan(c2.campaigns["vip_early"], now=clock.now, since_us=None)))
+    (vip,) = list(capped.plan(c2.campaigns["vip_early"], now=clock.now, since_us=None))
     assert (vip.send_at, vip.action, vip.reason) == (None, "skip", "frequency_cap")
 
 
