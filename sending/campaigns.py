@@ -179,10 +179,15 @@ def parse_campaigns(
             from_name=m.from_name, reply_to=m.reply_to, preview_text=m.preview_text, local_time=local,
             days=days, trigger=m.trigger, date=m.date, delay=m.delay, backfill=m.backfill,
         )  # fmt: skip
-    if out and not send.shop_address.strip():
-        errors.append(
-            "send.shop_address: required when campaigns are configured (every mail shows it, CAN-SPAM)"
-        )
+    if raw:  # every mail names the shop, links to it and shows its postal address (CAN-SPAM)
+        if not send.shop_address.strip():
+            errors.append(
+                "send.shop_address: required when campaigns are configured (every mail shows it, CAN-SPAM)"
+            )
+        if not send.shop_name.strip():
+            errors.append("send.shop_name: required when campaigns are configured")
+        if not send.shop_url.startswith(("https://", "http://")):
+            errors.append("send.shop_url: required when campaigns are configured, e.g. https://shop.example")
     return out
 
 

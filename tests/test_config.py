@@ -39,6 +39,62 @@ def test_example_config_is_valid_and_matches_the_defaults():
     text = (ROOT / "config.example.toml").read_text()
     for builtin in BUILTINS.values():
         assert builtin.rule in text
+    assert example.schedule == defaults.schedule and example.service == defaults.service
+    shop_keys = {"shop_name", "shop_address", "shop_url", "default_timezone"}  # the example's own shop
+    assert example.send.model_dump(exclude=shop_keys) == defaults.send.model_dump(exclude=shop_keys)
+    assert set(example.campaigns) == {
+        "welcome",
+        "vip_early_access",
+        "lapsed_winback",
+        "still_interested",
+        "last_chance",
+    }
+    assert not example.enabled_campaigns  # shipped switched off
+
+
+CAMPAIGN = {"segment": "vip", "template": "vip_early_access.html", "subject": "Hi", "from_name": "Shop",
+            "reply_to": "hi@shop.example", "local_time": "10:00", "trigger": "at", "date": "2026-12-01"}  # fmt: skip
+SEND = {"shop_name": "Shop", "shop_address": "Shop, 1 Main St, Berlin", "shop_url": "https://shop.example"}
+
+
+def test_campaign_config_errors_name_their_keys():
+    with pytest.raises(ConfigError) as info:
+        parse({
+            "send": {"quiet_hours": "21:00-08:00", "default_timezone": "Mars/Olympus", "lead": "soon"},
+            "campaigns": {
+                "late_night": {**CAMPAIGN, "local_time": "22:00"},
+                "odd_minute": {**CAMPAIGN, "local_time": "10:07"},
+                "no_date": {**{k: v for k, v in CAMPAIGN.items() if k != "date"}},
+                "ghost": {**CAMPAIGN, "segment": "nobody"},
+                "typo": {**CAMPAIGN, "tempalte": "x.html"},
+                "bad_days": {**CAMPAIGN, "days": ["monday", "funday"]},
+            },
+        })  # fmt: skip
+    text = str(info.value)
+    for expected in (
+        "send.default_timezone: unknown IANA time zone 'Mars/Olympus'",
+        "send.lead: expected a duration",
+        "campaigns.late_night.local_time: 22:00 is inside send.quiet_hours",
+        "campaigns.odd_minute.local_time: Mailchimp schedules on quarter hours",
+        'campaigns.no_date.date: a trigger = "at" campaign needs the local date',
+        "campaigns.ghost.segment: no segment named 'nobody'",
+        "campaigns.typo.tempalte: unknown key",
+        "campaigns.bad_days.days: expected weekdays",
+        "send.shop_address: required when campaigns are configured",
+    ):
+        assert expected in text, (expected, text)
+
+
+def test_a_valid_campaign_config():
+    cfg = parse(
+        {
+            "send": {**SEND, "default_timezone": "europe/berlin"},
+            "campaigns": {"vip": {**CAMPAIGN, "days": ["Tue"]}},
+        }
+    )
+    vip = cfg.campaigns["vip"]
+    assert cfg.send.default_timezone == "Europe/Berlin"
+    assert (vip.local_time.hour, vip.days, vip.date.isoformat()) == (10, frozenset({1}), "2026-12-01")
 
 
 def test_all_errors_are_reported_at_once_with_their_keys():
@@ -121,4 +177,4 @@ def test_disabling_and_overriding_a_builtin():
 
 def test_example_is_toml_with_only_known_sections():
     data = tomllib.loads((ROOT / "config.example.toml").read_text())
-    assert set(data) == {"store", "mailchimp", "shop", "segments"}
+    assert set(data) == {"store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns"}
