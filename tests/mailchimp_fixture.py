@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import mailchimp_marketing
@@ -37,6 +38,16 @@ def checked_sandbox(**kwargs: Any) -> Iterator[MailchimpSandbox]:
         pytest.fail(
             f"{len(violations)} Mailchimp spec violation(s) in the sandbox log:\n{shown}", pytrace=False
         )
+
+
+class Clock:
+    """A clock the test moves: the sandbox (and a sender) read it, so scheduled sends happen on cue."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def official_client(sandbox: MailchimpSandbox, **config: Any) -> mailchimp_marketing.Client:

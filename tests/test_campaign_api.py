@@ -19,7 +19,7 @@ from connector.http import ItemError
 from connector.mailchimp import CampaignInfo, MailchimpApi
 from sandbox.faults import Faults
 from sandbox.mailchimp import MailchimpSandbox
-from tests.mailchimp_fixture import checked_sandbox, official_client
+from tests.mailchimp_fixture import Clock, checked_sandbox, official_client
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 NEPAL = timezone(timedelta(hours=5, minutes=45))  # a quarter-hour offset
@@ -30,16 +30,6 @@ QUARTER = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)  # the first quarter hour afte
 SUBSCRIBED_IN = ["ann@example.com", "bob@example.com"]
 OTHERS_IN = {"una@example.com": "unsubscribed", "pat@example.com": "pending"}
 OUTSIDE = "cy@example.com"
-
-
-class Clock:
-    """The sandbox's clock, moved by the test: scheduled sends happen when the test says so."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from jobs.send import Sender, make_renderer
 from jobs.sync import open_api, pull_members
 from sandbox.faults import Faults
 from store.schema import send_buckets, send_ledger
-from tests.mailchimp_fixture import checked_sandbox
+from tests.mailchimp_fixture import Clock, checked_sandbox
 from tests.shop import Shop, config
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -34,14 +34,6 @@ SEND = {"shop_name": "Boots & Co", "shop_address": "Boots & Co, 1 Main St, 10115
 VIP = {"segment": "vip", "template": "vip_early_access.html", "subject": "{{ _('Your early access starts today') }}",
        "from_name": "Boots & Co", "reply_to": "hello@boots.example", "local_time": "10:00", "trigger": "at",
        "date": D.isoformat()}  # fmt: skip
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

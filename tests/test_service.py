@@ -205,20 +205,28 @@ def confirmed(store_url):
     return {(f"segmail:{seg}", key) for seg, key in rows}
 
 
-def test_kill_9_during_a_push_converges_without_resending_confirmed_chunks(sandbox, store_url, tmp_path):
+def start_slow_push(sandbox, store_url, tmp_path):
+    """A service in the middle of a slow tag push: at least one 500-email chunk confirmed, more to go."""
     seed(sandbox, store_url, tmp_path, contacts=3000)
     sandbox.faults = SLOW_PUSH
     config = write_config(
         tmp_path / "segmail.toml", store_url=store_url, api_url=sandbox.base_url, port=None,
         mailchimp={"max_connections": 1},
     )  # fmt: skip
-    first = ServiceProcess(config)
+    svc = ServiceProcess(config)
     try:
         wait_for(
             lambda: scalar(store_url, "SELECT count(*) FROM esp_memberships") >= 500, what="a confirmed chunk"
         )
-    finally:
-        first.kill()  # SIGKILL: no handler runs, no checkpoint is written on the way out
+    except BaseException:
+        svc.kill()
+        raise
+    return config, svc
+
+
+def test_kill_9_during_a_push_converges_without_resending_confirmed_chunks(sandbox, store_url, tmp_path):
+    config, first = start_slow_push(sandbox, store_url, tmp_path)
+    first.kill()  # SIGKILL: no handler runs, no checkpoint is written on the way out
     before = confirmed(store_url)
     total = len(desired(store_url))
     assert 500 <= len(before) < total, "the kill must land in the middle of the push"
@@ -239,19 +247,8 @@ def test_kill_9_during_a_push_converges_without_resending_confirmed_chunks(sandb
 
 
 def test_sigterm_during_a_push_stops_at_a_chunk_boundary(sandbox, store_url, tmp_path):
-    seed(sandbox, store_url, tmp_path, contacts=3000)
-    sandbox.faults = SLOW_PUSH
-    config = write_config(
-        tmp_path / "segmail.toml", store_url=store_url, api_url=sandbox.base_url, port=None,
-        mailchimp={"max_connections": 1},
-    )  # fmt: skip
-    svc = ServiceProcess(config)
-    try:
-        wait_for(
-            lambda: scalar(store_url, "SELECT count(*) FROM esp_memberships") >= 500, what="a confirmed chunk"
-        )
-    finally:
-        code = svc.stop(signal.SIGTERM)
+    _, svc = start_slow_push(sandbox, store_url, tmp_path)
+    code = svc.stop(signal.SIGTERM)
     assert code == 0, svc.text()
     last = runs(store_url)[-1]
     assert last["status"] == "interrupted", last
