@@ -21,7 +21,7 @@ from store import instances as instance_rows
 from store.codec import from_us
 from store.db import Store
 from store.runs import recent_runs
-from store.schema import contacts, esp_memberships, memberships, orders
+from store.schema import contacts, esp_memberships, memberships, orders, send_buckets, send_ledger
 
 log = logging.getLogger("segmail.service")
 
@@ -33,6 +33,8 @@ def snapshot(store: Store) -> dict[str, Any]:
         order_count = conn.execute(select(func.count()).select_from(orders)).scalar_one()
         sizes = _counts(conn, memberships.c.segment)
         tagged = _counts(conn, esp_memberships.c.segment)
+        mails = _counts(conn, send_ledger.c.status)
+        campaigns = _counts(conn, send_buckets.c.status)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)
     last = runs[0] if runs else None
@@ -42,6 +44,8 @@ def snapshot(store: Store) -> dict[str, Any]:
         "orders": int(order_count),
         "segments": sizes,
         "tagged": tagged,
+        "send_ledger": mails,
+        "send_campaigns": campaigns,
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
         "instances": [
@@ -150,6 +154,10 @@ def metrics_text(snap: dict[str, Any], counters: Counters, *, role: str) -> str:
            [({"segment": k}, v) for k, v in sorted(snap["segments"].items())])  # fmt: skip
     family("segmail_tag_members_confirmed", "gauge", "Members Mailchimp confirmed tagged, per segment",
            [({"segment": k}, v) for k, v in sorted(snap["tagged"].items())])  # fmt: skip
+    family("segmail_send_recipients", "gauge", "Send ledger rows by status (planned, scheduled, sent, skipped)",
+           [({"status": k}, v) for k, v in sorted(snap.get("send_ledger", {}).items())])  # fmt: skip
+    family("segmail_send_campaigns", "gauge", "Mailchimp campaigns (send buckets) by status",
+           [({"status": k}, v) for k, v in sorted(snap.get("send_campaigns", {}).items())])  # fmt: skip
     with counters.lock:
         family("segmail_tags_added_total", "counter", "Tag additions Mailchimp confirmed",
                [({"tag": k}, v) for k, v in sorted(counters.tags_added.items())])  # fmt: skip

@@ -98,6 +98,10 @@ def print_status(report: dict[str, Any], console: Console) -> None:
     for name in sorted(set(report["segments"]) | set(report["tagged"])):
         seg.add_row(name, str(report["segments"].get(name, 0)), str(report["tagged"].get(name, 0)))
     console.print(seg)
+    if report.get("send_ledger"):
+        sends = ", ".join(f"{k} {v}" for k, v in sorted(report["send_ledger"].items()))
+        buckets = ", ".join(f"{k} {v}" for k, v in sorted(report["send_campaigns"].items()))
+        console.print(f"sends: recipients {sends}; campaigns {buckets}", highlight=False)
     if report["next_jobs"]:
         jobs = Table(title="next scheduled jobs")
         jobs.add_column("job")

@@ -378,3 +378,13 @@ def test_sends_survive_a_kill_9_and_a_second_instance_without_a_second_mail(sand
     mails = Counter(email for _, email, _ in sandbox.state.deliveries)
     assert mails == Counter({e: 1 for e in emails})
     assert scalar(store_url, "SELECT count(*) FROM send_ledger WHERE status = 'scheduled'") == len(emails)
+    status = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "--config", str(config), "status", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    import json
+
+    report = json.loads(status.stdout)
+    assert report["send_ledger"] == {"scheduled": len(emails)} and report["send_campaigns"] == {
+        "scheduled": 2
+    }
