@@ -27,6 +27,7 @@ from connector.http import ApiError, ItemError
 from connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
 from jobs.config import AppConfig
 from jobs.stopping import StopCheck, never
+from jobs.sync import pull_members
 from sending.campaigns import CampaignDef
 from sending.plan import PlannedSend, Planner, variant_fields
 from sending.render import RenderedMail, Renderer, ShopIdentity, TemplateError, Variant
@@ -171,6 +172,7 @@ class Sender:
             log.warning("send job for %s: the campaign is no longer configured; nothing sent", campaign_name)
             return result
         self.resume(campaign_name)
+        self._refresh_statuses()
         now = self.now()
         groups: dict[str, list[PlannedSend]] = defaultdict(list)
         skips: list[PlannedSend] = []
@@ -204,6 +206,16 @@ class Sender:
             job_slot.isoformat(), result.recipients, result.buckets, dict(result.skipped) or "none",
         )  # fmt: skip
         return result
+
+    def _refresh_statuses(self) -> None:
+        """Whoever unsubscribed since the last cycle must not be bucketed: an incremental member pull
+        (only members changed since the cursor) right before the buckets are built."""
+        if self.api is None:
+            return
+        try:
+            pull_members(self.store, self.config, self.api, now=self.now())
+        except ApiError as exc:
+            log.warning("member statuses not refreshed before sending (%s); using the last cycle's", exc)
 
     def render(self, campaign: CampaignDef, variant: Variant, local_date: Any) -> RenderedMail:
         return self.renderer.render(

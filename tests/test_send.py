@@ -137,6 +137,20 @@ def test_unsubscribed_members_are_never_bucketed(sandbox, store, clock):
     assert "ny@x.io" not in {e for _, e, _ in sandbox.state.deliveries}
 
 
+def test_a_member_who_unsubscribes_after_planning_is_not_bucketed(sandbox, store, clock):
+    c = cfg(sandbox, {"vip_early": VIP})
+    api = setup(sandbox, store, c, members=SHOPPING[1:2] + SHOPPING[5:6])  # the two in Berlin
+    sender = sender_for(store, c, api, clock)
+    ((campaign, slot, run_at),) = jobs_of(sender, clock)  # both planned into the 09:00Z slot
+    clock.now = run_at
+    member = sandbox.state.lists["list1"].member("berlin2@x.io")
+    member.status, member.last_changed = "unsubscribed", clock.now  # between the cycle and the send job
+    result = sender.run_slot(campaign, slot)
+    assert (result.recipients, result.skipped) == (1, {"status unsubscribed": 1})
+    deliver_all(sandbox, clock, datetime(2026, 12, 2, tzinfo=UTC))
+    assert [e for _, e, _ in sandbox.state.deliveries] == ["berlin@x.io"]
+
+
 def test_a_crash_between_create_and_schedule_resumes_the_same_campaign(sandbox, store, clock):
     c = cfg(sandbox, {"vip_early": VIP})
     api = setup(sandbox, store, c, members=SHOPPING[:2])
