@@ -169,6 +169,10 @@ def parse_campaigns(
             errors.append(
                 f'{key}.date: a trigger = "at" campaign needs the local date, e.g. date = 2026-12-01'
             )
+        if m.trigger == "at" and m.date is not None and m.days:
+            allowed = {d.lower()[:3] for d in m.days}
+            if WEEKDAYS[m.date.weekday()] not in allowed:
+                errors.append(f"{key}.date: {m.date} is a {m.date:%A}, which {key}.days does not allow")
         if m.trigger == "on_enter" and m.date is not None:
             errors.append(f'{key}.date: only trigger = "at" campaigns have a date')
         if len(errors) > start:

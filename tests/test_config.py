@@ -68,6 +68,7 @@ def test_campaign_config_errors_name_their_keys():
                 "ghost": {**CAMPAIGN, "segment": "nobody"},
                 "typo": {**CAMPAIGN, "tempalte": "x.html"},
                 "bad_days": {**CAMPAIGN, "days": ["monday", "funday"]},
+                "weekend_only": {**CAMPAIGN, "days": ["sat", "sun"]},
             },
         })  # fmt: skip
     text = str(info.value)
@@ -80,6 +81,7 @@ def test_campaign_config_errors_name_their_keys():
         "campaigns.ghost.segment: no segment named 'nobody'",
         "campaigns.typo.tempalte: unknown key",
         "campaigns.bad_days.days: expected weekdays",
+        "campaigns.weekend_only.date: 2026-12-01 is a Tuesday, which campaigns.weekend_only.days does not allow",
         "send.shop_address: required when campaigns are configured",
     ):
         assert expected in text, (expected, text)
