@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, String, and_, cast, func, literal, select, update
+from sqlalchemy import Connection, Select, String, and_, cast, func, literal, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from store.schema import contacts, memberships, orders, send_buckets, send_ledger
@@ -76,23 +76,38 @@ def recipients(
         )
         .join(contacts, contacts.c.email_key == memberships.c.email_key)
         .where(memberships.c.segment == segment, ~done)
-        .order_by(memberships.c.email_key)
+        .order_by(memberships.c.email_key)  # the key order SQLite stores them in: a stable plan output
     )
     if since_us is not None:
         query = query.where(memberships.c.entered_at >= since_us)
-    for (
-        key,
-        email,
-        status,
-        entered,
-        mc_tz,
-        tz,
-        mc_country,
-        country,
-        language,
-        address,
-    ) in conn.execution_options(yield_per=10_000).execute(query):
-        yield RecipientRow(key, email, status, entered, mc_tz, tz, mc_country, country, language, address)
+    for row in stream_rows(conn, query):
+        yield RecipientRow._make(row)
+
+
+def stream_rows(conn: Connection, query: Select[Any], *, batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    """Plain tuples straight from the driver's cursor, for queries that return a million rows.
+
+    SQLAlchemy's Result/Row layer costs about 2.5 µs a row, as much as everything else the send
+    planner does; these columns need no type processing, so the rows are read from the DBAPI cursor
+    (a named, server-side one on PostgreSQL, so memory stays flat) in batches.
+    """
+    compiled = query.compile(dialect=conn.dialect)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    if compiled.positiontup is not None:  # qmark (sqlite3)
+        params: Any = [compiled.params[name] for name in compiled.positiontup]
+    else:  # pyformat (psycopg)
+        params = compiled.params
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"segmail_stream_{id(compiled):x}")
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:  # a caller that stops early must not leave a server-side cursor open
+        cursor.close()
 
 
 def occurrence_of(trigger: str, day: str | None, entered_at: int) -> str:
