@@ -79,6 +79,9 @@ def fill(url: str, n: int, seed: int) -> None:
             conn.execute(insert(memberships), ms)
             if os_:
                 conn.execute(insert(orders), os_)
+    if store.engine.dialect.name == "postgresql":  # as after a real import: statistics for the planner
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
     store.dispose()
 
 
