@@ -58,14 +58,19 @@ def tagged(sandbox):
     return {(seg.name, lst.members[h].email.lower()) for seg in lst.segments.values() for h in seg.members}
 
 
-def desired(store_url):
+def tag_pairs(store_url, table):
+    """(tag, email) pairs of a membership table: `memberships` (computed) or `esp_memberships` (confirmed)."""
     store = open_store(store_url)
     try:
         with store.engine.begin() as conn:
-            rows = conn.execute(select(memberships.c.segment, memberships.c.email_key)).all()
+            rows = conn.execute(select(table.c.segment, table.c.email_key)).all()
     finally:
         store.dispose()
     return {(f"segmail:{seg}", key) for seg, key in rows}
+
+
+def desired(store_url):
+    return tag_pairs(store_url, memberships)
 
 
 def test_service_syncs_on_schedule_serves_health_and_stops_cleanly(sandbox, store_url, tmp_path):
@@ -196,13 +201,7 @@ def segment_calls(sandbox, since):
 
 
 def confirmed(store_url):
-    store = open_store(store_url)
-    try:
-        with store.engine.begin() as conn:
-            rows = conn.execute(select(esp_memberships.c.segment, esp_memberships.c.email_key)).all()
-    finally:
-        store.dispose()
-    return {(f"segmail:{seg}", key) for seg, key in rows}
+    return tag_pairs(store_url, esp_memberships)
 
 
 def start_slow_push(sandbox, store_url, tmp_path):
