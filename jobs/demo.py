@@ -74,6 +74,7 @@ def run_demo(
     frozen: bool = False,
 ) -> int:
     """`frozen` (an explicit --as-of): every clock — service, sandboxes — stands at `as_of`."""
+    workdir = workdir.resolve()  # the config resolves a relative store path against its own folder
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "segmail-demo.db"
     for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
