@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.config import AppConfig, parse_config
+from jobs.logs import setup_logging
 from jobs.start import open_service
 from sandbox.mailchimp import MailchimpSandbox
 from sandbox.shopgen import generate_shop
@@ -111,6 +112,7 @@ def run_demo(
             if serve:
                 console.print(f"[bold]4. serving[/]: `segmail run` against the sandboxes (health on "
                               f"http://{config.service.listen}/healthz); Ctrl-C stops", highlight=False)  # fmt: skip
+                setup_logging("text", secrets=[API_KEY, shopify.access_token])
                 return service.run()
             console.print(
                 f"next: `segmail demo --serve` keeps the service running; the store stays in {db} for "
