@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,8 +26,7 @@ from pydantic import (
 
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
-from sending.campaigns import CampaignDef, SendSettings, parse_campaigns, parse_send
-from sending.timezones import parse_duration
+from sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
 ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file
@@ -102,22 +100,7 @@ class ShopConfig(BaseModel):
         return self
 
 
-def _duration(minimum: timedelta) -> Any:
-    def check(value: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            parsed = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            parsed = timedelta(seconds=value)
-        else:
-            parsed = parse_duration(value)
-        if parsed < minimum:
-            raise ValueError(f"must be at least {minimum.total_seconds():g}s")
-        return parsed
-
-    return BeforeValidator(check)
-
-
-Duration = Annotated[timedelta, _duration(timedelta(seconds=1))]
+Duration = Annotated[timedelta, duration(timedelta(seconds=1))]
 
 
 class ScheduleConfig(BaseModel):
@@ -133,12 +116,12 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: str = "127.0.0.1:9464"  # /healthz and /metrics; "" turns the endpoint off
-    standby_poll: Annotated[timedelta, _duration(timedelta(seconds=0.1))] = timedelta(
+    standby_poll: Annotated[timedelta, duration(timedelta(seconds=0.1))] = timedelta(
         seconds=5
     )  # how often a standby instance tries to take over
     # PostgreSQL: the database drops a silent active instance's session (and its lock) after about
     # this long, so a standby takes over even when the active machine vanished without closing
-    failover_after: Annotated[timedelta, _duration(timedelta(seconds=3))] = timedelta(seconds=30)
+    failover_after: Annotated[timedelta, duration(timedelta(seconds=3))] = timedelta(seconds=30)
 
     @field_validator("listen")
     @classmethod

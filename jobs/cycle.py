@@ -52,8 +52,8 @@ class CycleResult:
         return [f"{s.name}: {s.error}" for s in self.steps if s.error]
 
 
-# Extra steps after the push (the send planner registers itself here): name → fn(store, config, now, stop).
-ExtraStep = Callable[[Store, AppConfig, Callable[[], datetime], StopCheck], dict[str, Any]]
+# Steps after the push (the send planner's): a closure returning the counts to record.
+ExtraStep = Callable[[], dict[str, Any]]
 
 
 @dataclass
@@ -66,6 +66,13 @@ class CycleParts:
     stop: StopCheck = never
     instance: str = ""
     extra_steps: list[tuple[str, ExtraStep]] = field(default_factory=list)
+
+
+def _recording(fn: ExtraStep) -> Callable[[StepRecord], None]:
+    def run(record: StepRecord) -> None:
+        record.counts.update(fn())
+
+    return run
 
 
 def run_cycle(parts: CycleParts) -> CycleResult:
@@ -83,7 +90,7 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         record = StepRecord(name=name)
         result.steps.append(record)
         if skip:
-            record.status, record.error = "skipped", None
+            record.status = "skipped"
             record.counts["reason"] = skip
             return record
         t0 = time.monotonic()
@@ -140,7 +147,7 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         computed = step("compute", compute)
         step("push tags", push, skip="compute failed" if computed.status == "failed" else None)
         for name, extra in parts.extra_steps:
-            step(name, lambda record, fn=extra: record.counts.update(fn(store, config, now, parts.stop)))  # type: ignore[misc]
+            step(name, _recording(extra))
         result.status = "failed" if any(s.status == "failed" for s in result.steps) else "ok"
     except Interrupted:
         result.status = "interrupted"

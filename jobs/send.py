@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError
 from connector.http import ApiError, ItemError
 from connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
 from jobs.config import AppConfig
-from jobs.stopping import StopCheck, never
 from jobs.sync import pull_members
 from sending.campaigns import CampaignDef
 from sending.plan import PlannedSend, Planner, variant_fields
@@ -136,9 +135,7 @@ class Sender:
                     set_meta(conn, key, value)
         return int(value)
 
-    def plan_step(
-        self, add_job: Callable[[str, datetime, datetime], None], stop: StopCheck = never
-    ) -> dict[str, Any]:
+    def plan_step(self, add_job: Callable[[str, datetime, datetime], None]) -> dict[str, Any]:
         """Continue unfinished buckets, then make sure every slot due within the horizon has its job."""
         counts: dict[str, Any] = {"resumed": self.resume()}
         now = self.now()
@@ -176,7 +173,6 @@ class Sender:
         now = self.now()
         groups: dict[str, list[PlannedSend]] = defaultdict(list)
         skips: list[PlannedSend] = []
-        mails: dict[str, RenderedMail] = {}
         try:  # a broken template fails this campaign before anything is written; others go on
             for planned in self.plan(campaign, now=now, since_us=self.since(campaign, write=True)):
                 if planned.job_slot != job_slot:
@@ -185,8 +181,8 @@ class Sender:
                     skips.append(planned)
                 else:
                     groups[planned.bucket_key].append(planned)
-            for key, members in groups.items():
-                mails[key] = self.render(campaign, members[0].variant, members[0].local_date)
+            for members in groups.values():  # every variant renders, or nothing is written
+                self.render(campaign, members[0].variant, members[0].local_date)
         except TemplateError as exc:
             result.failed = str(exc.problem)
             log.error("campaign %s not sent at %s: %s", campaign_name, job_slot.isoformat(), exc.problem)
@@ -217,7 +213,7 @@ class Sender:
         except ApiError as exc:
             log.warning("member statuses not refreshed before sending (%s); using the last cycle's", exc)
 
-    def render(self, campaign: CampaignDef, variant: Variant, local_date: Any) -> RenderedMail:
+    def render(self, campaign: CampaignDef, variant: Variant, local_date: date) -> RenderedMail:
         return self.renderer.render(
             campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local_date
         )
@@ -297,8 +293,7 @@ class Sender:
 
     def _bucket(self, bucket_id: str) -> dict[str, Any]:
         with self.store.engine.begin() as conn:
-            rows = [b for b in ledger.buckets(conn) if b["bucket_id"] == bucket_id]
-        return rows[0]
+            return ledger.bucket(conn, bucket_id)
 
     def _update(self, bucket_id: str, *, ledger_status: str | None = None, **values: Any) -> None:
         with self.store.engine.begin() as conn:
@@ -322,10 +317,16 @@ class Sender:
         """After a refusal: is the campaign scheduled or sent anyway? Then the bucket is done."""
         mc_id = self._bucket(bucket_id)["mc_campaign_id"]
         info = self.api.get_campaign(mc_id) if mc_id and self.api is not None else None
-        if info is None or info.status not in ("schedule", "sending", "sent"):
+        if info is None or not self._done_on_mailchimp(bucket_id, info.status):
             return False
-        status = "sent" if info.status == "sent" else "scheduled"
         log.info("bucket %s: campaign %s is already %s; nothing more to do", bucket_id, mc_id, info.status)
+        return True
+
+    def _done_on_mailchimp(self, bucket_id: str, mc_status: str) -> bool:
+        """A campaign Mailchimp has scheduled or sent finishes its bucket, whoever got it there."""
+        if mc_status not in ("schedule", "sending", "sent"):
+            return False
+        status = "sent" if mc_status == "sent" else "scheduled"
         self._update(bucket_id, status=status, error=None, ledger_status=status)
         return True
 
@@ -343,6 +344,8 @@ class Sender:
                 ledger_status="skipped",
             )
             return
+        variant, local_date = self._variant_of(bucket)
+        mail = self.render(campaign, variant, local_date)
         segment_id = bucket["segment_id"]
         if segment_id is None:
             name = f"segmail send {bucket_id}"
@@ -365,7 +368,7 @@ class Sender:
             else:
                 info = api.create_campaign(
                     list_id=list_id, segment_id=int(segment_id), title=bucket["title"],
-                    subject=self._subject(campaign, bucket), from_name=campaign.from_name,
+                    subject=mail.subject, from_name=campaign.from_name,
                     reply_to=campaign.reply_to, preview_text=campaign.preview_text or None,
                 )  # fmt: skip
                 mc_id = info.id
@@ -375,16 +378,13 @@ class Sender:
             self._update(bucket_id, status="failed", ledger_status="skipped",
                          error="the campaign was deleted in Mailchimp; not re-created, so nobody is mailed twice")  # fmt: skip
             return
-        if info_now.status in ("schedule", "sending", "sent"):
-            status = "sent" if info_now.status == "sent" else "scheduled"
-            self._update(bucket_id, status=status, error=None, ledger_status=status)
+        if self._done_on_mailchimp(bucket_id, info_now.status):
             return
         if info_now.status != "save":
             self._update(
                 bucket_id, status="failed", error=f"campaign {mc_id} is {info_now.status!r} in Mailchimp"
             )
             return
-        mail = self._mail(campaign, bucket)
         api.set_content(mc_id, html=mail.html, text=mail.text)
         send_at = from_us(bucket["send_at"]) or self.now()
         if send_at - self.now() < SEND_NOW_WITHIN:
@@ -402,24 +402,15 @@ class Sender:
             else f"scheduled for {quarter_hour_ceil(send_at).isoformat()}",
         )
 
-    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, Any]:
-        from datetime import date
-
+    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date]:
         v = bucket["variant"]
         variant = Variant(
             segment=v["segment"], language=v["language"], country=v["country"], season=v["season"]
         )
         return variant, date.fromisoformat(v["send_date"])
 
-    def _mail(self, campaign: CampaignDef, bucket: dict[str, Any]) -> RenderedMail:
-        variant, local_date = self._variant_of(bucket)
-        return self.render(campaign, variant, local_date)
-
-    def _subject(self, campaign: CampaignDef, bucket: dict[str, Any]) -> str:
-        return self._mail(campaign, bucket).subject
-
     # ---- a test mail -------------------------------------------------------------------------
-    def send_test(self, campaign: CampaignDef, to: list[str], variant: Variant, local_date: Any) -> str:
+    def send_test(self, campaign: CampaignDef, to: list[str], variant: Variant, local_date: date) -> str:
         """A Mailchimp test email of one variant: a throw-away draft, tested, then deleted."""
         api = self.api
         assert api is not None

@@ -83,12 +83,10 @@ class Service:
         self.source = source
         self.now = now
         self.sender = sender
+        self.stopping = threading.Event()
         self.extra_steps: list[tuple[str, cycle.ExtraStep]] = []
         if sender is not None:
-            self.extra_steps.append(
-                ("plan sends", lambda *_: sender.plan_step(self._add_send_job, self.stopping.is_set))
-            )
-        self.stopping = threading.Event()
+            self.extra_steps.append(("plan sends", lambda: sender.plan_step(self._add_send_job)))
         self.instance_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
         self.started_at = now()

@@ -19,6 +19,7 @@ from jobs.service import Service, utc_now
 from store.db import Store
 
 log = logging.getLogger("segmail.service")
+ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"
 
 
 class StartError(Exception):
@@ -67,6 +68,3 @@ def open_service(
                 log.error("campaign %s: %s", campaign.name, problem)
         sender = Sender(store, config, api, renderer, now=now)
     return Service(config, store, api, source, sender=sender, now=now)
-
-
-ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"

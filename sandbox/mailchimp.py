@@ -10,8 +10,6 @@ data in `sandbox.mailchimp_state`, HTTP plumbing in `sandbox.mailchimp_http`, fa
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import contextlib
 import csv
 import hashlib
@@ -33,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.faults import Faults
 from sandbox.mailchimp_api import dispatch
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials, json_or_none
 from sandbox.mailchimp_json import member_json
 from sandbox.mailchimp_request import ApiRequest, problem
 from sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
@@ -367,15 +365,8 @@ class MailchimpSandbox(ServedSandbox):
         return Reply(response.status, (("Content-Type", _JSON),), body)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
-        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        scheme, _, encoded = value.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            _, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(password.encode(), self.api_key.encode())
+        credentials = basic_credentials(headers)  # Mailchimp: any user name, the API key as password
+        return credentials is not None and hmac.compare_digest(credentials[1].encode(), self.api_key.encode())
 
 
 _FAULT_PROBLEMS: Final = {

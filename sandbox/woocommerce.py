@@ -9,8 +9,6 @@ the orders of `sandbox.shopgen` so the shop matches the Mailchimp sandbox's audi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import hmac
 import json
@@ -25,7 +23,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox
+from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials
 
 __all__ = ["API_PATH", "LoggedRequest", "WooCommerceSandbox", "clock_after"]
 
@@ -253,14 +251,10 @@ class WooCommerceSandbox(ServedSandbox):
         return Reply(200, headers, json.dumps(chunk).encode())
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
-        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "basic":
+        credentials = basic_credentials(headers)  # consumer key and secret, over HTTPS
+        if credentials is None:
             return False
-        try:
-            user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
+        user, password = credentials
         return hmac.compare_digest(user, self.consumer_key) and hmac.compare_digest(
             password, self.consumer_secret
         )

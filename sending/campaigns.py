@@ -29,15 +29,24 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-def _as_duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return parse_duration(str(value))
+def duration(minimum: timedelta = timedelta(0)) -> Any:
+    """A pydantic validator for every duration key: "2h", "1h30m", a number of seconds, or a timedelta."""
+
+    def check(value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            parsed = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = timedelta(seconds=value)
+        else:
+            parsed = parse_duration(str(value))
+        if parsed < minimum:
+            raise ValueError(f"must be at least {minimum.total_seconds():g}s")
+        return parsed
+
+    return BeforeValidator(check)
 
 
-Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
+Duration = Annotated[timedelta, duration()]
 
 
 class SendSettings(BaseModel):

@@ -159,7 +159,7 @@ class Planner:
         times = self.recent.get(key)
         if not times:
             return slot, "on_time", ""
-        cap_us = to_us(slot + self.cap) - to_us(slot)
+        cap_us = self.cap // timedelta(microseconds=1)
         candidate = slot
         for _ in range(8):  # each move passes one earlier mail; a few suffice
             clash = [t for t in times if abs(t - to_us(candidate)) < cap_us]

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, String, and_, cast, func, literal, select, update
+from sqlalchemy import Connection, Select, String, cast, func, literal, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from store.schema import contacts, memberships, orders, send_buckets, send_ledger
@@ -171,23 +171,16 @@ def unfinished_buckets(conn: Connection, campaign: str | None = None) -> list[di
 def bucket_emails(conn: Connection, bucket_id: str) -> list[str]:
     rows = conn.execute(
         select(contacts.c.email)
-        .join(send_ledger, and_(send_ledger.c.email_key == contacts.c.email_key))
+        .join(send_ledger, send_ledger.c.email_key == contacts.c.email_key)
         .where(send_ledger.c.bucket_id == bucket_id)
         .order_by(contacts.c.email_key)
     )
     return [r[0] for r in rows]
 
 
-def buckets(conn: Connection, campaign: str | None = None) -> list[dict[str, Any]]:
-    query = select(send_buckets).order_by(send_buckets.c.slot_at, send_buckets.c.bucket_id)
-    if campaign is not None:
-        query = query.where(send_buckets.c.campaign == campaign)
-    return [{**r, "variant": json.loads(r["variant"])} for r in conn.execute(query).mappings()]
-
-
-def ledger_counts(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(send_ledger.c.status, func.count()).group_by(send_ledger.c.status))
-    return {str(k): int(v) for k, v in rows}
+def bucket(conn: Connection, bucket_id: str) -> dict[str, Any]:
+    row = conn.execute(select(send_buckets).where(send_buckets.c.bucket_id == bucket_id)).mappings().one()
+    return {**row, "variant": json.loads(row["variant"])}
 
 
 def chunked(items: Sequence[str], size: int) -> Iterable[list[str]]:

@@ -6,6 +6,7 @@ the service in a subprocess, over HTTP, against a real SQLite file or the Postgr
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -109,22 +110,25 @@ def test_service_syncs_on_schedule_serves_health_and_stops_cleanly(sandbox, stor
     assert steps == ["shop pull", "pull members", "pull engagement", "compute", "push tags"]
 
 
+def status_json(config):
+    """`segmail status --format json` as a separate process: its exit code and its report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "--config", str(config), "status", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.returncode, json.loads(done.stdout) if done.stdout else done.stderr
+
+
 def test_status_command_reports_the_service(sandbox, store_url, tmp_path):
     seed(sandbox, store_url, tmp_path, contacts=100)
     config = write_config(tmp_path / "segmail.toml", store_url=store_url, api_url=sandbox.base_url, port=None)
     svc = ServiceProcess(config)
     try:
         wait_for(lambda: ok_runs(store_url), what="a cycle")
-        status = subprocess.run(
-            [sys.executable, "-m", "jobs.cli", "--config", str(config), "status", "--format", "json"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        code, report = status_json(config)
     finally:
         svc.stop()
-    import json
-
-    assert status.returncode == 0, status.stderr
-    report = json.loads(status.stdout)
+    assert code == 0, report
     assert report["health"]["status"] == "ok"
     assert [i["role"] for i in report["live_instances"]] == ["active"]
     assert report["segments"]["vip"] >= 1
@@ -377,13 +381,7 @@ def test_sends_survive_a_kill_9_and_a_second_instance_without_a_second_mail(sand
     mails = Counter(email for _, email, _ in sandbox.state.deliveries)
     assert mails == Counter({e: 1 for e in emails})
     assert scalar(store_url, "SELECT count(*) FROM send_ledger WHERE status = 'scheduled'") == len(emails)
-    status = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--config", str(config), "status", "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    import json
-
-    report = json.loads(status.stdout)
+    _, report = status_json(config)
     assert report["send_ledger"] == {"scheduled": len(emails)} and report["send_campaigns"] == {
         "scheduled": 2
     }
