@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
-def close_matches(word: str, known: Iterable[str]) -> list[str]:
-    """Up to three known names close to `word`, best first (difflib's ratio, at least 0.6)."""
-    return difflib.get_close_matches(word, sorted(set(known)), n=3, cutoff=0.6)
+def did_you_mean(word: str, known: Iterable[str], *, key: Callable[[str], str] = str) -> str:
+    """` (did you mean 'x'?)` with the closest known name (difflib's ratio, at least 0.6), or "".
 
-
-def did_you_mean(word: str, known: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` to append to a message, or "" when nothing known is close."""
-    matches = close_matches(word, known)
-    if not matches:
-        return ""
-    return f" (did you mean {' or '.join(repr(m) for m in matches)}?)"
+    `key` picks what is compared, e.g. a file name without its `.html`, which every candidate shares.
+    """
+    by_key = {key(name): name for name in sorted(set(known))}
+    matches = difflib.get_close_matches(key(word), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {by_key[matches[0]]!r}?)" if matches else ""
