@@ -507,6 +507,12 @@ def cmd_render(args: argparse.Namespace, ctx: Context) -> int:
     campaign = _campaign(ctx, args.campaign)
     renderer = _renderer(ctx)
     as_of = parse_as_of(args.as_of)
+    if args.segment and args.segment not in ctx.config.segment_defs:
+        from segments.suggest import did_you_mean
+
+        known = ctx.config.segment_defs
+        hint = did_you_mean(args.segment, known) or f" (known: {', '.join(known)})"
+        raise UsageError(f"--segment {args.segment!r}: no such segment in {ctx.config.origin}{hint}")
     contact = _sample_contact(ctx, args.contact) if args.contact else None
     if contact is not None:  # the mail this person gets, unless the options say otherwise
         args.language = args.language or normalize_language(contact.language, renderer.languages)

@@ -136,6 +136,9 @@ def test_render_warns_about_a_missing_translation_and_prints_the_variant(toml, t
     assert code == 0 and "warning" not in err
     # vip_early_access.html splits by language and country only: the other dimensions are not shown
     assert "variant: language=de country=AU — wrote" in err and "Variant(" not in err
+    code, err, html = render(capsys, toml, tmp_path, "--campaign", "vip_early", "--segment", "vipp")
+    assert code == 2 and html is None
+    assert err.strip() == f"error: --segment 'vipp': no such segment in {toml} (did you mean 'vip'?)"
 
 
 def test_render_fills_merge_tags_as_a_stored_contact_sees_them(toml, tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from jobs.cli import main
 from jobs.config import ConfigError, parse_config
 from segments.suggest import did_you_mean
+from tests.test_send_cli import write_toml
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 CAMPAIGN = {"segment": "vip", "template": "vip_early_access.html", "subject": "{{ _('Your early access starts today') }}",
@@ -90,13 +90,9 @@ def test_a_campaign_on_a_missing_segment_is_an_error_unless_disabled():
 
 
 def write_config(path, campaigns, templates_dir):
-    lines = ["[send]", f"templates_dir = {json.dumps(str(templates_dir))}"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in SEND.items()]
-    for name, table in campaigns.items():
-        lines.append(f"[campaigns.{name}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_toml(
+        path, "sqlite:///unused.db", "https://us6.api.mailchimp.com/3.0", campaigns, templates_dir
+    )
 
 
 def run(capsys, *argv):

@@ -17,8 +17,7 @@ import pytest
 from jobs.cli import main
 from jobs.start import open_service
 from sending.render import Renderer, ShopIdentity, TemplateError, Variant
-from tests.mailchimp_fixture import Clock, checked_sandbox
-from tests.test_send import KEY, NOW, SHOPPING, VIP, cfg, sender_for, setup
+from tests.test_send import KEY, SHOPPING, VIP, cfg, clock, sandbox, sender_for, setup  # noqa: F401 (fixtures)
 from tests.test_send_cli import write_toml
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
@@ -28,17 +27,6 @@ TEST = '{% extends "base.html" %}{% block body %}\n{% if segment is nosuchtest %
 TYPO = '{% extends "base.html" %}{% block body %}\n{{ shop.name|uper }}{{ 3 is od }}{% endblock %}\n'
 PARTIAL = '{% extends "base.html" %}{% block body %}{% include "_bad.html" %}{% endblock %}\n'
 VARIANT = Variant(segment="vip", language="en", country="DE", season="winter")
-
-
-@pytest.fixture
-def clock():
-    return Clock(NOW)
-
-
-@pytest.fixture
-def sandbox(clock):
-    with checked_sandbox(api_key=KEY, clock=clock) as box:
-        yield box
 
 
 @pytest.fixture
@@ -101,21 +89,20 @@ def test_templates_check_and_render_commands_print_one_line_not_a_traceback(fold
     assert not (tmp_path / "m.html").exists()
 
 
-def test_service_start_logs_it_and_the_send_job_fails_only_that_campaign(
-    sandbox, store, clock, folder, caplog
-):
+def test_service_start_logs_it_and_the_send_job_fails_only_that_campaign(store, folder, caplog, request):
+    box, tick = request.getfixturevalue("sandbox"), request.getfixturevalue("clock")  # test_send's fixtures
     broken = {**VIP, "template": "test.html"}
-    c = cfg(sandbox, {"vip_early": VIP, "vip_broken": broken}, send={"templates_dir": str(folder)})
-    api = setup(sandbox, store, c, members=SHOPPING[:1])
+    c = cfg(box, {"vip_early": VIP, "vip_broken": broken}, send={"templates_dir": str(folder)})
+    api = setup(box, store, c, members=SHOPPING[:1])
     with caplog.at_level(logging.ERROR, logger="segmail.service"):
-        service = open_service(c, store, env={"MAILCHIMP_API_KEY": KEY}, now=clock)
+        service = open_service(c, store, env={"MAILCHIMP_API_KEY": KEY}, now=tick)
     service.api.close()
     logged = [r.getMessage() for r in caplog.records]
     assert "campaign vip_broken: templates/test.html:2: unknown test 'nosuchtest'" in logged
     assert not any(r.exc_info for r in caplog.records)
-    sender = sender_for(store, c, api, clock)
+    sender = sender_for(store, c, api, tick)
     slot = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
-    clock.now = slot - timedelta(minutes=30)
+    tick.now = slot - timedelta(minutes=30)
     failed = sender.run_slot("vip_broken", slot)
     assert failed.failed == "templates/test.html:2: unknown test 'nosuchtest'" and failed.buckets == 0
     assert sender.run_slot("vip_early", slot).buckets == 1
