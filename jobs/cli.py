@@ -216,14 +216,39 @@ def cmd_preview(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
-    config = ctx.config
-    table = Table(title=f"rules in {config.origin}: all valid")
+    from jobs.config_check import check_campaigns
+
+    config = ctx.config  # loading it checked every key, rule and segment reference
+    checked = check_campaigns(config, _renderer(ctx) if config.campaigns else None)
+    table = Table(title=f"segments in {config.origin}")
     for col in ("segment", "tag", "enabled", "rule", "parameters"):
         table.add_column(col)
     for d in config.segment_defs.values():
         params = ", ".join(f"{k}={v}" for k, v in d.params.items())
         table.add_row(d.name, d.tag, "yes" if d.enabled else "no", d.rule, params)
     out.print(table)
+    if config.campaigns:
+        campaigns = Table(title="campaigns")
+        for col in ("campaign", "enabled", "segment", "template", "trigger"):
+            campaigns.add_column(col)
+        for c in config.campaigns.values():
+            campaigns.add_row(c.name, "yes" if c.enabled else "no", c.segment, c.template, c.trigger)
+        out.print(campaigns)
+    for message in (*config.warnings, *checked.warnings):
+        err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+    for message in checked.errors:
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+    where = (
+        f"templates checked in {checked.templates_dir}"
+        if checked.templates_dir
+        else "no campaigns, so no templates checked"
+    )
+    if checked.errors:
+        err.print(
+            f"{len(checked.errors)} problem(s) in {config.origin}; {where}", markup=False, soft_wrap=True
+        )
+        return EXIT_USAGE
+    out.print(f"{config.origin}: all valid; {where}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -476,25 +501,65 @@ def _variant_for(
 
 
 def cmd_render(args: argparse.Namespace, ctx: Context) -> int:
-    from sending.render import TemplateError
+    from jobs.preview import preview
+    from sending.render import TemplateError, normalize_language
 
     campaign = _campaign(ctx, args.campaign)
     renderer = _renderer(ctx)
     as_of = parse_as_of(args.as_of)
+    if args.segment and args.segment not in ctx.config.segment_defs:
+        from segments.suggest import did_you_mean
+
+        known = ctx.config.segment_defs
+        hint = did_you_mean(args.segment, known) or f" (known: {', '.join(known)})"
+        raise UsageError(f"--segment {args.segment!r}: no such segment in {ctx.config.origin}{hint}")
+    contact = _sample_contact(ctx, args.contact) if args.contact else None
+    if contact is not None:  # the mail this person gets, unless the options say otherwise
+        args.language = args.language or normalize_language(contact.language, renderer.languages)
+        args.country = args.country or contact.country
     try:
         variant, local = _variant_for(args, ctx, campaign, renderer, as_of)
-        mail = renderer.render(
-            campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local
-        )
+        shown = preview(renderer, campaign, variant, local, contact)
     except TemplateError as exc:
         err.print(f"error: {exc.problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILED
-    Path(args.out).write_text(mail.html, encoding="utf-8")
+    for problem in shown.problems:
+        err.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if shown.problems:
+        err.print(
+            f"not written: a send would refuse this mail ({len(shown.problems)} problem(s))", markup=False
+        )
+        return EXIT_FAILED
+    for warning in shown.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    Path(args.out).write_text(shown.mail.html, encoding="utf-8")
     if args.text:
-        Path(args.text).write_text(mail.text, encoding="utf-8")
-    err.print(f"subject: {mail.subject}", markup=False, highlight=False)
-    err.print(f"variant: {variant} — wrote {args.out}", markup=False, highlight=False)
+        Path(args.text).write_text(shown.mail.text, encoding="utf-8")
+    err.print(f"subject: {shown.mail.subject}", markup=False, highlight=False)
+    err.print(f"variant: {variant} — wrote {args.out}", markup=False, highlight=False, soft_wrap=True)
+    if contact is not None:
+        left = ", ".join(shown.left) or "none"
+        err.print(
+            f"merge tags filled for {contact.email}; left for Mailchimp: {left}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return EXIT_OK
+
+
+def _sample_contact(ctx: Context, email: str) -> Any:
+    from jobs.preview import sample_contact
+
+    try:
+        contact = sample_contact(ctx.store, email)
+    except FieldError as exc:
+        raise UsageError(f"--contact: {exc}") from None
+    if contact is None:
+        raise UsageError(
+            f"--contact {email!r}: no such contact in the store; import contacts or run `segmail sync` first"
+        )
+    return contact
 
 
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
@@ -629,7 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="validate the config and every segment rule").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    p = rules.add_parser("check", help="validate the config and every rule")
+    p = rules.add_parser(
+        "check",
+        help="validate the whole config: keys, segment rules, campaigns (segment, template, subject)",
+    )
     p.set_defaults(func=cmd_rules_check)
 
     p = sub.add_parser("sync", help="pull from Mailchimp, compute segments, push tag changes")
@@ -683,6 +751,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="the send date (default: now)")
     p.add_argument("--out", required=True, help="HTML file to write")
     p.add_argument("--text", help="also write the plain-text part here")
+    p.add_argument(
+        "--contact", metavar="EMAIL",
+        help="fill the Mailchimp merge tags (*|FNAME|*, *|LNAME|*, *|EMAIL|*, *|IF:…|*) as this stored "
+        "contact sees them, in their language and country; without it the tags stay as campaigns get them",
+    )  # fmt: skip
     p.set_defaults(func=cmd_render)
 
     send = sub.add_parser("send", help="plan or test a campaign's sends").add_subparsers(

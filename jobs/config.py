@@ -26,6 +26,7 @@ from pydantic import (
 
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
+from segments.suggest import did_you_mean
 from sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
@@ -159,6 +160,7 @@ class AppConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
     def enabled_campaigns(self) -> list[CampaignDef]:
@@ -192,7 +194,8 @@ def parse_config(
     errors: list[str] = []
     for key in data:
         if key not in SECTIONS:
-            errors.append(f"{key}: unknown section (known: {', '.join(SECTIONS)})")
+            hint = did_you_mean(key, SECTIONS) or f" (known: {', '.join(SECTIONS)})"
+            errors.append(f"{key}: unknown section{hint}")
     for key in SECTIONS:
         if key in data and not isinstance(data[key], dict):
             errors.append(f"{key}: expected a table [{key}]")
@@ -208,7 +211,10 @@ def parse_config(
     service = _section(ServiceConfig, section, "service", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = parse_send(section["send"], errors)
-    campaigns = parse_campaigns(section["campaigns"], errors, segments=set(defs), send=send)
+    warnings: list[str] = []
+    campaigns = parse_campaigns(
+        section["campaigns"], errors, segments=set(defs), send=send, warnings=warnings
+    )
     if errors:
         raise ConfigError(origin, errors)
     return AppConfig(
@@ -224,6 +230,7 @@ def parse_config(
         service=service,
         send=send,
         campaigns=campaigns,
+        warnings=tuple(warnings),
     )
 
 
@@ -234,7 +241,7 @@ def _section(model: type[M], sections: dict[str, dict[str, Any]], name: str, err
     try:
         return model.model_validate(sections[name])
     except ValidationError as exc:
-        errors.extend(format_errors(exc, name))
+        errors.extend(format_errors(exc, name, model.model_fields))
         return model()
 
 

@@ -2,6 +2,9 @@
 
 Store-derived figures (members, orders, segment sizes) are read once per cycle into a snapshot,
 so a scrape never runs a million-row count; counters (tags pushed, API calls) live in the process.
+`/metrics` is written by prometheus-client, the reference implementation of the exposition format,
+from a collector that reads that snapshot: values keep their full precision (a timestamp is exact
+to the millisecond), and names and label values are escaped as Prometheus parses them.
 """
 
 from __future__ import annotations
@@ -9,12 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from store import instances as instance_rows
@@ -122,24 +128,26 @@ def health(
     return (200 if not problems else 503), body
 
 
-def _labels(**labels: str) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return "{" + inner + "}" if inner else ""
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+Samples = list[tuple[dict[str, str], float]]  # (labels, value) per sample of one metric
+MetricsSource = Callable[[], tuple[dict[str, Any], Counters, str]]  # the snapshot, counters and role now
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def metric_family(name: str, kind: str, help_: str, samples: Samples) -> Metric:
+    """One metric; a counter's name ends in `_total`, as the exposition format writes it."""
+    labels = list(samples[0][0]) if samples else []
+    family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, help_, labels=labels)
+    for values, value in samples:
+        family.add_metric([values[label] for label in labels], value)
+    return family
 
 
-def metrics_text(snap: dict[str, Any], counters: Counters, *, role: str) -> str:
-    """Prometheus text exposition format 0.0.4."""
-    out: list[str] = []
+def metric_families(snap: dict[str, Any], counters: Counters, *, role: str) -> list[Metric]:
+    """Every metric the service exports: a new one is one `family(...)` call below."""
+    out: list[Metric] = []
 
-    def family(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
-        out.append(f"# HELP {name} {help_}")
-        out.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            out.append(f"{name}{_labels(**labels)} {value:g}")
+    def family(name: str, kind: str, help_: str, samples: Samples) -> None:
+        out.append(metric_family(name, kind, help_, samples))
 
     family(
         "segmail_active",
@@ -187,7 +195,31 @@ def metrics_text(snap: dict[str, Any], counters: Counters, *, role: str) -> str:
             "When the last successful cycle ended",
             [({}, ts)],
         )
-    return "\n".join(out) + "\n"
+    return out
+
+
+class SnapshotCollector(Collector):
+    """Builds the metrics at each scrape from what `source` returns; it never queries the store."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        snap, counters, role = self._source()
+        return metric_families(snap, counters, role=role)
+
+
+def metrics_registry(source: MetricsSource) -> CollectorRegistry:
+    """A registry of its own per service, never prometheus-client's global one: importing or starting
+    twice (tests, a second service in one process) must not register anything twice."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(source))
+    return registry
+
+
+def metrics_text(registry: CollectorRegistry) -> str:
+    """Prometheus text exposition format 0.0.4 (METRICS_CONTENT_TYPE)."""
+    return generate_latest(registry).decode()
 
 
 Provider = Callable[[], tuple[int, str, str]]  # status, content type, body

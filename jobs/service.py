@@ -31,7 +31,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connector.mailchimp import MailchimpApi
 from jobs import cycle
 from jobs.config import AppConfig
-from jobs.health import Counters, HealthServer, health, json_body, metrics_text, snapshot
+from jobs.health import (
+    METRICS_CONTENT_TYPE,
+    Counters,
+    HealthServer,
+    health,
+    json_body,
+    metrics_registry,
+    metrics_text,
+    snapshot,
+)
 from jobs.leader import Leadership, leadership_for
 from jobs.send import Sender
 from jobs.send import job_id as send_job_id
@@ -93,6 +102,7 @@ class Service:
         self.role = "starting"
         self.counters = Counters()
         self.snap: dict[str, Any] = snapshot(store)
+        self.metrics_registry = metrics_registry(lambda: (self.snap, self.counters, self.role))
         self.last_result: cycle.CycleResult | None = None
         self._cycle_lock = threading.Lock()
         self.scheduler: BackgroundScheduler | None = None
@@ -159,11 +169,7 @@ class Service:
         return code, "application/json", json_body(body)
 
     def metrics(self) -> tuple[int, str, str]:
-        return (
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics_text(self.snap, self.counters, role=self.role),
-        )
+        return 200, METRICS_CONTENT_TYPE, metrics_text(self.metrics_registry)
 
     def _beat(self, role: str) -> None:
         self.role = role

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -11,7 +12,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from segments.builtin import BUILTINS
-from segments.rules import FEATURES, Compiler, ParamValue, RuleError, names_in, parse
+from segments.rules import (
+    FEATURES,
+    FUNCTIONS,
+    Compiler,
+    ParamValue,
+    RuleError,
+    names_in,
+    parse,
+    unknown_function_message,
+    unknown_name_message,
+)
+from segments.suggest import did_you_mean
 from store.schema import features
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -54,17 +66,39 @@ class _Placeholder:
         return Fraction(1)
 
 
-def check_rule(defn: SegmentDef) -> str | None:
-    """The first problem of a rule (compiled against the real feature columns), or None."""
+def check_rule(defn: SegmentDef) -> list[str]:
+    """A rule's problems: every unknown name at once, else the first the compiler (against the real
+    feature columns) finds, then parameters the rule never reads."""
+    key = f"segments.{defn.name}"
     try:
         tree = parse(defn.rule)
+        unknown = unknown_names(tree, defn.params)
+        if unknown:
+            return [f"{key}.rule: {exc}" for exc in unknown]
         Compiler(source=features, as_of_us=0, params=defn.params, stats=_Placeholder()).compile(defn.rule)
     except RuleError as exc:
-        return f"segments.{defn.name}.rule: {exc}"
-    unused = sorted(set(defn.params) - names_in(tree))
+        return [f"{key}.rule: {exc}"]
+    used = names_in(tree)
+    unused = sorted(set(defn.params) - used)
     if unused and not defn.builtin:
-        return f"segments.{defn.name}: parameter(s) {', '.join(unused)} not used by the rule (a typo?)"
-    return None
+        hints = "".join(did_you_mean(name, [*_RESERVED, *used]) for name in unused)
+        return [f"{key}: parameter(s) {', '.join(unused)} not used by the rule (a typo?){hints}"]
+    return []
+
+
+def unknown_names(tree: ast.Expression, params: Collection[str]) -> list[RuleError]:
+    """Every name a rule reads that is no feature or parameter, and every unknown function, in rule order."""
+    callees = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name):
+            continue
+        if id(node) in callees:
+            if node.id not in FUNCTIONS:
+                problems.append(RuleError(unknown_function_message(node.id), node.col_offset + 1))
+        elif node.id not in FEATURES and node.id not in params:
+            problems.append(RuleError(unknown_name_message(node.id, list(params)), node.col_offset + 1))
+    return sorted(problems, key=lambda exc: exc.column)
 
 
 def parse_segments(
@@ -76,7 +110,7 @@ def parse_segments(
     try:
         settings = SegmentsSettings.model_validate(settings_raw)
     except ValidationError as exc:
-        errors.extend(format_errors(exc, "segments"))
+        errors.extend(format_errors(exc, "segments", SegmentsSettings.model_fields))
         settings = SegmentsSettings()
     defs: dict[str, SegmentDef] = {}
     for name in [*BUILTINS, *(n for n in tables if n not in BUILTINS)]:
@@ -120,7 +154,7 @@ def _segment(name: str, table: Mapping[str, Any], tag_prefix: str, errors: list[
         try:
             params = builtin.params.model_validate(raw_params).model_dump()
         except ValidationError as exc:
-            errors.extend(format_errors(exc, key))
+            errors.extend(format_errors(exc, key, [*builtin.params.model_fields, *_RESERVED]))
     else:
         for pname, value in raw_params.items():
             if pname in FEATURES:
@@ -142,9 +176,9 @@ def _segment(name: str, table: Mapping[str, Any], tag_prefix: str, errors: list[
         description=str(description),
         builtin=builtin is not None,
     )
-    problem = check_rule(defn)
-    if problem:
-        errors.append(problem)
+    problems = check_rule(defn)
+    if problems:
+        errors.extend(problems)
         return None
     return defn
 
@@ -156,13 +190,17 @@ def _is_param(value: Any) -> bool:
     return isinstance(value, scalar)
 
 
-def format_errors(exc: ValidationError, prefix: str) -> list[str]:
-    """pydantic errors as `dotted.key: message, got value`, naming the TOML key."""
+def format_errors(exc: ValidationError, prefix: str, known: Collection[str] = ()) -> list[str]:
+    """pydantic errors as `dotted.key: message, got value`, naming the TOML key.
+
+    `known` are the keys the table accepts, so an unknown key gets a "did you mean".
+    """
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         if err["type"] == "extra_forbidden":
-            out.append(f"{loc}: unknown key (check the spelling; see config.example.toml)")
+            hint = did_you_mean(str(err["loc"][-1]), known) if len(err["loc"]) == 1 else ""
+            out.append(f"{loc}: unknown key{hint or ' (check the spelling; see config.example.toml)'}")
             continue
         msg = err["msg"].removeprefix("Value error, ")
         shown = "input" in err and not isinstance(err["input"], dict) and "got" not in msg

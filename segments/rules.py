@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, false, func, literal, not_, or_, true
 
+from segments.suggest import did_you_mean
 from store.codec import MONEY_SCALE, US_PER_DAY, to_us
 
 
@@ -138,6 +139,21 @@ def parse(text: str) -> ast.Expression:
 
 def names_in(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def unknown_name_message(name: str, params: Collection[str]) -> str:
+    """A close feature or parameter when there is one; otherwise every name the rule could use."""
+    hint = did_you_mean(name, [*FEATURES, *params])
+    if hint:
+        return f"unknown name {name!r}{hint}"
+    return f"unknown name {name!r}; features are {', '.join(FEATURES)}" + (
+        f"; parameters are {', '.join(params)}" if params else ""
+    )
+
+
+def unknown_function_message(name: str) -> str:
+    hint = did_you_mean(name, FUNCTIONS)
+    return f"unknown function {name!r}" + (hint or f"; functions are {', '.join(FUNCTIONS)}")
 
 
 class Compiler:
@@ -277,11 +293,7 @@ class Compiler:
                 return _const(self.params[node.id], node)
             if node.id in FEATURES:
                 return self._feature(node.id, node)
-            raise RuleError(
-                f"unknown name {node.id!r}; features are {', '.join(FEATURES)}"
-                + (f"; parameters are {', '.join(self.params)}" if self.params else ""),
-                _col(node),
-            )
+            raise RuleError(unknown_name_message(node.id, list(self.params)), _col(node))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return self._arith(ast.BinOp(left=ast.Constant(0), op=ast.Sub(), right=node.operand), node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div):
@@ -332,8 +344,7 @@ class Compiler:
 
     def _call(self, node: ast.Call) -> Value:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            shown = ast.unparse(node.func)
-            raise RuleError(f"unknown function {shown!r}; functions are {', '.join(FUNCTIONS)}", _col(node))
+            raise RuleError(unknown_function_message(ast.unparse(node.func)), _col(node))
         if node.keywords:
             raise RuleError("functions take positional arguments only", _col(node))
         name = node.func.id

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from segments.config import format_errors
+from segments.suggest import did_you_mean
 from sending.timezones import (
     canonical_zone,
     in_quiet_hours,
@@ -147,9 +148,18 @@ class CampaignDef:
 
 
 def parse_campaigns(
-    raw: Mapping[str, Any], errors: list[str], *, segments: set[str], send: SendSettings
+    raw: Mapping[str, Any],
+    errors: list[str],
+    *,
+    segments: set[str],
+    send: SendSettings,
+    warnings: list[str] | None = None,
 ) -> dict[str, CampaignDef]:
-    """Validate `[campaigns.NAME]` tables; problems are appended to `errors` naming the key."""
+    """Validate `[campaigns.NAME]` tables; problems are appended to `errors` naming the key.
+
+    A disabled campaign whose segment is gone (renamed or removed) is only a warning: it sends
+    nothing, and it should not stop the service or a command until someone edits or deletes it.
+    """
     out: dict[str, CampaignDef] = {}
     for name, table in raw.items():
         key = f"campaigns.{name}"
@@ -164,13 +174,16 @@ def parse_campaigns(
         try:
             m = CampaignModel.model_validate(table)
         except ValidationError as exc:
-            errors.extend(format_errors(exc, key))
+            errors.extend(format_errors(exc, key, CampaignModel.model_fields))
             continue
         start = len(errors)
         if m.segment not in segments:
-            errors.append(
-                f"{key}.segment: no segment named {m.segment!r} (known: {', '.join(sorted(segments))})"
-            )
+            hint = did_you_mean(m.segment, segments) or f" (known: {', '.join(sorted(segments))})"
+            message = f"{key}.segment: no segment named {m.segment!r}{hint}"
+            if m.enabled:
+                errors.append(message)
+            elif warnings is not None:
+                warnings.append(f"{message}; the campaign is disabled, so nothing is sent")
         local = parse_local_time(m.local_time)
         if send.quiet is not None and in_quiet_hours(local, send.quiet):
             errors.append(f"{key}.local_time: {m.local_time} is inside send.quiet_hours ({send.quiet_hours})")
@@ -208,5 +221,5 @@ def parse_send(raw: Mapping[str, Any], errors: list[str]) -> SendSettings:
     try:
         return SendSettings.model_validate(raw)
     except ValidationError as exc:
-        errors.extend(format_errors(exc, "send"))
+        errors.extend(format_errors(exc, "send", SendSettings.model_fields))
         return SendSettings()

@@ -107,17 +107,24 @@ def extract_subject_messages(subject: str) -> Catalog:
 
 
 def translation_problems(
-    templates_dir: Path, files: Collection[str] | None = None, *, messages: Catalog | None = None
+    templates_dir: Path,
+    files: Collection[str] | None = None,
+    *,
+    messages: Catalog | None = None,
+    languages: Collection[str] | None = None,
 ) -> list[TemplateProblem]:
     """Untranslated texts, at their place in the templates; placeholder mistakes, at their place in the .po.
 
     `files` limits the check to texts used in those templates (names relative to templates_dir);
-    `messages` checks those texts instead of the templates' (see `extract_subject_messages`).
+    `messages` checks those texts instead of the templates' (see `extract_subject_messages`);
+    `languages` limits it to those catalogs (a preview of one language).
     """
     problems: list[TemplateProblem] = []
     source = extract_messages(templates_dir) if messages is None else messages
     wanted = [m for m in source if m.id and (files is None or any(f in files for f, _ in m.locations))]
     for language in discover_languages(templates_dir)[1:]:
+        if languages is not None and language not in languages:
+            continue
         catalog = read_catalog(templates_dir, language)
         po_file = display_name(
             templates_dir, catalog_path(templates_dir, language).relative_to(templates_dir).as_posix()

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import css_inline
-from jinja2 import Template
+from jinja2 import Template, TemplateAssertionError
 
 from sending.i18n import (
     DEFAULT_TEMPLATES_DIR,
@@ -33,6 +33,7 @@ from sending.season import SEASONS
 from sending.template_check import (
     DynamicReference,
     parse,
+    unknown_filters_and_tests,
     unknown_variables,
     used_names,
     uses_gettext,
@@ -41,6 +42,7 @@ from sending.template_check import (
 from sending.template_env import build_environment
 from sending.template_errors import (
     SUBJECT_FILE,
+    KnownNames,
     TemplateError,
     TemplateProblem,
     display_name,
@@ -123,6 +125,11 @@ class Variant:
         if self.season and self.season not in SEASONS:
             raise ValueError(f"season must be one of {', '.join(SEASONS)} or '', got: {self.season!r}")
 
+    def __str__(self) -> str:
+        """`segment=vip language=de country=AU season=winter`: the dimensions this mail is split by."""
+        shown = " ".join(f"{name}={getattr(self, name)}" for name in DIMENSIONS if getattr(self, name))
+        return shown or "one mail for every recipient"
+
 
 @dataclass(frozen=True, slots=True)
 class RenderedMail:
@@ -142,6 +149,11 @@ class Renderer:
         translations = load_translations(templates_dir)
         self.languages: tuple[str, ...] = tuple(translations)
         self._envs = {lang: build_environment(templates_dir, lang, t) for lang, t in translations.items()}
+        source_env = self._envs[SOURCE_LANGUAGE]
+        self._known: KnownNames = {
+            "filter": frozenset(source_env.filters),
+            "test": frozenset(source_env.tests),
+        }
         # keep_at_rules leaves @media rules in a <style>: mobile layouts cannot be inlined;
         # remote stylesheets are never fetched while rendering
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -175,15 +187,76 @@ class Renderer:
 
     def check_subject(self, subject: str) -> list[TemplateProblem]:
         """Subjects live in the campaign config, not in a template file: checked on their own."""
+        problems = self.subject_problems(subject)
+        if problems:
+            return problems
+        return translation_problems(self.templates_dir, messages=extract_subject_messages(subject))
+
+    def subject_problems(self, subject: str) -> list[TemplateProblem]:
+        """Whether the subject compiles and reads only known names; translations are `check_subject`'s."""
+        env = self._envs[SOURCE_LANGUAGE]
         try:
-            tree = self._envs[SOURCE_LANGUAGE].parse(subject, SUBJECT_FILE)
+            tree = env.parse(subject, SUBJECT_FILE)
         except Exception as exc:
-            return [problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)]
+            return [self._problem(exc, SUBJECT_FILE)]
         unknown = [
+            TemplateProblem(SUBJECT_FILE, line, text) for text, line in unknown_filters_and_tests(env, tree)
+        ]
+        if unknown:  # Jinja's analysis of the names cannot run on a tree with an unknown filter
+            return unknown
+        try:
+            self._subject_template(SOURCE_LANGUAGE, subject)
+        except TemplateError as exc:
+            return [exc.problem]
+        return [
             TemplateProblem(SUBJECT_FILE, line, f"unknown variable '{name}'")
             for name, line in unknown_variables(tree)
         ]
-        return unknown + translation_problems(self.templates_dir, messages=extract_subject_messages(subject))
+
+    def footer_problems(
+        self, template: str, variant: Variant, *, campaign: str, send_date: date
+    ) -> list[TemplateProblem]:
+        """What the law requires of every mail (CAN-SPAM, GDPR): the unsubscribe link and the postal address.
+
+        Rendered with a marker for the address, so an address the template reformats is still found.
+        """
+        marked = replace(self.shop, address=_ADDRESS_MARKER)
+        mail = self._render(template, "", variant, campaign=campaign, send_date=send_date, shop=marked)
+        shown = display_name(self.templates_dir, template)
+        problems = []
+        if REQUIRED_MERGE_TAG not in mail.html:
+            problems.append(
+                TemplateProblem(
+                    shown,
+                    None,
+                    f"no unsubscribe link: the mail must contain {REQUIRED_MERGE_TAG} (CAN-SPAM, GDPR)",
+                )
+            )
+        if _ADDRESS_MARKER not in mail.html:
+            problems.append(
+                TemplateProblem(
+                    shown, None, "no postal address: the mail must show {{ shop.address }} (CAN-SPAM)"
+                )
+            )
+        return problems
+
+    def translation_warnings(self, template: str, subject: str, language: str) -> list[TemplateProblem]:
+        """Texts of one mail not translated into `language`: they fall back to English, so a preview
+        warns where `check` refuses."""
+        language = normalize_language(language, self.languages)
+        if language == SOURCE_LANGUAGE:
+            return []
+        env = self._envs[SOURCE_LANGUAGE]
+        try:
+            files: list[str] | None = [name for name, _ in with_references(env, template)]
+        except DynamicReference:
+            files = None  # which files the mail uses is unknowable: every text counts
+        except Exception as exc:
+            raise TemplateError(self._problem(exc, template)) from exc
+        in_subject = extract_subject_messages(subject)
+        return translation_problems(self.templates_dir, files, languages=[language]) + translation_problems(
+            self.templates_dir, languages=[language], messages=in_subject
+        )
 
     def campaign_templates(self) -> list[str]:
         """Templates that are mails of their own: not the layout, not partials (`_name.html`)."""
@@ -217,12 +290,12 @@ class Renderer:
         try:
             html = self._envs[language].get_template(template).render(context)
         except Exception as exc:
-            raise TemplateError(problem_from_exception(exc, self.templates_dir, template)) from exc
+            raise TemplateError(self._problem(exc, template)) from exc
         subject_template = self._subject_template(language, subject)
         try:
             rendered_subject = subject_template.render(context)
         except Exception as exc:
-            raise TemplateError(problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)) from exc
+            raise TemplateError(self._problem(exc, SUBJECT_FILE)) from exc
         try:
             inlined = self._inliner.inline(html)
         except ValueError as exc:  # css_inline's errors (bad CSS) are ValueErrors
@@ -236,53 +309,64 @@ class Renderer:
         try:
             return self._envs[language].from_string(subject)
         except Exception as exc:
-            raise TemplateError(problem_from_exception(exc, self.templates_dir, SUBJECT_FILE)) from exc
+            raise TemplateError(self._problem(exc, SUBJECT_FILE)) from exc
+
+    def _problem(self, exc: BaseException, current: str) -> TemplateProblem:
+        return problem_from_exception(exc, self.templates_dir, current, self._known)
 
     def _dimensions(self, template: str, subject: str) -> frozenset[str]:
         env = self._envs[SOURCE_LANGUAGE]
         try:
-            trees = [env.parse(subject, SUBJECT_FILE), *(tree for _, tree in with_references(env, template))]
+            files = [(SUBJECT_FILE, env.parse(subject, SUBJECT_FILE)), *with_references(env, template)]
         except DynamicReference:
             return frozenset(DIMENSIONS)
         except Exception as exc:
-            raise TemplateError(problem_from_exception(exc, self.templates_dir, template)) from exc
+            raise TemplateError(self._problem(exc, template)) from exc
         names: set[str] = set()
-        for tree in trees:
-            names |= used_names(tree)
+        for name, tree in files:
+            try:
+                names |= used_names(tree)
+            except TemplateAssertionError as exc:  # an unknown filter: Jinja's analysis compiles the tree
+                raise TemplateError(self._problem(exc, name)) from exc
             if uses_gettext(tree):
                 names.add("language")
         return frozenset(names & set(DIMENSIONS))
+
+    def _unknown_calls(self, name: str) -> list[TemplateProblem]:
+        """Unknown filters and tests in the template and every file it pulls in."""
+        env = self._envs[SOURCE_LANGUAGE]
+        try:
+            files = list(with_references(env, name))
+        except DynamicReference:
+            files = [(name, parse(env, name))]
+        return [
+            TemplateProblem(display_name(self.templates_dir, file), line, text)
+            for file, tree in files
+            for text, line in unknown_filters_and_tests(env, tree)
+        ]
 
     def _check_template(self, name: str) -> Iterable[TemplateProblem]:
         shown = display_name(self.templates_dir, name)
         try:
             tree = parse(self._envs[SOURCE_LANGUAGE], name)
+            unknown_calls = self._unknown_calls(name)
         except Exception as exc:
-            yield problem_from_exception(exc, self.templates_dir, name)
+            yield self._problem(exc, name)
+            return
+        if unknown_calls:  # every render would fail the same way; Jinja's name analysis cannot run
+            yield from unknown_calls
             return
         for variable, line in unknown_variables(tree):
             yield TemplateProblem(shown, line, f"unknown variable '{variable}'")
-        marked = replace(self.shop, address=_ADDRESS_MARKER)
         for language in self.languages:
             for segment, country, season in _CHECK_VARIANTS:
                 variant = Variant(segment=segment, language=language, country=country, season=season)
                 try:
-                    mail = self._render(
-                        name, "", variant, campaign=Path(name).stem, send_date=_CHECK_DATE, shop=marked
+                    yield from self.footer_problems(
+                        name, variant, campaign=Path(name).stem, send_date=_CHECK_DATE
                     )
                 except TemplateError as exc:
                     yield exc.problem
-                    continue
-                if REQUIRED_MERGE_TAG not in mail.html:
-                    yield TemplateProblem(
-                        shown,
-                        None,
-                        f"no unsubscribe link: the mail must contain {REQUIRED_MERGE_TAG} (CAN-SPAM, GDPR)",
-                    )
-                if _ADDRESS_MARKER not in mail.html:
-                    yield TemplateProblem(
-                        shown, None, "no postal address: the mail must show {{ shop.address }} (CAN-SPAM)"
-                    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

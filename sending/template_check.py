@@ -8,6 +8,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from sending.template_env import GETTEXT_NAMES
+from sending.template_errors import unknown_name_message
 
 # The render context the planner provides; anything else a template reads is a typo or a wish.
 CONTEXT_NAMES = frozenset({"segment", "language", "country", "season", "campaign", "send_date", "shop"})
@@ -47,6 +48,21 @@ def used_names(tree: nodes.Template) -> frozenset[str]:
 def uses_gettext(tree: nodes.Template) -> bool:
     # `{% trans %}` compiles to a call of the `gettext` name, so one search finds both spellings
     return any(node.name in GETTEXT_NAMES for node in tree.find_all(nodes.Name))
+
+
+def unknown_filters_and_tests(env: SandboxedEnvironment, tree: nodes.Template) -> list[tuple[str, int]]:
+    """Every filter and test the environment lacks, each with its line and message.
+
+    Jinja stops at the first unknown filter, and an unknown test inside `{% if %}` fails only when
+    that branch runs (perhaps only for one country); reading the tree finds them all before a send.
+    Jinja's own static analysis (`used_names`) cannot run on a tree with an unknown filter.
+    """
+    found: list[tuple[str, int]] = []
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+        if node.name not in known:
+            found.append((unknown_name_message(kind, node.name, known), node.lineno))
+    return sorted(set(found), key=lambda item: (item[1], item[0]))
 
 
 def unknown_variables(tree: nodes.Template) -> list[tuple[str, int]]:

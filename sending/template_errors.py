@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateNotFound, TemplateRuntimeError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
+
+from segments.suggest import did_you_mean
 
 SUBJECT_FILE = "<subject>"
 _UNDEFINED_NAME = re.compile(r"^'(\w+)' is undefined$")
+# Jinja's wording: "No filter named 'x'." when compiling, "No test named 'x' found." when a test
+# inside `{% if %}` is only looked up as the branch runs
+_NO_SUCH = re.compile(r"^No (filter|test) named '([^']*)'")
+# the template name Jinja's static analysis (jinja2.meta) compiles under: not a file anyone can open
+_INTROSPECTION = "<introspection>"
+KnownNames = Mapping[str, Collection[str]]  # "filter" and "test" -> the names the environment has
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +50,31 @@ def display_name(templates_dir: Path, name: str) -> str:
     return name if name == SUBJECT_FILE else f"{templates_dir.name}/{name}"
 
 
-def problem_from_exception(exc: BaseException, templates_dir: Path, current: str) -> TemplateProblem:
-    """`current` is the file being rendered: used when the failure cannot be traced into a template."""
+def unknown_name_message(kind: str, name: str, known: Collection[str]) -> str:
+    """`unknown filter 'x' (did you mean 'y'?)`: the one wording of the static check and of a render."""
+    return f"unknown {kind} '{name}'{did_you_mean(name, known)}"
+
+
+def problem_from_exception(
+    exc: BaseException, templates_dir: Path, current: str, known: KnownNames | None = None
+) -> TemplateProblem:
+    """`current` is the file being rendered: used when the failure cannot be traced into a template.
+
+    `known` (the environment's filters and tests) lets an unknown one be answered with a suggestion.
+    """
+    no_such = _NO_SUCH.match(getattr(exc, "message", None) or "")
     if isinstance(exc, TemplateSyntaxError):
-        source = exc.name or _name_in(templates_dir, exc.filename) or current
-        return TemplateProblem(
-            display_name(templates_dir, source), exc.lineno, f"syntax error: {exc.message}"
-        )
+        named = exc.name if exc.name != _INTROSPECTION else None
+        source = named or _name_in(templates_dir, exc.filename) or current
+        message = f"syntax error: {exc.message}"
+        if no_such:
+            message = unknown_name_message(no_such[1], no_such[2], (known or {}).get(no_such[1], ()))
+        return TemplateProblem(display_name(templates_dir, source), exc.lineno, message)
     traced, line = _innermost_template_frame(exc.__traceback__, templates_dir)
     file = display_name(templates_dir, traced or current)
+    if isinstance(exc, TemplateRuntimeError) and no_such:
+        kind, name = no_such[1], no_such[2]
+        return TemplateProblem(file, line, unknown_name_message(kind, name, (known or {}).get(kind, ())))
     if isinstance(exc, TemplateNotFound):
         return TemplateProblem(file, line, f"template not found: {exc.name}")
     if isinstance(exc, SecurityError):

@@ -1,0 +1,54 @@
+"""`segmail rules check` beyond loading the config: each campaign's template and subject, against the templates folder.
+
+Loading the config already checks every key, rule and segment reference; whether a template file
+exists and a subject compiles needs the templates, so it is checked here, where the command can say
+which folder it read. A disabled campaign sends nothing, so its problems are warnings: a campaign
+switched off after its template was renamed must not stop the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.config import AppConfig
+from segments.suggest import did_you_mean
+from sending.render import Renderer
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCheck:
+    templates_dir: Path | None  # None when no campaign is configured (nothing to read)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_campaigns(config: AppConfig, renderer: Renderer | None) -> CampaignCheck:
+    """Every campaign's problems, each naming its TOML key; `renderer` may be None without campaigns."""
+    if renderer is None or not config.campaigns:
+        return CampaignCheck(None)
+    result = CampaignCheck(renderer.templates_dir)
+    templates = renderer.campaign_templates()
+    for campaign in config.campaigns.values():
+        key = f"campaigns.{campaign.name}"
+        found = []
+        if campaign.template not in templates:
+            hint = (
+                did_you_mean(campaign.template, templates, key=_stem)
+                or f" (it has: {', '.join(templates) or 'none'})"
+            )
+            found.append(
+                f"{key}.template: no template {campaign.template!r} in {renderer.templates_dir}{hint}"
+            )
+        found += [f"{key}.subject: {problem}" for problem in renderer.subject_problems(campaign.subject)]
+        if campaign.enabled:
+            result.errors.extend(found)
+        else:
+            result.warnings.extend(
+                f"{message}; the campaign is disabled, so nothing is sent" for message in found
+            )
+    return result
+
+
+def _stem(template: str) -> str:
+    return template.removesuffix(".html")

@@ -1,0 +1,86 @@
+"""`segmail render`: one campaign's mail for one variant, held to the send's rules, optionally as one contact sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from connector.fields import email_key
+from sending.campaigns import CampaignDef
+from sending.merge_tags import MergeTagError, fill
+from sending.render import RenderedMail, Renderer, TemplateError, TemplateProblem, Variant
+from sending.template_errors import display_name
+from store.db import Store
+from store.schema import contacts
+
+
+@dataclass(frozen=True, slots=True)
+class SampleContact:
+    """What the store knows of one contact that Mailchimp would merge into a mail."""
+
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    country: str
+
+    def merge_values(self) -> dict[str, str]:
+        # the audience fields behind *|FNAME|*, *|LNAME|*, *|EMAIL|*; the store holds no postal
+        # address, so *|ADDRESS|* stays for Mailchimp
+        return {"FNAME": self.first_name, "LNAME": self.last_name, "EMAIL": self.email}
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    mail: RenderedMail
+    problems: list[TemplateProblem]  # a send would refuse this mail
+    warnings: list[TemplateProblem]  # texts that fall back to English
+    left: tuple[str, ...]  # merge tags Mailchimp still fills (all of them without a contact)
+
+
+def sample_contact(store: Store, email: str) -> SampleContact | None:
+    """The contact with this address (compared as the store keys it), or None. Raises FieldError if invalid."""
+    key = email_key(email)
+    with store.engine.begin() as conn:
+        row = conn.execute(select(contacts).where(contacts.c.email_key == key)).mappings().first()
+    if row is None:
+        return None
+    return SampleContact(
+        email=row["email"],
+        first_name=row["first_name"] or "",
+        last_name=row["last_name"] or "",
+        language=row["language"] or "",
+        country=row["country"] or row["mc_country"] or "",
+    )
+
+
+def preview(
+    renderer: Renderer,
+    campaign: CampaignDef,
+    variant: Variant,
+    send_date: date,
+    contact: SampleContact | None = None,
+) -> Preview:
+    """Raises TemplateError when the mail cannot be rendered; footer problems are returned, not raised,
+    so every one is shown. Without a contact the merge tags stay, exactly as a campaign gets them."""
+    mail = renderer.render(
+        campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=send_date
+    )
+    problems = renderer.footer_problems(
+        campaign.template, variant, campaign=campaign.name, send_date=send_date
+    )
+    warnings = renderer.translation_warnings(campaign.template, campaign.subject, variant.language)
+    if contact is None:
+        return Preview(mail, problems, warnings, ())
+    values = {**contact.merge_values(), "CURRENT_YEAR": str(send_date.year)}
+    try:
+        subject = fill(mail.subject, values, escape=False)
+        html = fill(mail.html, values, escape=True)
+        text = fill(mail.text, values, escape=False)
+    except MergeTagError as exc:
+        shown = display_name(renderer.templates_dir, campaign.template)
+        raise TemplateError(TemplateProblem(shown, None, f"merge tags: {exc}")) from exc
+    left = tuple(dict.fromkeys(subject.left + html.left + text.left))
+    return Preview(RenderedMail(subject.text, html.text, text.text), problems, warnings, left)
