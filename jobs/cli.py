@@ -602,6 +602,28 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_send_unsent(args: argparse.Namespace, ctx: Context) -> int:
+    """Unsent errors one CSV row per recipient; `--clear` then acknowledges the rows it printed."""
+    from store import unsent
+    from store.codec import from_us, to_us
+
+    def cell(value: Any) -> str:  # the two instants are the row's only integers
+        at = from_us(value) if isinstance(value, int) else None
+        return _csv_cell(at.strftime("%Y-%m-%dT%H:%M:%SZ") if at else str(value or ""))
+
+    started = to_us(datetime.now(UTC))
+    n = cleared = 0
+    with ctx.store.engine.begin() as conn:
+        sys.stdout.write("email,campaign,occurrence,reason,slot_utc,recorded_utc,detail\n")
+        for row in unsent.listing(conn, args.campaign):
+            n += 1
+            sys.stdout.write(",".join(cell(v) for v in row) + "\n")
+        if args.clear:
+            cleared = unsent.acknowledge(conn, args.campaign, recorded_until_us=started)
+    err.print(f"{n} unsent recipient(s)" + (f"; {cleared} acknowledged and cleared" if args.clear else ""))
+    return EXIT_OK
+
+
 def cmd_send_test(args: argparse.Namespace, ctx: Context) -> int:
     from jobs import sync
     from jobs.send import Sender
@@ -766,6 +788,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help=as_of_help)
     p.add_argument("--format", choices=["csv"], default="csv")
     p.set_defaults(func=cmd_send_plan)
+    p = send.add_parser("unsent", help="planned recipients left without the mail by an error (CSV)")
+    p.add_argument("--campaign", help="only this campaign (it may be gone from the config)")
+    p.add_argument(
+        "--clear", action="store_true", help="acknowledge them: status and /healthz stop reporting them"
+    )
+    p.set_defaults(func=cmd_send_unsent)
     p = send.add_parser("test", help="send a Mailchimp test email of a campaign")
     variant_args(p)
     p.add_argument("--to", required=True, action="append", help="address (repeat for several)")

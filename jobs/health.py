@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from store import instances as instance_rows
+from store import unsent
 from store.codec import from_us
 from store.db import Store
 from store.runs import recent_runs
@@ -41,6 +42,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         tagged = _counts(conn, esp_memberships.c.segment)
         mails = _counts(conn, send_ledger.c.status)
         campaigns = _counts(conn, send_buckets.c.status)
+        unsent_errors = unsent.summary(conn)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)
     last = runs[0] if runs else None
@@ -52,6 +54,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         "tagged": tagged,
         "send_ledger": mails,
         "send_campaigns": campaigns,
+        "send_unsent": [{**u, "last_recorded_at": _iso(u["last_recorded_at"])} for u in unsent_errors],
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
         "instances": [
@@ -107,7 +110,10 @@ class Counters:
 def health(
     snap: dict[str, Any], *, role: str, now: datetime, sync_every: timedelta, started_at: datetime
 ) -> tuple[int, dict[str, Any]]:
-    """200 when the active instance synced recently (or is standing by); 503 otherwise, saying why."""
+    """200 when the active instance synced recently (or is standing by); 503 otherwise, saying why.
+
+    Unsent errors (sending/unsent.py) make it `degraded` but keep 200: a restart cannot deliver the
+    mail, so a probe must not restart the service over them; the body lists them for a human."""
     body: dict[str, Any] = {"role": role, "last_run": snap.get("last_run")}
     limit = 3 * sync_every + timedelta(minutes=1)
     problems: list[str] = []
@@ -122,7 +128,10 @@ def health(
     last = snap.get("last_run")
     if last and last["status"] == "failed":
         body["errors"] = last["error"]
-    body["status"] = "ok" if not problems else "unhealthy"
+    unsent_errors = snap.get("send_unsent") or []
+    if unsent_errors:
+        body["unsent"] = unsent_errors
+    body["status"] = "unhealthy" if problems else "degraded" if unsent_errors else "ok"
     if problems:
         body["problems"] = problems
     return (200 if not problems else 503), body
@@ -166,6 +175,8 @@ def metric_families(snap: dict[str, Any], counters: Counters, *, role: str) -> l
            [({"status": k}, v) for k, v in sorted(snap.get("send_ledger", {}).items())])  # fmt: skip
     family("segmail_send_campaigns", "gauge", "Mailchimp campaigns (send buckets) by status",
            [({"status": k}, v) for k, v in sorted(snap.get("send_campaigns", {}).items())])  # fmt: skip
+    family("segmail_send_unsent_recipients", "gauge", "Planned recipients not sent for a reason no documented rule gives",
+           [({"campaign": u["campaign"], "reason": u["reason"]}, u["recipients"]) for u in snap.get("send_unsent", [])])  # fmt: skip
     with counters.lock:
         family("segmail_tags_added_total", "counter", "Tag additions Mailchimp confirmed",
                [({"tag": k}, v) for k, v in sorted(counters.tags_added.items())])  # fmt: skip

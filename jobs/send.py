@@ -5,13 +5,16 @@ Order of writes, so that no crash or second instance ever mails anyone twice:
    recipient's (campaign, occurrence) unique, so a second planner fails instead of doubling);
 2. the static segment's id, then the Mailchimp campaign id, each stored the moment it is known;
 3. content and `actions/schedule` (or `actions/send` for a slot under 15 minutes away).
-A resumed bucket with a campaign id asks Mailchimp for its status and continues from there; one
-without an id first looks for a campaign with the bucket's unique title (its create may have
-landed before the crash) and only then creates one.
+A resumed bucket continues from its stored ids (jobs/buckets.py).
+
+A planned recipient left without the mail for a reason other than a documented rule (a bucket that
+could not be written, a template that fails at send time, a bucket Mailchimp refused or that was
+deleted) is recorded as an unsent error (sending/unsent.py), never only logged.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import defaultdict
@@ -23,21 +26,27 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from connector.http import ApiError, ItemError
-from connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
+from connector.http import ApiError
+from jobs.buckets import BucketExecutor
 from jobs.config import AppConfig
 from jobs.sync import pull_members
 from sending.campaigns import CampaignDef
 from sending.plan import PlannedSend, Planner, variant_fields
-from sending.render import RenderedMail, Renderer, ShopIdentity, TemplateError, Variant
-from sending.timezones import ZoneResolver, quarter_hour_ceil
-from store import ledger
-from store.codec import from_us, to_us
-from store.db import Store, get_meta, set_meta
+from sending.render import Renderer, ShopIdentity, TemplateError, Variant
+from sending.timezones import ZoneResolver
+from sending.unsent import (
+    BUCKET_NOT_CREATED,
+    TEMPLATE_ERROR,
+    UNDOCUMENTED_SKIP,
+    documented,
+)
+from store import ledger, unsent
+from store.codec import to_us
+from store.db import get_meta, set_meta
 
 log = logging.getLogger("segmail.send")
 
-SEND_NOW_WITHIN = timedelta(minutes=15)  # Mailchimp schedules quarter hours; closer slots go out at once
+BUCKET_PREFIX = 40  # characters of the campaign name that lead a bucket id (the column holds 64)
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
@@ -81,30 +90,35 @@ class SlotResult:
     buckets: int = 0
     recipients: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    unsent: int = 0  # recipients recorded as unsent errors by this job
     failed: str | None = None
 
 
-class Sender:
-    def __init__(
-        self,
-        store: Store,
-        config: AppConfig,
-        api: MailchimpApi | None,
-        renderer: Renderer,
-        *,
-        now: Callable[[], datetime],
-    ) -> None:
-        self.store = store
-        self.config = config
-        self.api = api
-        self.renderer = renderer
-        self.now = now
-        self.resolver = ZoneResolver(config.send.default_timezone)
+class Sender(BucketExecutor):
+    """Plans campaigns, registers their send jobs and, when a job runs, writes its buckets."""
+
+    @functools.cached_property
+    def resolver(self) -> ZoneResolver:  # one per sender: its zone and slot caches stay warm
+        return ZoneResolver(self.config.send.default_timezone)
 
     # ---- planning ----------------------------------------------------------------------------
-    def plan(self, campaign: CampaignDef, *, now: datetime, since_us: int | None) -> Iterator[PlannedSend]:
-        """Every recipient of the campaign's next occurrence not yet in the ledger; writes nothing."""
-        dims = self.renderer.dimensions(campaign.template, campaign.subject)
+    def plan(
+        self,
+        campaign: CampaignDef,
+        *,
+        now: datetime,
+        since_us: int | None,
+        dimensions: frozenset[str] | None = None,
+    ) -> Iterator[PlannedSend]:
+        """Every recipient of the campaign's next occurrence not yet in the ledger; writes nothing.
+
+        `dimensions=frozenset()` plans slots without reading the template (slots never depend on
+        it): what a broken template's send job still needs to know who it leaves unsent."""
+        dims = (
+            self.renderer.dimensions(campaign.template, campaign.subject)
+            if dimensions is None
+            else dimensions
+        )
         cap = timedelta(hours=self.config.send.min_hours_between)
         horizon = self.config.send.plan_horizon
         with self.store.engine.connect() as conn:
@@ -147,19 +161,29 @@ class Sender:
                 and campaign.date < (now - timedelta(days=2)).date()
             ):
                 continue  # a past broadcast: nothing left to plan
-            slots: dict[datetime, int] = defaultdict(int)
+            error: dict[str, str] = {}
             try:
-                for planned in self.plan(campaign, now=now, since_us=self.since(campaign, write=True)):
-                    if planned.job_slot - lead <= now + self.config.send.plan_horizon:
-                        slots[planned.job_slot] += 1
-            except TemplateError as exc:
+                slots = self._due_slots(campaign, now, dimensions=None)
+            except TemplateError as exc:  # its jobs still run: at the slot they send, or record who is unsent
                 log.error("campaign %s: %s", campaign.name, exc.problem)
-                counts[campaign.name] = {"error": str(exc.problem)}
-                continue
+                error = {"error": str(exc.problem)}
+                slots = self._due_slots(campaign, now, dimensions=frozenset())
             for job_slot in slots:
                 add_job(campaign.name, job_slot, max(now, job_slot - lead))
-            counts[campaign.name] = {"recipients": sum(slots.values()), "jobs": len(slots)}
+            counts[campaign.name] = {"recipients": sum(slots.values()), "jobs": len(slots), **error}
         return counts
+
+    def _due_slots(
+        self, campaign: CampaignDef, now: datetime, *, dimensions: frozenset[str] | None
+    ) -> dict[datetime, int]:
+        """Recipients per job slot due within the plan horizon."""
+        slots: dict[datetime, int] = defaultdict(int)
+        limit = now + self.config.send.plan_horizon + self.config.send.lead
+        since = self.since(campaign, write=True)
+        for planned in self.plan(campaign, now=now, since_us=since, dimensions=dimensions):
+            if planned.job_slot <= limit:
+                slots[planned.job_slot] += 1
+        return slots
 
     # ---- a send job --------------------------------------------------------------------------
     def run_slot(self, campaign_name: str, job_slot: datetime) -> SlotResult:
@@ -171,37 +195,68 @@ class Sender:
         self.resume(campaign_name)
         self._refresh_statuses()
         now = self.now()
-        groups: dict[str, list[PlannedSend]] = defaultdict(list)
-        skips: list[PlannedSend] = []
         try:  # a broken template fails this campaign before anything is written; others go on
-            for planned in self.plan(campaign, now=now, since_us=self.since(campaign, write=True)):
-                if planned.job_slot != job_slot:
-                    continue
-                if planned.send_at is None:
-                    skips.append(planned)
-                else:
-                    groups[planned.bucket_key].append(planned)
+            groups, skips = self._slot_plan(campaign, job_slot, now, dimensions=None)
             for members in groups.values():  # every variant renders, or nothing is written
                 self.render(campaign, members[0].variant, members[0].local_date)
-        except TemplateError as exc:
+        except TemplateError as exc:  # skips by rule still count; everyone else is an unsent error
             result.failed = str(exc.problem)
             log.error("campaign %s not sent at %s: %s", campaign_name, job_slot.isoformat(), exc.problem)
+            groups, skips = self._slot_plan(campaign, job_slot, now, dimensions=frozenset())
+            self._record_skips(campaign, skips, result)
+            left = [p for members in groups.values() for p in members]
+            result.unsent += self._record_unsent(campaign, left, TEMPLATE_ERROR, detail=result.failed)
             return result
         self._record_skips(campaign, skips, result)
         created: list[str] = []
         for key, members in groups.items():
-            bucket_id = self._write_bucket(campaign, key, members, now)
+            bucket_id = self._write_bucket(campaign, key, members, now, result)
             if bucket_id is not None:
                 created.append(bucket_id)
                 result.buckets += 1
                 result.recipients += len(members)
+        with self.store.engine.begin() as conn:
+            unsent.clear_bucketed(conn, campaign.name)
         for bucket_id in created:
             self._continue(bucket_id)
         log.info(
-            "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s", campaign_name,
-            job_slot.isoformat(), result.recipients, result.buckets, dict(result.skipped) or "none",
+            "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s, unsent errors %d", campaign_name,
+            job_slot.isoformat(), result.recipients, result.buckets, dict(result.skipped) or "none", result.unsent,
         )  # fmt: skip
         return result
+
+    def _slot_plan(
+        self, campaign: CampaignDef, job_slot: datetime, now: datetime, *, dimensions: frozenset[str] | None
+    ) -> tuple[dict[str, list[PlannedSend]], list[PlannedSend]]:
+        """This job's recipients: grouped by bucket key, and those a documented rule skips."""
+        groups: dict[str, list[PlannedSend]] = defaultdict(list)
+        skips: list[PlannedSend] = []
+        since = self.since(campaign, write=True)
+        for planned in self.plan(campaign, now=now, since_us=since, dimensions=dimensions):
+            if planned.job_slot != job_slot:
+                continue
+            if planned.send_at is None:
+                skips.append(planned)
+            else:
+                groups[planned.bucket_key].append(planned)
+        return groups, skips
+
+    def _record_unsent(
+        self, campaign: CampaignDef, members: list[PlannedSend], reason: str, *, detail: str | None
+    ) -> int:
+        """Planned recipients without a bucket for `reason`: an unsent error, not just a log line."""
+        if not members:
+            return 0
+        at = to_us(self.now())
+        rows = [
+            {"campaign": campaign.name, "email_key": p.email_key, "occurrence": p.occurrence, "reason": reason,
+             "detail": detail, "bucket_id": None, "slot_at": to_us(p.send_at or p.slot), "recorded_at": at}
+            for p in members
+        ]  # fmt: skip
+        with self.store.engine.begin() as conn:
+            unsent.record(conn, rows)
+        log.error("campaign %s: %d recipient(s) unsent (%s)", campaign.name, len(rows), reason)
+        return len(rows)
 
     def _refresh_statuses(self) -> None:
         """Whoever unsubscribed since the last cycle must not be bucketed: an incremental member pull
@@ -212,11 +267,6 @@ class Sender:
             pull_members(self.store, self.config, self.api, now=self.now())
         except ApiError as exc:
             log.warning("member statuses not refreshed before sending (%s); using the last cycle's", exc)
-
-    def render(self, campaign: CampaignDef, variant: Variant, local_date: date) -> RenderedMail:
-        return self.renderer.render(
-            campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local_date
-        )
 
     def _record_skips(self, campaign: CampaignDef, skips: list[PlannedSend], result: SlotResult) -> None:
         rows = []
@@ -230,6 +280,12 @@ class Sender:
                     ledger.insert_skips(conn, rows)
             except IntegrityError:
                 log.info("campaign %s: the skips were already recorded by another run", campaign.name)
+        odd = [p for p in skips if not documented(p.reason)]
+        for reason in sorted({p.reason for p in odd}):
+            same = [p for p in odd if p.reason == reason]
+            result.unsent += self._record_unsent(
+                campaign, same, UNDOCUMENTED_SKIP, detail=reason or "no reason"
+            )
 
     def _ledger_row(
         self, campaign: CampaignDef, p: PlannedSend, *, bucket_id: str | None, status: str
@@ -241,11 +297,12 @@ class Sender:
         }  # fmt: skip
 
     def _write_bucket(
-        self, campaign: CampaignDef, key: str, members: list[PlannedSend], now: datetime
+        self, campaign: CampaignDef, key: str, members: list[PlannedSend], now: datetime, result: SlotResult
     ) -> str | None:
         """Bucket and ledger rows in one transaction, before any ESP call."""
         first = members[0]
         assert first.send_at is not None
+        prefix = f"{campaign.name[:BUCKET_PREFIX]}-{key}"  # keyed by campaign: see sending.plan.bucket_key
         variant = json.dumps(
             dict(
                 zip(("segment", "language", "country", "season"), variant_fields(first.variant), strict=True)
@@ -258,7 +315,7 @@ class Sender:
                 batch = ledger.next_batch(
                     conn, campaign=campaign.name, slot_us=to_us(first.job_slot), variant=variant
                 )
-                bucket_id = f"{key}-{batch}"
+                bucket_id = f"{prefix}-{batch}"
                 label = "/".join(v for v in variant_fields(first.variant) if v) or "all"
                 title = f"segmail {campaign.name} {first.job_slot:%Y-%m-%d %H:%M}Z {label} [{bucket_id}]"
                 ledger.insert_bucket(
@@ -270,144 +327,19 @@ class Sender:
                     },
                     [self._ledger_row(campaign, p, bucket_id=bucket_id, status="planned") for p in members],
                 )  # fmt: skip
-        except IntegrityError:  # another run planned these recipients first: theirs stands
-            log.warning(
-                "campaign %s: recipients already planned elsewhere; bucket not created", campaign.name
+        except IntegrityError:  # another run planned (some of) these recipients first: theirs stand
+            with self.store.engine.begin() as conn:
+                have = ledger.ledger_keys(
+                    conn, campaign=campaign.name, occurrences={p.occurrence for p in members}
+                )
+            left = [p for p in members if (p.email_key, p.occurrence) not in have]
+            log.warning("campaign %s: bucket %s-* not created; %d of its %d recipient(s) planned elsewhere",
+                        campaign.name, prefix, len(members) - len(left), len(members))  # fmt: skip
+            result.unsent += self._record_unsent(
+                campaign, left, BUCKET_NOT_CREATED, detail=f"bucket {prefix}-*"
             )
             return None
         return bucket_id
-
-    # ---- executing buckets -------------------------------------------------------------------
-    def resume(self, campaign: str | None = None) -> int:
-        with self.store.engine.begin() as conn:
-            pending = ledger.unfinished_buckets(conn, campaign)
-        for bucket in pending:
-            log.info(
-                "resuming bucket %s of campaign %s (%s)",
-                bucket["bucket_id"],
-                bucket["campaign"],
-                bucket["status"],
-            )
-            self._continue(bucket["bucket_id"])
-        return len(pending)
-
-    def _bucket(self, bucket_id: str) -> dict[str, Any]:
-        with self.store.engine.begin() as conn:
-            return ledger.bucket(conn, bucket_id)
-
-    def _update(self, bucket_id: str, *, ledger_status: str | None = None, **values: Any) -> None:
-        with self.store.engine.begin() as conn:
-            ledger.update_bucket(conn, bucket_id, updated_at=to_us(self.now()), **values)
-            if ledger_status is not None:
-                ledger.set_ledger_status(conn, bucket_id, ledger_status)
-
-    def _continue(self, bucket_id: str) -> None:
-        try:
-            self._advance(bucket_id)
-        except ItemError as exc:
-            if self._landed_elsewhere(bucket_id):  # e.g. a killed run's schedule call landed meanwhile
-                return
-            log.error("bucket %s failed: %s", bucket_id, exc)  # refused for good: nothing else is sent
-            self._update(bucket_id, status="failed", error=str(exc)[:1000])
-        except ApiError as exc:  # transient: the next cycle continues it from the stored ids
-            log.warning("bucket %s paused by an API error; the next cycle continues it: %s", bucket_id, exc)
-            self._update(bucket_id, error=str(exc)[:1000])
-
-    def _landed_elsewhere(self, bucket_id: str) -> bool:
-        """After a refusal: is the campaign scheduled or sent anyway? Then the bucket is done."""
-        mc_id = self._bucket(bucket_id)["mc_campaign_id"]
-        info = self.api.get_campaign(mc_id) if mc_id and self.api is not None else None
-        if info is None or not self._done_on_mailchimp(bucket_id, info.status):
-            return False
-        log.info("bucket %s: campaign %s is already %s; nothing more to do", bucket_id, mc_id, info.status)
-        return True
-
-    def _done_on_mailchimp(self, bucket_id: str, mc_status: str) -> bool:
-        """A campaign Mailchimp has scheduled or sent finishes its bucket, whoever got it there."""
-        if mc_status not in ("schedule", "sending", "sent"):
-            return False
-        status = "sent" if mc_status == "sent" else "scheduled"
-        self._update(bucket_id, status=status, error=None, ledger_status=status)
-        return True
-
-    def _advance(self, bucket_id: str) -> None:
-        api = self.api
-        assert api is not None, "sending needs the Mailchimp API"
-        bucket = self._bucket(bucket_id)
-        list_id = self.config.mailchimp.list_id
-        campaign = self.config.campaigns.get(bucket["campaign"])
-        if campaign is None:
-            self._update(
-                bucket_id,
-                status="cancelled",
-                error="campaign removed from the config",
-                ledger_status="skipped",
-            )
-            return
-        variant, local_date = self._variant_of(bucket)
-        mail = self.render(campaign, variant, local_date)
-        segment_id = bucket["segment_id"]
-        if segment_id is None:
-            name = f"segmail send {bucket_id}"
-            segment_id = api.static_segments(list_id).get(name) or api.create_static_segment(list_id, name)
-            with self.store.engine.begin() as conn:
-                emails = ledger.bucket_emails(conn, bucket_id)
-            for chunk in ledger.chunked(emails, SEGMENT_CHUNK):  # adds are idempotent: safe to repeat
-                api.change_segment(list_id, segment_id, add=chunk, remove=[])
-            self._update(bucket_id, segment_id=segment_id)
-        mc_id = bucket["mc_campaign_id"]
-        if mc_id is None:
-            created_at = from_us(bucket["created_at"]) or self.now()
-            same = [c for c in api.campaigns(list_id=list_id, since_create_time=created_at - timedelta(hours=1))
-                    if c.title == bucket["title"]]  # fmt: skip
-            if same:
-                mc_id = same[0].id
-                for extra in same[1:]:  # a retried create that landed twice: drop the spare drafts
-                    if extra.status == "save":
-                        api.delete_campaign(extra.id)
-            else:
-                info = api.create_campaign(
-                    list_id=list_id, segment_id=int(segment_id), title=bucket["title"],
-                    subject=mail.subject, from_name=campaign.from_name,
-                    reply_to=campaign.reply_to, preview_text=campaign.preview_text or None,
-                )  # fmt: skip
-                mc_id = info.id
-            self._update(bucket_id, mc_campaign_id=mc_id)  # stored the moment it is known
-        info_now = api.get_campaign(mc_id)
-        if info_now is None:
-            self._update(bucket_id, status="failed", ledger_status="skipped",
-                         error="the campaign was deleted in Mailchimp; not re-created, so nobody is mailed twice")  # fmt: skip
-            return
-        if self._done_on_mailchimp(bucket_id, info_now.status):
-            return
-        if info_now.status != "save":
-            self._update(
-                bucket_id, status="failed", error=f"campaign {mc_id} is {info_now.status!r} in Mailchimp"
-            )
-            return
-        api.set_content(mc_id, html=mail.html, text=mail.text)
-        send_at = from_us(bucket["send_at"]) or self.now()
-        if send_at - self.now() < SEND_NOW_WITHIN:
-            api.send_now(mc_id)
-            self._update(bucket_id, status="sent", error=None, ledger_status="sent")
-        else:
-            api.schedule(mc_id, quarter_hour_ceil(send_at))
-            self._update(bucket_id, status="scheduled", error=None, ledger_status="scheduled")
-        log.info(
-            "bucket %s: campaign %s %s",
-            bucket_id,
-            mc_id,
-            "sent"
-            if send_at - self.now() < SEND_NOW_WITHIN
-            else f"scheduled for {quarter_hour_ceil(send_at).isoformat()}",
-        )
-
-    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date]:
-        v = bucket["variant"]
-        variant = Variant(
-            segment=v["segment"], language=v["language"], country=v["country"], season=v["season"]
-        )
-        return variant, date.fromisoformat(v["send_date"])
 
     # ---- a test mail -------------------------------------------------------------------------
     def send_test(self, campaign: CampaignDef, to: list[str], variant: Variant, local_date: date) -> str:

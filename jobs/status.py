@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from jobs.config import AppConfig
 from jobs.health import health, snapshot
 from jobs.service import JOBS_TABLE
+from sending.unsent import UNSENT_REASONS
 from store.db import Store
 
 
@@ -64,10 +65,25 @@ def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str
     }
 
 
+def print_unsent(rows: list[dict[str, Any]], console: Console) -> None:
+    """Unsent errors first and in red: they are the one thing here someone must act on."""
+    if not rows:
+        return
+    table = Table(title="unsent errors: planned recipients who did not get the mail", title_style="bold red")
+    for col in ("campaign", "reason", "recipients", "last recorded (UTC)", "meaning"):
+        table.add_column(col)
+    for u in rows:
+        meaning = UNSENT_REASONS.get(u["reason"], "")
+        table.add_row(u["campaign"], u["reason"], str(u["recipients"]), u["last_recorded_at"] or "", meaning)
+    console.print(table)
+    console.print("list them with `segmail send unsent`; once dealt with, `segmail send unsent --clear`")
+
+
 def print_status(report: dict[str, Any], console: Console) -> None:
     h = report["health"]
     colour = "green" if h["status"] == "ok" else "red"
     console.print(f"health: [{colour}]{h['status']}[/]" + "".join(f" — {p}" for p in h.get("problems", [])))
+    print_unsent(report.get("send_unsent", []), console)
     inst = Table(title="instances")
     for col in ("id", "host", "pid", "role", "heartbeat"):
         inst.add_column(col)

@@ -1,8 +1,8 @@
 """Planning a campaign: each recipient's zone, slot and mail variant, grouped into buckets.
 
 Pure: recipients come in as rows, plans go out; the caller reads the store and writes the ledger.
-A bucket is every recipient with the same send instant and the same rendered mail, so the number
-of Mailchimp campaigns is the floor of distinct (instant, variant) pairs. Only the dimensions the
+A bucket is every recipient of one campaign with the same send instant and the same rendered mail,
+so the number of Mailchimp campaigns is the floor of distinct (campaign, instant, variant) triples. Only the dimensions the
 template really uses split a bucket (Renderer.dimensions).
 """
 
@@ -24,6 +24,7 @@ from sending.timezones import (
     next_slot,
     slot_instant,
 )
+from sending.unsent import FREQUENCY_CAP, LATE, not_subscribed
 from store.codec import from_us, to_us
 from store.ledger import RecipientRow, occurrence_of
 
@@ -48,9 +49,14 @@ class PlannedSend(NamedTuple):
     bucket_key: str  # same key, same Mailchimp campaign
 
 
-def bucket_key(job_slot: datetime, send_at: datetime | None, variant: Variant, local_date: date) -> str:
+def bucket_key(
+    campaign: str, job_slot: datetime, send_at: datetime | None, variant: Variant, local_date: date
+) -> str:
+    """The campaign is part of the key: two campaigns whose recipients share an instant and a
+    variant (e.g. `still_interested` and `last_chance` a week later) are two Mailchimp campaigns."""
     raw = json.dumps(
         [
+            campaign,
             job_slot.isoformat(),
             send_at.isoformat() if send_at else None,
             *variant_fields(variant),
@@ -137,7 +143,7 @@ class Planner:
         action, reason = "on_time", ""
         send_at: datetime | None = slot
         if row.status != SENDABLE:
-            send_at, action, reason = None, "skip", f"status {row.status}"
+            send_at, action, reason = None, "skip", not_subscribed(row.status)
         if send_at is not None and self.cap:
             send_at, action, reason = self._cap(row.email_key, slot, zone)
         if send_at is not None and send_at < self.now:
@@ -146,12 +152,12 @@ class Planner:
                 zone=zone, local_time=c.local_time, days=c.days, quiet_hours=self.quiet,
             )  # fmt: skip
             send_at, action = late.send_at, late.action
-            reason = "late" if late.action == "skip" else reason
+            reason = LATE if late.action == "skip" else reason
         local = local_date_of(send_at or slot, zone)
         country = (order_country or row.country or row.mc_country or "").upper()
         variant = self._variant(row.language, country if len(country) == 2 else "", local)
         job_slot = slot if action == "send_now" or send_at is None else send_at
-        key = bucket_key(job_slot, send_at, variant, local)
+        key = bucket_key(c.name, job_slot, send_at, variant, local)
         return zone, choice.source, slot, send_at, action, reason, variant, local, job_slot, key
 
     def _cap(self, key: str, slot: datetime, zone: str) -> tuple[datetime | None, str, str]:
@@ -167,14 +173,14 @@ class Planner:
                 return (
                     candidate,
                     ("on_time" if candidate == slot else "moved"),
-                    ("" if candidate == slot else "frequency_cap"),
+                    ("" if candidate == slot else FREQUENCY_CAP),
                 )
             if self.campaign.trigger == "at" or self.settings.frequency_cap_on_enter == "skip":
-                return None, "skip", "frequency_cap"
+                return None, "skip", FREQUENCY_CAP
             after = (from_us(max(clash)) or candidate) + self.cap
             c = self.campaign
             candidate = next_slot(after, zone, c.local_time, days=c.days, quiet_hours=self.quiet)
-        return None, "skip", "frequency_cap"
+        return None, "skip", FREQUENCY_CAP
 
     def _variant(self, language: str | None, country: str, local: date) -> Variant:
         dims = self.dims

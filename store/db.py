@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 
-from store.schema import meta, metadata
+from store import unsent
+from store.schema import meta, metadata, send_unsent
 
 Migration = Callable[[Connection], None]
 
@@ -31,9 +32,17 @@ def _v3_order_address(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE orders ADD COLUMN {column} {kind}")
 
 
+def _v4_unsent_errors(conn: Connection) -> None:
+    """v3 → v4: the send_unsent table, filled from buckets that failed or were cancelled before it
+    existed. Bucket ids stay as they were: a resumed old bucket is read by its stored id, title and
+    segment id, so only new buckets carry the campaign in their id."""
+    send_unsent.create(conn, checkfirst=True)
+    unsent.backfill(conn)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
-MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address]
+MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address, _v4_unsent_errors]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

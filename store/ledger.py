@@ -129,6 +129,16 @@ def recent_mail_times(conn: Connection, *, start_us: int, end_us: int) -> dict[s
     return out
 
 
+def ledger_keys(conn: Connection, *, campaign: str, occurrences: Iterable[str]) -> set[tuple[str, str]]:
+    """(email_key, occurrence) of the campaign's ledger rows for these occurrences, whatever their status."""
+    rows = conn.execute(
+        select(send_ledger.c.email_key, send_ledger.c.occurrence).where(
+            send_ledger.c.campaign == campaign, send_ledger.c.occurrence.in_(sorted(occurrences))
+        )
+    )
+    return {(k, o) for k, o in rows}
+
+
 def next_batch(conn: Connection, *, campaign: str, slot_us: int, variant: str) -> int:
     """Recipients planned after a bucket for the same slot and mail went out get a new bucket."""
     return int(

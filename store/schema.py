@@ -192,7 +192,9 @@ instances = Table(
 send_buckets = Table(
     "send_buckets",
     metadata,
-    Column("bucket_id", String(64), primary_key=True),  # deterministic: campaign, slot, variant, batch
+    # "<campaign>-<hash of campaign, slot, variant>-<batch>"; stores from before schema v4 hold ids
+    # without the campaign prefix (and a hash without it): they are only ever read back, never rebuilt
+    Column("bucket_id", String(64), primary_key=True),
     Column("campaign", String(64), nullable=False),
     Column("slot_at", BigInteger, nullable=False),  # the planned instant (UTC µs)
     Column("send_at", BigInteger, nullable=False),  # when Mailchimp is asked to deliver
@@ -219,9 +221,26 @@ send_ledger = Table(
     Column("slot_at", BigInteger, nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("tz_source", String(24), nullable=False),
-    Column("status", String(16), nullable=False),  # planned | scheduled | sent | skipped
-    Column("reason", String(64)),  # why skipped: frequency_cap, late, not_subscribed
+    # planned | scheduled | sent | skipped (a documented rule) | unsent (its bucket failed: see send_unsent)
+    Column("status", String(16), nullable=False),
+    Column("reason", String(64)),  # why skipped: frequency_cap, late, "status <Mailchimp status>"
     Column("created_at", BigInteger, nullable=False),
     Index("ix_send_ledger_recipient", "email_key", "slot_at"),
     Index("ix_send_ledger_bucket", "bucket_id"),
+)
+
+# Unsent errors (sending/unsent.py): planned recipients left without the mail for a reason that is
+# none of the documented rules. Keyed like the ledger, so a repeated failure updates its row; a row
+# goes when its recipient is bucketed after all or an operator acknowledges it.
+send_unsent = Table(
+    "send_unsent",
+    metadata,
+    Column("campaign", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("occurrence", String(64), primary_key=True),
+    Column("reason", String(32), nullable=False),  # bucket_not_created | template_error | bucket_failed | ...
+    Column("detail", Text),  # the error (a template problem, Mailchimp's refusal); never personal data
+    Column("bucket_id", String(64)),
+    Column("slot_at", BigInteger, nullable=False),  # the planned instant (UTC µs)
+    Column("recorded_at", BigInteger, nullable=False),
 )
