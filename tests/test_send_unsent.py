@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy import select, text
 
 from jobs import cli
-from jobs.health import Counters, health, metrics_text, snapshot
+from jobs.health import Counters, health, metrics_registry, metrics_text, snapshot
 from jobs.send import SlotResult
 from jobs.status import print_status, status_report
 from sending.plan import PlannedSend
@@ -47,7 +47,7 @@ def shown_everywhere(store, c, now):
     report = status_report(store, c, now=now)
     console = Console(file=io.StringIO(), width=200)
     print_status(report, console)
-    return code, body, metrics_text(snap, Counters(), role="active"), report, console.file.getvalue()
+    return code, body, metrics_text(metrics_registry(lambda: (snap, Counters(), "active"))), report, console.file.getvalue()
 
 
 def test_documented_skip_reasons():
@@ -82,7 +82,7 @@ def test_a_bucket_that_cannot_be_written_is_shown_until_the_recipient_is_buckete
     assert code == 200 and body["status"] == "degraded"
     assert body["unsent"] == [{"campaign": "vip_early", "reason": "bucket_not_created", "recipients": 1,
                                "last_recorded_at": run_at.isoformat()}]  # fmt: skip
-    assert 'segmail_send_unsent_recipients{campaign="vip_early",reason="bucket_not_created"} 1\n' in metrics
+    assert 'segmail_send_unsent_recipients{campaign="vip_early",reason="bucket_not_created"} 1.0\n' in metrics
     assert report["health"]["status"] == "degraded" and report["send_unsent"] == body["unsent"]
     assert "health: degraded" in shown and "unsent errors" in shown and "bucket_not_created" in shown
 
@@ -118,7 +118,7 @@ def test_a_template_error_at_send_time_is_recorded_and_acknowledged(sandbox, sto
     assert "broken.html:1" in row["detail"]
     _, body, metrics, _, _ = shown_everywhere(store, c, clock.now)
     assert body["unsent"][0]["reason"] == "template_error"
-    assert 'segmail_send_unsent_recipients{campaign="vip_broken",reason="template_error"} 1\n' in metrics
+    assert 'segmail_send_unsent_recipients{campaign="vip_broken",reason="template_error"} 1.0\n' in metrics
 
     ctx = cli.Context(c)
     ctx._store = store
@@ -155,7 +155,7 @@ def test_a_campaign_deleted_in_mailchimp_leaves_its_recipients_unsent(sandbox, s
     assert status == "unsent" and recent == {}  # a mail that never went out does not hold the frequency cap
     (row,) = unsent_rows(store)
     assert (row["reason"], row["bucket_id"]) == ("bucket_failed", bucket["bucket_id"])
-    assert 'reason="bucket_failed"} 1\n' in shown_everywhere(store, c, clock.now)[2]
+    assert 'reason="bucket_failed"} 1.0\n' in shown_everywhere(store, c, clock.now)[2]
 
 
 def test_a_skip_for_an_undocumented_reason_is_an_unsent_error(sandbox, store, clock):
