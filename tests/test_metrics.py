@@ -23,6 +23,7 @@ SNAP = {
     "tagged": {"vip": 118},
     "send_ledger": {"sent": 5, "skipped": 1},
     "send_campaigns": {"scheduled": 2},
+    "send_unsent": [{"campaign": "vip", "reason": "bucket_failed", "recipients": 3}],
     "last_ok_run": {"finished_at": FINISHED.isoformat()},
 }
 # every metric name with its label names, as dashboards and alert rules use them
@@ -34,6 +35,7 @@ EXPECTED = {
     "segmail_tag_members_confirmed": ("segment",),
     "segmail_send_recipients": ("status",),
     "segmail_send_campaigns": ("status",),
+    "segmail_send_unsent_recipients": ("campaign", "reason"),
     "segmail_tags_added_total": ("tag",),
     "segmail_tags_removed_total": ("tag",),
     "segmail_api_requests_total": ("system",),
@@ -84,6 +86,7 @@ def test_metrics_parse_back_with_full_precision_and_every_name_kept():
     assert values[("segmail_api_requests_total", (("system", "mailchimp"),))] == 1_000_001
     assert values[("segmail_step_duration_seconds", (("step", "compute"),))] == 0.123456789
     assert values[("segmail_cycle_duration_seconds", ())] == 61.000001
+    assert values[("segmail_send_unsent_recipients", (("campaign", "vip"), ("reason", "bucket_failed")))] == 3
     assert values[("segmail_active", ())] == 1.0
 
 
