@@ -27,6 +27,7 @@ from connector.http import ApiError, ItemError
 from connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
 from jobs.config import AppConfig
 from jobs.sync import pull_members
+from jobs.textfmt import pairs
 from sending.campaigns import CampaignDef
 from sending.plan import PlannedSend, Planner, variant_fields
 from sending.render import RenderedMail, Renderer, ShopIdentity, TemplateError, Variant
@@ -199,7 +200,7 @@ class Sender:
             self._continue(bucket_id)
         log.info(
             "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s", campaign_name,
-            job_slot.isoformat(), result.recipients, result.buckets, dict(result.skipped) or "none",
+            job_slot.isoformat(), result.recipients, result.buckets, pairs(result.skipped) or "none",
         )  # fmt: skip
         return result
 
@@ -224,7 +225,7 @@ class Sender:
             result.skipped[p.reason] = result.skipped.get(p.reason, 0) + 1
             rows.append(self._ledger_row(campaign, p, bucket_id=None, status="skipped"))
         if rows:
-            log.info("campaign %s: skipped %s", campaign.name, dict(result.skipped))
+            log.info("campaign %s: skipped %s", campaign.name, pairs(result.skipped))
             try:
                 with self.store.engine.begin() as conn:
                     ledger.insert_skips(conn, rows)

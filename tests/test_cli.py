@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shlex
 
 import pytest
 
@@ -119,6 +121,19 @@ def test_demo_runs_on_embedded_defaults(capsys, tmp_path, monkeypatch):
     assert "next scheduled sends" in flat and "vip_early" in flat
     assert "what the Mailchimp sandbox now holds" in flat and "segmail:repeat_buyer" in flat
     assert (tmp_path / "d" / "segmail-demo.db").exists()
+    config = tmp_path / "d" / "segmail-demo.toml"
+    assert (
+        f"the config this demo used: {config} (store.url = sqlite:///{tmp_path / 'd' / 'segmail-demo.db'})"
+        in out
+    )
+    commands = [line.strip() for line in out.splitlines() if line.startswith("  segmail ")]
+    assert len(commands) == 4 and all(c.startswith(f"segmail --config {config} ") for c in commands)
+    explain = next(c for c in commands if " segments explain " in c)
+    for command in commands:  # every printed command works as printed, on the store the demo left
+        code, shown, errors = run(capsys, *shlex.split(command)[1:])
+        assert code == 0, (command, shown, errors)
+        if command == explain:
+            assert "status subscribed" in shown and re.search(r"│ vip\s+│ yes\s+│ every clause holds", shown)
     # the same run again gives the same figures: every clock stood at --as-of
     code, again, _ = run(capsys, "demo", "--contacts", "300", "--dir", "d", "--as-of", AS_OF)
 
