@@ -8,6 +8,7 @@ input (a retry cannot help until it is fixed), 130 interrupted by Ctrl-C (128 + 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -82,6 +83,14 @@ def failure(exc: BaseException) -> Failure:
         found = _api_failure(exc)
     elif isinstance(exc, OSError) and exc.filename:
         found = Failure(f"error: {exc.filename}: {exc.strerror or exc}", EXIT_USAGE)
+    elif isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        found = Failure(
+            f"error: cannot listen: {exc.strerror} — choose another address ([service] listen, or "
+            "`sandbox serve --port`; 0 picks a free port) or stop the process holding it",
+            EXIT_USAGE,
+        )
+    elif isinstance(exc, OSError):
+        found = Failure(f"error: {type(exc).__name__}: {exc.strerror or exc} — {DEBUG_HINT}", EXIT_FAILED)
     else:
         found = Failure(
             f"error: unexpected {type(exc).__name__}: {_first_line(exc)} — this is a bug; {DEBUG_HINT} "

@@ -134,6 +134,14 @@ def test_demo_runs_on_embedded_defaults(capsys, tmp_path, monkeypatch):
         assert code == 0, (command, shown, errors)
         if command == explain:
             assert "status subscribed" in shown and re.search(r"│ vip\s+│ yes\s+│ every clause holds", shown)
+    # human output shows counts as key=value, never a Python dict or repr
+    code, status, _ = run(capsys, "--config", str(config), "status")  # 1: no service is running
+    flat_status = " ".join(status.split())
+    assert code == 1 and "steps of the last cycle" in flat_status and "push tags" in flat_status
+    for shown in (flat, flat_status):
+        assert not re.search(r"\{'|Decimal\(|datetime\.|Variant\(", shown), shown
+    assert "campaigns in the sandbox: schedule=" in flat or "campaigns in the sandbox: sent=" in flat
+    assert re.search(r"\badded=\d+,", flat_status) and re.search(r"\bentered=\d+,", flat_status)
     # the same run again gives the same figures: every clock stood at --as-of
     code, again, _ = run(capsys, "demo", "--contacts", "300", "--dir", "d", "--as-of", AS_OF)
 

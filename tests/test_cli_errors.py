@@ -233,6 +233,18 @@ def test_an_output_file_that_cannot_be_written(tmp_path, cli_env):
     assert proc.returncode == 2 and one_line(proc) == f"error: {target}: No such file or directory"
 
 
+def test_a_port_in_use(cli_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = segmail(cli_env, "sandbox", "serve", "--port", str(taken.getsockname()[1]), "--contacts", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: cannot listen: Address already in use — choose another address ([service] listen, or "
+        "`sandbox serve --port`; 0 picks a free port) or stop the process holding it"
+    )
+
+
 # ---- the terminal: pipes, Ctrl-C, options ------------------------------------------------------------
 @pytest.mark.parametrize("args", [["rules", "check"], ["--help"], ["segments", "--help"], ["--version"]])
 def test_output_into_a_closed_pipe_stops_quietly(cli_env, args):
