@@ -124,12 +124,6 @@ class Variant:
         if self.season and self.season not in SEASONS:
             raise ValueError(f"season must be one of {', '.join(SEASONS)} or '', got: {self.season!r}")
 
-    def __str__(self) -> str:
-        """`segment=vip language=de`: what people read in CLI output; unused dimensions are left out."""
-        shown = [f"{k}={v}" for k, v in (("segment", self.segment), ("language", self.language),
-                 ("country", self.country), ("season", self.season)) if v]  # fmt: skip
-        return " ".join(shown) or "one mail for everyone"
-
 
 @dataclass(frozen=True, slots=True)
 class RenderedMail:

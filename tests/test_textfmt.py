@@ -1,4 +1,4 @@
-"""Human output: counts as key=value and records as words, never a Python repr."""
+"""Human output: counts as key=value and values as people write them, never a Python repr."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from jobs.textfmt import pairs, text
-from sending.render import Variant
 
 
 def test_pairs_flattens_nested_counts_readably():
@@ -20,11 +19,3 @@ def test_values_are_shown_as_people_write_them():
     assert text(datetime(2026, 6, 15, 12, tzinfo=UTC)) == "2026-06-15T12:00:00+00:00"
     assert text(date(2026, 6, 15)) == "2026-06-15"
     assert text([]) == "none"
-
-
-def test_a_variant_reads_as_key_value():
-    assert (
-        str(Variant(segment="vip", language="de", country="AU", season=""))
-        == "segment=vip language=de country=AU"
-    )
-    assert str(Variant(segment="", language="", country="", season="")) == "one mail for everyone"
