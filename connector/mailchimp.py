@@ -182,12 +182,12 @@ class MailchimpApi:
         retry_after = parse_retry_after(last.headers.get("Retry-After")) if last is not None else None
         if status is None:
             reason = type(body).__name__ if isinstance(body, BaseException) else "no response"
-            message = f"{what}: no response ({reason})"
+            message = f"Mailchimp {what}: no response ({reason})"
             detail = ""
         else:
             detail = _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
             shown = detail or ("an empty body" if not body else "a non-JSON body")
-            message = f"{what}: HTTP {status}: {shown}"
+            message = f"Mailchimp {what}: HTTP {status}: {shown}"
         return classify(status, self._redact(message), detail=self._redact(detail), retry_after=retry_after)
 
     # -- reads ----------------------------------------------------------------------------------

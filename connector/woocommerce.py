@@ -231,7 +231,7 @@ class WooCommerceClient:
                 timeout=self.settings.timeout_s,
             )
         except OSError as exc:  # requests' exceptions are OSErrors: timeouts, resets, refused
-            raise classify(None, f"list orders: no response ({type(exc).__name__})") from None
+            raise classify(None, f"WooCommerce list orders: no response ({type(exc).__name__})") from None
         body = _json(response)
         if probing and _rejects_modified(response.status_code, body):
             raise _Unsupported
@@ -239,7 +239,7 @@ class WooCommerceClient:
             raise self._error(response, body)
         if not isinstance(body, list):
             raise ConfigurationError(
-                "list orders: the answer is not a JSON list of orders; check the base URL and that "
+                "WooCommerce list orders: the answer is not a JSON list of orders; check the base URL and that "
                 "WordPress uses pretty permalinks (the REST API needs them)",
                 status=response.status_code,
             )
@@ -253,7 +253,7 @@ class WooCommerceClient:
             )
         detail = self._redact(_wc_detail(body))
         shown = detail or ("an empty body" if not response.content else "a non-JSON body")
-        message = self._redact(f"list orders: HTTP {status}: {shown}")
+        message = self._redact(f"WooCommerce list orders: HTTP {status}: {shown}")
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return classify(status, message, detail=detail, retry_after=retry_after)
 

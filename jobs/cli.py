@@ -6,33 +6,31 @@ import argparse
 import csv
 import re
 import sys
+import traceback
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
-from connector.csv_files import KINDS, CsvFileError
+from connector.csv_files import KINDS
 from connector.fields import FieldError, email_key
 from connector.http import ConfigurationError
+from jobs import errors
 from jobs.compute import compute, evaluate
-from jobs.config import AppConfig, ConfigError, load_config
+from jobs.config import AppConfig, load_config
+from jobs.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from jobs.importer import import_csv
-from jobs.start import StartError
+from jobs.textfmt import pairs
 from segments import engine
-from store.db import Store, StoreError, open_store
+from store.db import Store, open_store
 from store.runs import last_run
 
 out = Console()
 err = Console(stderr=True)
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad command-line input; printed without a traceback, exit status 2."""
 
 
 def parse_as_of(text: str | None) -> datetime:
@@ -275,9 +273,6 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
                 now=sync.utc_now,
                 progress=lambda step: status.update(step),
             )
-    except ConfigurationError as exc:
-        err.print(f"error: Mailchimp refused the credentials: {exc}", markup=False, soft_wrap=True)
-        return EXIT_USAGE
     finally:
         api.close()
     _print_sync(summary, config)
@@ -571,20 +566,25 @@ def _csv_cell(value: str) -> str:
 
 
 def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
+    from collections import Counter
+
+    from jobs.plan_notes import plan_source, why_nobody
     from jobs.send import Sender
 
     campaign = _campaign(ctx, args.campaign)
     as_of = parse_as_of(args.as_of)
     sender = Sender(ctx.store, ctx.config, None, _renderer(ctx), now=lambda: as_of)
+    since_us = sender.since(campaign, write=False)
     lines = ["email,timezone,tz_source,send_at_utc,bucket\n"]
     buckets: set[str] = set()
     stamps: dict[datetime, str] = {}
-    n = skipped = 0
-    for p in sender.plan(campaign, now=as_of, since_us=sender.since(campaign, write=False)):
+    skipped: Counter[str] = Counter()
+    n = 0
+    for p in sender.plan(campaign, now=as_of, since_us=since_us):
         n += 1
         email = _csv_cell(p.email)  # zones, sources, instants and bucket keys never need quoting
         if p.send_at is None:
-            skipped += 1
+            skipped[p.reason] += 1
             lines.append(f"{email},{p.zone},{p.tz_source},,skip:{p.reason}\n")
         else:
             buckets.add(p.bucket_key)
@@ -596,9 +596,19 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
             sys.stdout.write("".join(lines))
             lines.clear()
     sys.stdout.write("".join(lines))
+    source = plan_source(ctx.store, campaign, since_us=since_us)
+    by_rule = f" ({pairs(dict(skipped.most_common()))})" if skipped else ""
     err.print(
-        f"{n} recipient(s), {len(buckets)} bucket(s) (= Mailchimp campaigns), {skipped} skipped; nothing written"
+        f"planned as of {as_of.isoformat()} (--as-of: the plan's clock for the next occurrence, caps and "
+        f"the late policy) from {source.describe()}: {n} recipient(s), {len(buckets)} bucket(s) "
+        f"(= Mailchimp campaigns), {skipped.total()} skipped{by_rule}; nothing written",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
+    if n == skipped.total():
+        why = why_nobody(source, campaign, since_us=since_us, skipped=skipped)
+        err.print(f"nobody to send to: {why}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -670,6 +680,13 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     )
 
 
+def _version() -> str:
+    try:
+        return metadata.version("segmail")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segmail", description="Lifecycle segments for shops, synced to Mailchimp."
@@ -677,11 +694,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, help="config TOML (default: $SEGMAIL_CONFIG, else built-in defaults)"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on a failure, also print the Python traceback (for a bug report)",
+    )
+    parser.add_argument("--version", action="version", version=f"segmail {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("import", help="import contacts, orders or events from a CSV file")
-    p.add_argument("kind", choices=list(KINDS))
-    p.add_argument("file")
+    p.add_argument("kind", choices=list(KINDS), help="what the file holds")
+    p.add_argument("file", help="the CSV file to import")
     p.add_argument("--source", default="csv", help="source name the orders are keyed under (default: csv)")
     p.add_argument("--show-problems", type=int, default=50, metavar="N", help="print at most N bad rows")
     p.add_argument("--problems-csv", metavar="FILE", help="write the bad rows' file, line and reason here")
@@ -695,19 +718,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help=as_of_help)
     p.set_defaults(func=cmd_compute)
     p = seg.add_parser("export", help="write email,segment rows (the last compute, or evaluated at --as-of)")
-    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument("--format", choices=["csv"], default="csv", help="output format (csv: email,segment)")
     p.add_argument(
         "--as-of", help="evaluate at this time instead of exporting the last compute (nothing stored)"
     )
     p.add_argument("--out", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_export)
     p = seg.add_parser("explain", help="a contact's features and why it is in or out of each segment")
-    p.add_argument("email")
+    p.add_argument("email", help="the contact's email address (any case)")
     p.add_argument("--as-of", help=as_of_help)
     p.set_defaults(func=cmd_explain)
     p = seg.add_parser("preview", help="who would enter or leave each segment against the last compute")
     p.add_argument("--as-of", help=as_of_help)
-    p.add_argument("--format", choices=["table", "csv"], default="table")
+    p.add_argument(
+        "--format", choices=["table", "csv"], default="table",
+        help="table: the first --limit changes per segment; csv: every change with its reason",
+    )  # fmt: skip
     p.add_argument(
         "--limit", type=int, default=20, help="rows shown per segment and direction (table format)"
     )
@@ -738,11 +764,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_shop_pull)
 
     sandbox = sub.add_parser(
-        "sandbox", help="local stand-ins for Mailchimp (and later the shops)"
+        "sandbox", help="local stand-ins for Mailchimp, Shopify and WooCommerce, for trials and tests"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = sandbox.add_parser("serve", help="serve a Mailchimp sandbox with a generated audience until Ctrl-C")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--seed", type=int, default=0)
+    p = sandbox.add_parser(
+        "serve", help="serve a Mailchimp sandbox with a generated audience (and --shop's orders) until Ctrl-C"
+    )
+    p.add_argument("--port", type=int, default=0, help="the Mailchimp sandbox's port (0 picks a free port)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated shop: same seed, same data")
     p.add_argument("--contacts", type=int, default=1000, help="members generated like `segmail demo`'s shop")
     p.add_argument("--as-of", help="generate the audience as of this time (default: now)")
     p.add_argument("--faults", help="fault injection, e.g. rate_429=0.1,rate_500=0.05,latency_ms=50")
@@ -784,9 +812,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     p = send.add_parser("plan", help="every recipient of the next occurrence with zone, send time and bucket")
-    p.add_argument("--campaign", required=True)
-    p.add_argument("--as-of", help=as_of_help)
-    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument("--campaign", required=True, help="a [campaigns.NAME] of the config")
+    p.add_argument(
+        "--as-of",
+        help="the plan's clock (default: now): the next occurrence after it, frequency caps and the late "
+        "policy; the members are the last compute's (run `segments compute --as-of` to plan other members)",
+    )
+    p.add_argument(
+        "--format", choices=["csv"], default="csv", help="output format (csv: one row per recipient)"
+    )
     p.set_defaults(func=cmd_send_plan)
     p = send.add_parser("unsent", help="planned recipients left without the mail by an error (CSV)")
     p.add_argument("--campaign", help="only this campaign (it may be gone from the config)")
@@ -800,21 +834,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_send_test)
 
     p = sub.add_parser(
-        "run", help="the service: sync on schedule, send campaigns, serve /healthz and /metrics"
+        "run",
+        help="the service: pull the shop and Mailchimp, compute, push tags and send campaigns on schedule; "
+        "serve /healthz and /metrics",
     )
     p.add_argument(
         "--once", action="store_true", help="one full cycle, then exit (for cron or a first check)"
     )
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text for a terminal, json lines for log shippers",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="the service's last runs, instances, segment sizes and next jobs")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument(
+        "--format", choices=["table", "json"], default="table", help="table for people, json for scripts"
+    )
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("demo", help="generate a sample shop, import it, compute and print the segments")
-    p.add_argument("--contacts", type=int, default=5_000)
-    p.add_argument("--seed", type=int, default=7)
+    p = sub.add_parser(
+        "demo",
+        help="one service cycle against local Shopify and Mailchimp sandboxes serving a generated shop; "
+        "prints what it did and commands to explore the result",
+    )
+    p.add_argument("--contacts", type=int, default=5_000, help="customers in the generated shop")
+    p.add_argument("--seed", type=int, default=7, help="seed of the generated shop: same seed, same data")
     p.add_argument(
         "--dir", default="segmail-demo", help="work folder for the generated files and the SQLite store"
     )
@@ -824,27 +871,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Like `parse_args`, but --debug is taken anywhere on the line (a user appends it to the failed
+    command), and an unknown option names the subcommand whose --help lists the right ones."""
+    args, extra = parser.parse_known_args(argv)
+    if "--debug" in extra:
+        extra.remove("--debug")
+        args.debug = True
+    if extra:
+        command = " ".join(str(w) for w in (args.command, getattr(args, "action", None)) if w)
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (see `segmail {command} --help`)")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; every failure ends as one line on stderr and an exit status (jobs/errors.py)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe (`| head`) fails here, not in the interpreter's exit
+    except BrokenPipeError:
+        return errors.stdout_closed()
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    debug = False
     ctx: Context | None = None
     try:
+        args = _parse(build_parser(), argv)
+        debug = args.debug
         ctx = Context(load_config(args.config))
         return int(args.func(args, ctx))
-    except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        return EXIT_USAGE
-    except (UsageError, CsvFileError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return EXIT_USAGE
-    except StartError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return exc.exit_code
-    except StoreError as exc:
-        err.print(f"store error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return EXIT_FAILED
+    except BrokenPipeError:
+        raise
     except KeyboardInterrupt:
-        err.print("interrupted; every completed batch is stored and a re-run continues idempotently")
-        return 130
+        err.print(errors.INTERRUPTED, markup=False, highlight=False)
+        return errors.EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        failed = errors.failure(exc)
+        err.print(failed.message, markup=False, highlight=False, soft_wrap=True)
+        return failed.exit_code
     finally:
         if ctx is not None:
             ctx.close()

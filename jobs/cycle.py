@@ -21,6 +21,7 @@ from jobs import sync
 from jobs.config import AppConfig
 from jobs.shop_pull import OrderSource, pull_orders
 from jobs.stopping import Interrupted, StopCheck, never
+from jobs.textfmt import text
 from store.db import Store
 from store.runs import finish_run, mark_crashed, start_run
 
@@ -82,7 +83,9 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         resumed_from = mark_crashed(conn, KIND, now=now())
         run_id = start_run(conn, kind=KIND, as_of=now(), now=now())
     if resumed_from:
-        log.warning("run %d resumes after crashed run(s) %s from their checkpoints", run_id, resumed_from)
+        log.warning(
+            "run %d resumes after crashed run(s) %s from their checkpoints", run_id, text(resumed_from)
+        )
     result = CycleResult(run_id=run_id, status="ok", steps=[], resumed_from=resumed_from)
     log.info("cycle run %d started", run_id, extra={"run_id": run_id})
 

@@ -8,6 +8,10 @@ keeps the service running against the sandboxes until Ctrl-C.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import shlex
 import tempfile
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
@@ -16,14 +20,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
-from jobs.config import AppConfig, parse_config
+from jobs.config import ENV_STORE_URL, AppConfig, load_config
 from jobs.logs import setup_logging
 from jobs.start import open_service
+from jobs.textfmt import pairs
 from sandbox.mailchimp import MailchimpSandbox
 from sandbox.shopgen import generate_shop
 from sandbox.shopify import ShopifySandbox
-from store.db import open_store
+from store.db import Store, open_store
+from store.schema import contacts, memberships
 
 LIST_ID = "demo"
 API_KEY = "demo0000000000000000000000000000-us6"
@@ -50,9 +57,10 @@ def demo_campaigns(today: date) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def demo_config(db: Path, mailchimp_url: str, shop_url: str, today: date) -> AppConfig:
-    data = {
-        "store": {"path": str(db)},
+def demo_config(db: Path, mailchimp_url: str, shop_url: str, today: date) -> dict[str, Any]:
+    """The config the demo runs on, as the TOML tables it is written to (`store.url` absolute)."""
+    return {
+        "store": {"url": f"sqlite:///{db}"},
         "mailchimp": {"list_id": LIST_ID, "api_url": mailchimp_url},
         "shop": {"kind": "shopify", "url": shop_url},
         "schedule": {"sync_every": "1m"},
@@ -61,7 +69,27 @@ def demo_config(db: Path, mailchimp_url: str, shop_url: str, today: date) -> App
                  "default_timezone": "Europe/Berlin"},
         "campaigns": demo_campaigns(today),
     }  # fmt: skip
-    return parse_config(data, origin="(demo defaults)", base_dir=db.parent, env={})
+
+
+def write_config(path: Path, data: dict[str, Any]) -> AppConfig:
+    """Write the demo's config as TOML and load it back: the file is the config the demo used, by construction.
+
+    Values are strings, booleans and lists of strings; a JSON string is a valid TOML basic string.
+    The environment is not consulted (env={}), so a SEGMAIL_STORE_URL of the caller's cannot redirect it.
+    """
+    lines = [
+        "# The config `segmail demo` ran on. Its sandbox URLs served only while the demo ran",
+        "# (`segmail demo --serve` keeps them up); the store and the campaigns stay usable.",
+    ]
+    for section, table in data.items():
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if scalars:
+            lines += ["", f"[{section}]"] + [f"{k} = {json.dumps(v)}" for k, v in scalars.items()]
+        for name, sub in table.items():
+            if isinstance(sub, dict):
+                lines += ["", f"[{section}.{name}]"] + [f"{k} = {json.dumps(v)}" for k, v in sub.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_config(path, env={})
 
 
 def run_demo(
@@ -95,7 +123,10 @@ def run_demo(
         events = mailchimp.send_newsletter(LIST_ID, at=as_of - timedelta(days=20), seed=seed)
         console.print(f"   Mailchimp sandbox {mailchimp.base_url}: {members} members, a newsletter with {events} "
                       f"opens/clicks; Shopify sandbox {shopify.base_url}", highlight=False)  # fmt: skip
-        config = demo_config(db, mailchimp.base_url, shopify.base_url, as_of.date())
+        config_path = workdir / "segmail-demo.toml"
+        config = write_config(
+            config_path, demo_config(db, mailchimp.base_url, shopify.base_url, as_of.date())
+        )
         env = {"MAILCHIMP_API_KEY": API_KEY, "SHOPIFY_ACCESS_TOKEN": shopify.access_token}
         store = open_store(config.store_url(), cache_mib=config.store.cache_mib)
         service = open_service(config, store, env, now=clock) if clock else open_service(config, store, env)
@@ -109,16 +140,12 @@ def run_demo(
             _print_cycle(console, config, result)
             _print_sends(console, service, as_of)
             _print_sandbox_tags(console, mailchimp)
+            _print_next(console, config_path, config.store_url(), store, as_of, serve=serve)
             if serve:
                 console.print(f"[bold]4. serving[/]: `segmail run` against the sandboxes (health on "
                               f"http://{config.service.listen}/healthz); Ctrl-C stops", highlight=False)  # fmt: skip
                 setup_logging("text", secrets=[API_KEY, shopify.access_token])
                 return service.run()
-            console.print(
-                f"next: `segmail demo --serve` keeps the service running; the store stays in {db} for "
-                "`SEGMAIL_STORE_URL=sqlite:///... segmail status` or `segmail segments explain EMAIL`",
-                markup=False, highlight=False,
-            )  # fmt: skip
             return 0 if result.status == "ok" else 1
         finally:
             service.api.close()
@@ -132,7 +159,7 @@ def _print_cycle(console: Console, config: AppConfig, result: Any) -> None:
     for col in ("step", "status", "seconds", "what happened"):
         steps.add_column(col)
     for s in result.steps:
-        what = s.error or ", ".join(_count(k, v) for k, v in s.counts.items() if s.name != "compute")
+        what = s.error or ("see the segments below" if s.name == "compute" else pairs(s.counts))
         steps.add_row(s.name, s.status, f"{s.seconds:.2f}", what)
     console.print(steps)
     seg = Table(title="segments and the tags pushed to Mailchimp")
@@ -144,14 +171,6 @@ def _print_cycle(console: Console, config: AppConfig, result: Any) -> None:
         seg.add_row(name, str(size), defn.tag, str(tag.added if tag else 0), str(tag.removed if tag else 0),
                     defn.description)  # fmt: skip
     console.print(seg)
-
-
-def _count(key: str, value: Any) -> str:
-    if isinstance(value, dict) and "recipients" in value:
-        return f"{key} {value['recipients']} in {value['jobs']} send job(s)"
-    if isinstance(value, dict):
-        return f"{key} " + "/".join(str(v) for v in value.values())
-    return f"{key} {value}"
 
 
 def _print_sends(console: Console, service: Any, as_of: datetime) -> None:
@@ -184,4 +203,43 @@ def _print_sandbox_tags(console: Console, mailchimp: MailchimpSandbox) -> None:
             table.add_row(segment.name, str(len(segment.members)))
     console.print(table)
     statuses = Counter(c.status for c in mailchimp.state.campaigns.values())
-    console.print(f"   campaigns in the sandbox: {dict(statuses)}", highlight=False)
+    console.print(f"   campaigns in the sandbox: {pairs(dict(sorted(statuses.items())))}", highlight=False)
+
+
+def next_commands(config_path: Path, email: str | None, as_of: datetime) -> list[str]:
+    """Commands to explore the demo's store; each works as printed (tests/test_cli.py runs them)."""
+    at = as_of.isoformat().replace("+00:00", "Z")
+    later = (as_of + timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    base = f"segmail --config {shlex.quote(str(config_path))}"
+    commands = [f"{base} rules check", f"{base} segments preview --as-of {later}"]
+    if email:
+        commands.append(f"{base} segments explain {shlex.quote(email)} --as-of {at}")
+    commands.append(f"{base} send plan --campaign vip_early --as-of {at}")
+    return commands
+
+
+def _example_email(store: Store) -> str | None:
+    """A contact of the demo store in a segment (a subscribed VIP when there is one), for `segments explain`."""
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(contacts.c.email)
+            .join(memberships, memberships.c.email_key == contacts.c.email_key)
+            .order_by(contacts.c.status != "subscribed", memberships.c.segment != "vip", contacts.c.email_key)
+            .limit(1)
+        ).scalar_one_or_none()
+
+
+def _print_next(
+    console: Console, config_path: Path, store_url: str, store: Store, as_of: datetime, *, serve: bool
+) -> None:
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    say(f"the config this demo used: {config_path} (store.url = {store_url})")
+    if os.environ.get(ENV_STORE_URL):
+        say(
+            f"note: {ENV_STORE_URL} is set and would override the config's store; unset it for these commands"
+        )
+    say("explore the store (each command works as printed):")
+    for command in next_commands(config_path, _example_email(store), as_of):
+        say(f"  {command}")
+    if not serve:
+        say("`segmail demo --serve` keeps the service running against the sandboxes")

@@ -30,6 +30,7 @@ from connector.http import ApiError
 from jobs.buckets import BucketExecutor
 from jobs.config import AppConfig
 from jobs.sync import pull_members
+from jobs.textfmt import pairs
 from sending.campaigns import CampaignDef
 from sending.plan import PlannedSend, Planner, variant_fields
 from sending.render import Renderer, ShopIdentity, TemplateError, Variant
@@ -221,7 +222,7 @@ class Sender(BucketExecutor):
             self._continue(bucket_id)
         log.info(
             "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s, unsent errors %d", campaign_name,
-            job_slot.isoformat(), result.recipients, result.buckets, dict(result.skipped) or "none", result.unsent,
+            job_slot.isoformat(), result.recipients, result.buckets, pairs(result.skipped) or "none", result.unsent,
         )  # fmt: skip
         return result
 
@@ -274,7 +275,7 @@ class Sender(BucketExecutor):
             result.skipped[p.reason] = result.skipped.get(p.reason, 0) + 1
             rows.append(self._ledger_row(campaign, p, bucket_id=None, status="skipped"))
         if rows:
-            log.info("campaign %s: skipped %s", campaign.name, dict(result.skipped))
+            log.info("campaign %s: skipped %s", campaign.name, pairs(result.skipped))
             try:
                 with self.store.engine.begin() as conn:
                     ledger.insert_skips(conn, rows)

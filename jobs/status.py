@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from jobs.config import AppConfig
 from jobs.health import health, snapshot
 from jobs.service import JOBS_TABLE
+from jobs.textfmt import pairs
 from sending.unsent import UNSENT_REASONS
 from store.db import Store
 
@@ -101,8 +102,7 @@ def print_status(report: dict[str, Any], console: Console) -> None:
         for col in ("step", "status", "seconds", "counts"):
             steps.add_column(col)
         for s in last["steps"]:
-            counts = ", ".join(f"{k}={v}" for k, v in s["counts"].items())
-            steps.add_row(s["name"], s["status"], f"{s['seconds']:.2f}", counts)
+            steps.add_row(s["name"], s["status"], f"{s['seconds']:.2f}", pairs(s["counts"]))
         console.print(steps)
     else:
         console.print("no cycle has run yet")

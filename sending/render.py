@@ -9,6 +9,7 @@ Every template failure raises `TemplateError` (with `.problem.file` and `.proble
 
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 import sys
@@ -371,8 +372,18 @@ class Renderer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m sending.render [templates_dir]`: the marketer's pre-flight check, no config needed."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    templates_dir = Path(args[0]) if args else DEFAULT_TEMPLATES_DIR
+    parser = argparse.ArgumentParser(
+        prog="python -m sending.render",
+        description="Check every template (syntax, variables, footer, translations); no config needed.",
+    )
+    parser.add_argument(
+        "templates_dir", nargs="?", type=Path, default=DEFAULT_TEMPLATES_DIR,
+        help=f"the templates folder (default: {DEFAULT_TEMPLATES_DIR})",
+    )  # fmt: skip
+    templates_dir: Path = parser.parse_args(argv).templates_dir
+    if not templates_dir.is_dir():
+        print(f"error: {templates_dir} is not a directory; pass the templates folder", file=sys.stderr)
+        return 2
     shop = ShopIdentity(
         name="Example Shop", address="1 Example Street, 10115 Berlin, Germany", url="https://shop.example"
     )

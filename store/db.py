@@ -50,6 +50,10 @@ class StoreError(RuntimeError):
     """The store cannot be opened or is at a schema this version does not know."""
 
 
+class StoreUrlError(StoreError):
+    """store.url names no database segmail can use: a config error (exit 2), not an outage."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Store:
     engine: Engine
@@ -83,7 +87,7 @@ def engine_for(url: str, *, cache_mib: int = DEFAULT_CACHE_MIB) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
-    raise StoreError(
+    raise StoreUrlError(
         f"store.url: unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql"
     )
 
@@ -108,7 +112,10 @@ def open_store(
     except StoreError:
         raise
     except Exception as exc:
-        raise StoreError(f"store.url: cannot use {redact_url(url)}: {type(exc).__name__}") from None
+        raise StoreUrlError(
+            f"store.url: cannot use {redact_url(url)}: {type(exc).__name__}; expected a URL such as "
+            "sqlite:////var/lib/segmail/segmail.db or postgresql://user@host/db"
+        ) from None
     try:
         with engine.begin() as conn:
             migrate(conn, MIGRATIONS if migrations is None else migrations)
@@ -119,7 +126,8 @@ def open_store(
         engine.dispose()
         detail = str(exc).split("\n", 1)[0].replace(make_url(url).password or "\0", "***")
         raise StoreError(
-            f"cannot open the store at {redact_url(url)}: {type(exc).__name__}: {detail}"
+            f"cannot open the store at {redact_url(url)}: {type(exc).__name__}: {detail} — check store.url "
+            "(or SEGMAIL_STORE_URL) and that the database is reachable"
         ) from None
     return Store(engine=engine)
 

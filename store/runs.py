@@ -6,21 +6,37 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from store.codec import from_us, to_us
 from store.schema import runs
 
+# pg_advisory_xact_lock key serialising run numbers: "runs" in ASCII (the leader lock uses "segmail").
+RUN_NUMBER_LOCK = 0x72756E73
+
 
 def start_run(conn: Connection, *, kind: str, as_of: datetime, now: datetime) -> int:
-    result = conn.execute(
-        insert(runs).values(
-            kind=kind, as_of=to_us(as_of), started_at=to_us(now), status="running", stats="{}"
-        )
+    """Log a run under the next number, max(id) + 1, taken inside the caller's transaction.
+
+    Users read these numbers ("cycle run 3", "compute run 4"), so they count 1, 2, 3 … without gaps
+    on both databases. An autoincrement id does not: PostgreSQL never hands out again a sequence value
+    whose insert rolled back (a failed compute, whose transaction rolls back before the failure is
+    logged). With max + 1 a rolled-back number is simply taken by the next run. On PostgreSQL a
+    transaction-scoped advisory lock makes a concurrent writer wait for the holder's commit or
+    rollback instead of computing the same number; SQLite already serialises writers.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(RUN_NUMBER_LOCK)))
+    next_id = select(func.coalesce(func.max(runs.c.id), 0) + 1).scalar_subquery()
+    return int(
+        conn.execute(
+            insert(runs)
+            .values(
+                id=next_id, kind=kind, as_of=to_us(as_of), started_at=to_us(now), status="running", stats="{}"
+            )
+            .returning(runs.c.id)
+        ).scalar_one()
     )
-    pk = result.inserted_primary_key
-    assert pk is not None
-    return int(pk[0])
 
 
 def finish_run(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shlex
 
 import pytest
 
@@ -119,6 +121,27 @@ def test_demo_runs_on_embedded_defaults(capsys, tmp_path, monkeypatch):
     assert "next scheduled sends" in flat and "vip_early" in flat
     assert "what the Mailchimp sandbox now holds" in flat and "segmail:repeat_buyer" in flat
     assert (tmp_path / "d" / "segmail-demo.db").exists()
+    config = tmp_path / "d" / "segmail-demo.toml"
+    assert (
+        f"the config this demo used: {config} (store.url = sqlite:///{tmp_path / 'd' / 'segmail-demo.db'})"
+        in out
+    )
+    commands = [line.strip() for line in out.splitlines() if line.startswith("  segmail ")]
+    assert len(commands) == 4 and all(c.startswith(f"segmail --config {config} ") for c in commands)
+    explain = next(c for c in commands if " segments explain " in c)
+    for command in commands:  # every printed command works as printed, on the store the demo left
+        code, shown, errors = run(capsys, *shlex.split(command)[1:])
+        assert code == 0, (command, shown, errors)
+        if command == explain:
+            assert "status subscribed" in shown and re.search(r"│ vip\s+│ yes\s+│ every clause holds", shown)
+    # human output shows counts as key=value, never a Python dict or repr
+    code, status, _ = run(capsys, "--config", str(config), "status")  # 1: no service is running
+    flat_status = " ".join(status.split())
+    assert code == 1 and "steps of the last cycle" in flat_status and "push tags" in flat_status
+    for shown in (flat, flat_status):
+        assert not re.search(r"\{'|Decimal\(|datetime\.|Variant\(", shown), shown
+    assert "campaigns in the sandbox: schedule=" in flat or "campaigns in the sandbox: sent=" in flat
+    assert re.search(r"\badded=\d+,", flat_status) and re.search(r"\bentered=\d+,", flat_status)
     # the same run again gives the same figures: every clock stood at --as-of
     code, again, _ = run(capsys, "demo", "--contacts", "300", "--dir", "d", "--as-of", AS_OF)
 
