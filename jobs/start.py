@@ -38,6 +38,8 @@ def open_service(
     now: Callable[[], datetime] = utc_now,
 ) -> Service:
     env = os.environ if env is None else env
+    for warning in config.warnings:  # `rules check` prints the same; a service log is where operators look
+        log.warning("config: %s", warning)
     try:
         api = sync.open_api(config, env)
     except sync.SyncConfigError as exc:

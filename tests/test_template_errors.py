@@ -106,3 +106,17 @@ def test_service_start_logs_it_and_the_send_job_fails_only_that_campaign(store, 
     failed = sender.run_slot("vip_broken", slot)
     assert failed.failed == "templates/test.html:2: unknown test 'nosuchtest'" and failed.buckets == 0
     assert sender.run_slot("vip_early", slot).buckets == 1
+
+
+def test_service_start_logs_the_config_warnings(store, folder, caplog, request):
+    box, tick = request.getfixturevalue("sandbox"), request.getfixturevalue("clock")
+    dangling = {**VIP, "segment": "vipp", "enabled": False}
+    c = cfg(box, {"vip_early": VIP, "old": dangling}, send={"templates_dir": str(folder)})
+    assert c.warnings  # the same list `rules check` prints
+    setup(box, store, c, members=SHOPPING[:1])
+    with caplog.at_level(logging.WARNING, logger="segmail.service"):
+        service = open_service(c, store, env={"MAILCHIMP_API_KEY": KEY}, now=tick)
+    service.api.close()
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert logged == [f"config: {w}" for w in c.warnings]
+    assert "campaigns.old.segment: no segment named 'vipp'" in logged[0]
