@@ -47,7 +47,13 @@ def shown_everywhere(store, c, now):
     report = status_report(store, c, now=now)
     console = Console(file=io.StringIO(), width=200)
     print_status(report, console)
-    return code, body, metrics_text(metrics_registry(lambda: (snap, Counters(), "active"))), report, console.file.getvalue()
+    return (
+        code,
+        body,
+        metrics_text(metrics_registry(lambda: (snap, Counters(), "active"))),
+        report,
+        console.file.getvalue(),
+    )
 
 
 def test_documented_skip_reasons():
