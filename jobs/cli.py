@@ -451,16 +451,12 @@ def _campaign(ctx: Context, name: str) -> Any:
 
 def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     renderer = _renderer(ctx)
-    problems = [str(p) for p in renderer.check(args.template or None)]
-    for campaign in ctx.config.campaigns.values():
-        if not args.template or campaign.template in args.template:
-            problems += [
-                f"campaigns.{campaign.name}.subject: {p}" for p in renderer.check_subject(campaign.subject)
-            ]
-            if campaign.template not in renderer.campaign_templates():
-                problems.append(
-                    f"campaigns.{campaign.name}.template: no template {campaign.template!r} in {renderer.templates_dir}"
-                )
+    from jobs.config_check import check_campaigns
+
+    campaigns = check_campaigns(ctx.config, renderer, templates_named=args.template or ())
+    problems = [str(p) for p in renderer.check(args.template or None)] + campaigns.errors
+    for warning in campaigns.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     for problem in problems:
         err.print(problem, markup=False, highlight=False, soft_wrap=True)
     checked = len(args.template) if args.template else len(renderer.campaign_templates())

@@ -8,6 +8,7 @@ switched off after its template was renamed must not stop the service.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +24,20 @@ class CampaignCheck:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_campaigns(config: AppConfig, renderer: Renderer | None) -> CampaignCheck:
-    """Every campaign's problems, each naming its TOML key; `renderer` may be None without campaigns."""
+def check_campaigns(
+    config: AppConfig, renderer: Renderer | None, *, templates_named: Collection[str] = ()
+) -> CampaignCheck:
+    """Every campaign's problems, each naming its TOML key; `renderer` may be None without campaigns.
+
+    `templates_named` limits the check to the campaigns using those templates (`templates check X`).
+    """
     if renderer is None or not config.campaigns:
         return CampaignCheck(None)
     result = CampaignCheck(renderer.templates_dir)
     templates = renderer.campaign_templates()
     for campaign in config.campaigns.values():
+        if templates_named and campaign.template not in templates_named:
+            continue
         key = f"campaigns.{campaign.name}"
         found = []
         if campaign.template not in templates:

@@ -136,3 +136,8 @@ def test_rules_check_validates_campaigns_against_the_templates_folder(tmp_path, 
         "campaigns.unknown.subject: <subject>:1: unknown variable 'sgment'",
         f"4 problem(s) in {bad}; templates checked in {folder}",
     ]
+    # templates check reports the same template and subject problems (one implementation); the segment
+    # warning is the config's, which rules check owns
+    code, out, err = run(capsys, "--config", str(bad), "templates", "check")
+    assert code == 1
+    assert err.splitlines() == [*lines[1:-1], "4 problem(s) in 6 template(s)"]
