@@ -7,6 +7,11 @@ session, and wraps its quirks once (see ../shared/contracts/mailchimp.md §11):
 - response headers (Retry-After) are dropped from its exceptions, so the transport keeps them;
 - `fields` must be a list (a string is sent one character per field);
 - a URL containing "server" is rewritten, so the data centre is always passed explicitly.
+
+Mailchimp's limits ("API limits", https://mailchimp.com/developer/marketing/docs/fundamentals/): at most 10
+simultaneous connections (the pool never opens more), a 120 s timeout on calls (`timeout_s` stays below
+it), and "At exceptionally high volumes, you may receive an HTTP 429 or 403 without a JSON body": such a
+403 is a throttle and retried, while a refused key is a 401/403 that carries a problem document.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from connector.http import (
     Redactor,
     Response,
     RetryStats,
+    TransientError,
     classify,
     make_session,
     parse_retry_after,
@@ -188,6 +194,9 @@ class MailchimpApi:
             detail = _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
             shown = detail or ("an empty body" if not body else "a non-JSON body")
             message = f"{what}: HTTP {status}: {shown}"
+            if status == 403 and not detail:
+                message += " (Mailchimp throttling at high volume)"
+                return TransientError(self._redact(message), status=status, retry_after=retry_after)
         return classify(status, self._redact(message), detail=self._redact(detail), retry_after=retry_after)
 
     # -- reads ----------------------------------------------------------------------------------
