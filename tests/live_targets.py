@@ -186,40 +186,34 @@ class FakeTime:
 @dataclass
 class ShopifyTarget:
     name: str
-    settings: Callable[..., ShopifySettings]  # keyword overrides, e.g. access_token=
+    values: dict[str, Any]  # ShopifySettings' fields; a check may override some, e.g. access_token
     since: str  # the cursor a check pulls from: paging, never the bulk import
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] | None = None
     min_pages: int = 1  # the sandbox's shop is built to span pages; a live one may fit in one
 
     def client(self, **overrides: Any) -> ShopifyClient:
-        return ShopifyClient(self.settings(**overrides), sleep=self.sleep, clock=self.clock)
+        settings = ShopifySettings(**({"page_size": SHOP_PAGE} | self.values | overrides))
+        return ShopifyClient(settings, sleep=self.sleep, clock=self.clock)
 
 
 @pytest.fixture(name="shopify", params=TARGETS)
 def shopify_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShopifyTarget]:
     if request.param == "live":
         env = live_env(SHOPIFY_VARS)
-
-        def live_settings(**overrides: Any) -> ShopifySettings:
-            values = {"shop_url": env["SEGMAIL_LIVE_SHOPIFY_URL"], "access_token": env["SEGMAIL_LIVE_SHOPIFY_TOKEN"],
-                      "page_size": SHOP_PAGE} | overrides  # fmt: skip
-            return ShopifySettings(**values)
-
-        yield ShopifyTarget("live", live_settings, (datetime.now(UTC) - LIVE_WINDOW).isoformat(), time.sleep)
+        values = {
+            "shop_url": env["SEGMAIL_LIVE_SHOPIFY_URL"],
+            "access_token": env["SEGMAIL_LIVE_SHOPIFY_TOKEN"],
+        }
+        yield ShopifyTarget("live", values, (datetime.now(UTC) - LIVE_WINDOW).isoformat(), time.sleep)
         return
     ft = FakeTime()
     files = generate_shop(tmp_path, contacts=80, seed=11, as_of=AS_OF)
     with ShopifySandbox(access_token="shpat_contract_token", clock=ft.clock, now=lambda: AS_OF, seed=5) as sb:
         sb.load_orders(files.orders, files.contacts)
-
-        def sandbox_settings(**overrides: Any) -> ShopifySettings:
-            values = {"shop_url": sb.base_url, "access_token": "shpat_contract_token", "page_size": SHOP_PAGE,
-                      "bulk_poll_s": 2.0} | overrides  # fmt: skip
-            return ShopifySettings(**values)
-
+        values = {"shop_url": sb.base_url, "access_token": "shpat_contract_token"}
         since = (AS_OF - timedelta(days=200)).isoformat()
-        yield ShopifyTarget("sandbox", sandbox_settings, since, ft.sleep, ft.clock, min_pages=3)
+        yield ShopifyTarget("sandbox", values, since, ft.sleep, ft.clock, min_pages=3)
 
 
 # ---- WooCommerce ------------------------------------------------------------------------------------
@@ -228,25 +222,21 @@ def shopify_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 @dataclass
 class WooTarget:
     name: str
-    settings: Callable[..., WooSettings]
+    values: dict[str, Any]  # WooSettings' fields; a check may override some, e.g. consumer_secret
     since: str
     min_pages: int = 1  # the sandbox's shop is built to span pages; a live one may fit in one
 
     def client(self, **overrides: Any) -> WooCommerceClient:
-        return WooCommerceClient(self.settings(**overrides))
+        return WooCommerceClient(WooSettings(**({"page_size": SHOP_PAGE} | self.values | overrides)))
 
 
 @pytest.fixture(name="woocommerce", params=TARGETS)
 def woocommerce_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WooTarget]:
     if request.param == "live":
         env = live_env(WC_VARS)
-
-        def live_settings(**overrides: Any) -> WooSettings:
-            values = {"base_url": env["SEGMAIL_LIVE_WC_URL"], "consumer_key": env["SEGMAIL_LIVE_WC_KEY"],
-                      "consumer_secret": env["SEGMAIL_LIVE_WC_SECRET"], "page_size": SHOP_PAGE} | overrides  # fmt: skip
-            return WooSettings(**values)
-
-        yield WooTarget("live", live_settings, (datetime.now(UTC) - LIVE_WINDOW).isoformat())
+        values = {"base_url": env["SEGMAIL_LIVE_WC_URL"], "consumer_key": env["SEGMAIL_LIVE_WC_KEY"],
+                  "consumer_secret": env["SEGMAIL_LIVE_WC_SECRET"]}  # fmt: skip
+        yield WooTarget("live", values, (datetime.now(UTC) - LIVE_WINDOW).isoformat())
         return
     files = generate_shop(tmp_path, contacts=80, seed=11, as_of=AS_OF)
     since = AS_OF - timedelta(days=200)
@@ -258,10 +248,9 @@ def woocommerce_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         sb.add_order({"id": 990_001, "status": "completed", "currency": "EUR", "total": "5.00",
                       "date_created_gmt": early, "date_modified_gmt": early,
                       "billing": {"email": "early@example.com"}, "refunds": []})  # fmt: skip
-
-        def sandbox_settings(**overrides: Any) -> WooSettings:
-            values = {"base_url": sb.base_url, "consumer_key": sb.consumer_key,
-                      "consumer_secret": sb.consumer_secret, "page_size": SHOP_PAGE} | overrides  # fmt: skip
-            return WooSettings(**values)
-
-        yield WooTarget("sandbox", sandbox_settings, since.isoformat(), min_pages=3)
+        values = {
+            "base_url": sb.base_url,
+            "consumer_key": sb.consumer_key,
+            "consumer_secret": sb.consumer_secret,
+        }
+        yield WooTarget("sandbox", values, since.isoformat(), min_pages=3)

@@ -45,8 +45,15 @@ def _status_problems(problems: list[str]) -> list[str]:
     return [p for p in problems if "status" in p]
 
 
-def _ids(pages: list[OrderPage]) -> list[str]:
-    return [o.order_id for page in pages for o in page.orders]
+def _check_order_pages(target: str, since: str, pages: list[OrderPage], min_pages: int) -> None:
+    """What every shop's pages must hold: each order once, cursors only forward, every status mapped."""
+    ids = [o.order_id for page in pages for o in page.orders]
+    if not ids:
+        pytest.skip(f"{target}: no orders changed since {since}; nothing to page")
+    assert len(pages) >= min_pages and len(set(ids)) == len(ids), "an order came twice"
+    cursors = [datetime.fromisoformat(p.cursor) for p in pages if p.cursor]
+    assert all(a <= b for a, b in pairwise(cursors)), "cursors move forward"
+    assert _status_problems([p for page in pages for p in page.problems]) == []
 
 
 # ---- Mailchimp: https://mailchimp.com/developer/marketing/api/list-members/list-members-info/ --------
@@ -142,13 +149,7 @@ def test_shopify_pages_by_cursor_within_the_query_cost_limit(shopify: ShopifyTar
     assert all(
         {"maximumAvailable", "currentlyAvailable", "restoreRate"} <= set(c["throttleStatus"]) for c in costs
     )
-    ids = _ids(pages)
-    if not ids:
-        pytest.skip(f"{shopify.name}: no orders updated since {shopify.since}; nothing to page")
-    assert len(pages) >= shopify.min_pages and len(set(ids)) == len(ids), "an order came twice"
-    cursors = [datetime.fromisoformat(p.cursor) for p in pages if p.cursor]
-    assert all(a <= b for a, b in pairwise(cursors)), "cursors move forward"
-    assert _status_problems([p for page in pages for p in page.problems]) == []
+    _check_order_pages(shopify.name, shopify.since, pages, shopify.min_pages)
 
 
 def test_shopify_resume_reads_only_orders_updated_after_the_cursor(shopify: ShopifyTarget, wire: Wire):
@@ -195,13 +196,7 @@ def test_woocommerce_pages_by_modified_after(woocommerce: WooTarget, wire: Wire)
     for e in answers:
         bound = e.query["modified_after"][0]  # naive GMT, as sent
         assert all(str(o["date_modified_gmt"]) > bound for o in e.body), "an order at or before the bound"
-    ids = _ids(pages)
-    if not ids:
-        pytest.skip(f"{woocommerce.name}: no orders modified since {woocommerce.since}; nothing to page")
-    assert len(pages) >= woocommerce.min_pages and len(set(ids)) == len(ids), "an order came twice"
-    cursors = [datetime.fromisoformat(p.cursor) for p in pages if p.cursor]
-    assert all(a <= b for a, b in pairwise(cursors)), "cursors move forward"
-    assert _status_problems([p for page in pages for p in page.problems]) == []
+    _check_order_pages(woocommerce.name, woocommerce.since, pages, woocommerce.min_pages)
 
 
 def test_woocommerce_refuses_a_wrong_secret_in_the_documented_error_shape(woocommerce: WooTarget, wire: Wire):
