@@ -7,6 +7,11 @@ session, and wraps its quirks once (see ../shared/contracts/mailchimp.md §11):
 - response headers (Retry-After) are dropped from its exceptions, so the transport keeps them;
 - `fields` must be a list (a string is sent one character per field);
 - a URL containing "server" is rewritten, so the data centre is always passed explicitly.
+
+Mailchimp's limits ("API limits", https://mailchimp.com/developer/marketing/docs/fundamentals/): at most 10
+simultaneous connections (the pool never opens more), a 120 s timeout on calls (`timeout_s` stays below
+it), and "At exceptionally high volumes, you may receive an HTTP 429 or 403 without a JSON body": such a
+403 is a throttle and retried, while a refused key is a 401/403 that carries a problem document.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from connector.http import (
     Redactor,
     Response,
     RetryStats,
+    TransientError,
     classify,
     make_session,
     parse_retry_after,
@@ -46,6 +52,7 @@ from connector.records import Event, Member
 
 T = TypeVar("T")
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
+PAGE_OVERLAP = 50  # members each page re-reads from the one before: see `members`
 SEGMENT_CHUNK = 500  # "A maximum of 500 members can be sent" per members_to_add / members_to_remove
 _EMAIL_IN_TEXT = re.compile(r"[^\s@'\"<>]+@[^\s@'\"<>]+")
 MEMBER_FIELDS = [
@@ -188,6 +195,9 @@ class MailchimpApi:
             detail = _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
             shown = detail or ("an empty body" if not body else "a non-JSON body")
             message = f"Mailchimp {what}: HTTP {status}: {shown}"
+            if status == 403 and not detail:
+                message += " (Mailchimp throttling at high volume)"
+                return TransientError(self._redact(message), status=status, retry_after=retry_after)
         return classify(status, self._redact(message), detail=self._redact(detail), retry_after=retry_after)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -200,6 +210,13 @@ class MailchimpApi:
         The first page gives the total; the rest are fetched concurrently (at most `max_connections`
         in flight, so memory stays bounded) and yielded in offset order, so a caller that saves a
         cursor after each page never saves one ahead of an unstored page.
+
+        Mailchimp documents no snapshot for `offset` paging, and a member that changes during the read
+        moves to the end of this sort, so every later offset shifts and a plain read skips one member per
+        change. Pages therefore overlap by `PAGE_OVERLAP`: the previous page's last member must come
+        again in the next page, which proves nothing between them was skipped (the repeats are dropped).
+        If more members changed between two neighbouring reads, the read stops with a TransientError
+        before the page after the gap, so a saved cursor stays behind the skipped members.
         """
         params: dict[str, Any] = {
             "count": PAGE_SIZE,
@@ -219,10 +236,16 @@ class MailchimpApi:
             )
 
         first = fetch(0)
-        yield parse_members(first.get("members") or [], offset=0)
-        offsets = range(PAGE_SIZE, int(first.get("total_items") or 0), PAGE_SIZE)
+        previous: list[Any] = first.get("members") or []
+        yield parse_members(previous, offset=0)
+        step = PAGE_SIZE - PAGE_OVERLAP
+        # a page is needed while members lie past the previous page's end (offset - step + PAGE_SIZE)
+        offsets = range(step, int(first.get("total_items") or 0) - PAGE_OVERLAP, step)
         for offset, data in zip(offsets, _in_order(fetch, offsets, self.max_connections), strict=True):
-            yield parse_members(data.get("members") or [], offset=offset)
+            page: list[Any] = data.get("members") or []
+            start = _after_overlap(previous, page)
+            yield parse_members(page[start:], offset=offset + start)
+            previous = page
 
     def pages(
         self, what: str, fn: Callable[..., Any], *args: Any, items: str, **params: Any
@@ -470,6 +493,27 @@ class ChunkResult:
     added: list[str]
     removed: list[str]
     refused: dict[str, str]
+
+
+def _after_overlap(previous: Sequence[Any], page: Sequence[Any]) -> int:
+    """Where the new members of `page` begin, given the page read before it (see `MailchimpApi.members`)."""
+    keys = [_member_key(item) for item in page]
+    if not previous or not page:
+        return 0
+    last = _member_key(previous[-1])
+    if last in keys:
+        return keys.index(last) + 1
+    if len(previous) < PAGE_SIZE:  # the previous page was the end when read: what follows came later
+        seen = {_member_key(item) for item in previous}
+        return next((i for i, key in enumerate(keys) if key not in seen), len(keys))
+    raise TransientError(
+        f"list members: more than {PAGE_OVERLAP} members changed between two page reads, so some may "
+        "have been skipped; the next pull reads on from the last stored page"
+    )
+
+
+def _member_key(item: Any) -> str:
+    return str(item.get("email_address") or "").strip().lower() if isinstance(item, dict) else ""
 
 
 def _in_order(fetch: Callable[[int], T], offsets: Sequence[int], workers: int) -> Iterator[T]:

@@ -3,7 +3,8 @@
 Why a module of its own: WooCommerce has quirks the generic reader must not know about (see
 ../shared/contracts/shops.md §B): money and dates are strings, `date_*` without `_gmt` are site-local,
 guests have `customer_id = 0`, `per_page` is capped at 100, and stores older than WooCommerce 5.8 have
-no `modified_after` filter, so they are read by creation time instead.
+no `modified_after` filter, so they are read by creation time instead (with a window wide enough for
+stores older than 5.4, which have no `dates_are_gmt` either and read a bound in their own time zone).
 
 Limitation: WooCommerce order line items carry no product categories (`name` is a product name), so
 `Order.categories` is always empty here; filling it would need a `/products?include=…` look-up.
@@ -51,11 +52,18 @@ class _Window:
     filter_param: str  # query parameter taking the lower bound
     orderby: str  # ascending on the same date, so the newest order of a page is a safe cursor
     cursor_field: str  # the order field whose newest value becomes the cursor
+    widen: timedelta = timedelta(0)  # moved back this much more than the look-back
 
 
+# `modified_after` (WooCommerce 5.8+) with `dates_are_gmt=true` (5.4+): the bound is naive GMT, compared
+# with `date_modified_gmt` ("Whether to consider GMT post dates when limiting response by ... modified date").
 BY_MODIFIED: Final = _Window("modified_after", "modified", "date_modified_gmt")
-# WooCommerce < 5.8: only creation time can be filtered; edits to older orders are missed.
-BY_CREATED: Final = _Window("after", "date", "date_created_gmt")
+# WooCommerce < 5.8: only creation time can be filtered; edits to older orders are missed. Such a store may
+# also predate `dates_are_gmt` (5.4) and then reads the naive bound in the site's own time zone, which the
+# API does not tell: the bound moves back by the largest UTC offset in use (UTC-12 reads it 12 h late,
+# UTC+14 early), so nothing is missed; the orders read twice are de-duplicated or upserted.
+MAX_UTC_OFFSET: Final = timedelta(hours=14)
+BY_CREATED: Final = _Window("after", "date", "date_created_gmt", widen=MAX_UTC_OFFSET)
 ORDERS_PATH: Final = "/orders"
 FIXED_PARAMS: Final = {"order": "asc", "dates_are_gmt": "true"}
 
@@ -171,7 +179,7 @@ class WooCommerceClient:
         yield from self._read(BY_CREATED, since, cursor)
 
     def _read(self, window: _Window, since: datetime | None, cursor: str | None) -> Iterator[OrderPage]:
-        bound = None if since is None else since - self.settings.lookback
+        bound = None if since is None else since - self.settings.lookback - window.widen
         # repeats from offset paging (an order modified mid-read moves) land on nearby pages: remember
         # only the last two pages, so memory stays constant; a farther repeat is an idempotent upsert
         recent: deque[set[tuple[str, str]]] = deque(maxlen=2)

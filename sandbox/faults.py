@@ -1,4 +1,4 @@
-"""Seeded fault injection for the Mailchimp sandbox: the failures a client's retry policy must survive."""
+"""Seeded fault injection for the sandboxes: the failures a client's retry policy must survive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase
 from typing import Final
 
-__all__ = ["FAULT_KINDS", "Faults"]
+__all__ = ["FAULT_KINDS", "MAILCHIMP_ONLY", "Faults"]
 
 # Drawn in this order from one uniform number, so a seed always picks the same kinds in the same order.
 FAULT_KINDS: Final = (
@@ -18,7 +18,9 @@ FAULT_KINDS: Final = (
     "reset",
     "timeout",
     "reset_after_apply",
+    "403_empty",  # last, so adding it left every earlier seed's draws unchanged
 )
+MAILCHIMP_ONLY: Final = frozenset({"403_empty"})
 _RATE_FIELDS: Final = tuple(f"rate_{kind}" for kind in FAULT_KINDS)
 
 
@@ -34,6 +36,8 @@ class Faults:
     - `rate_timeout`: the answer (a 504 problem) comes only after `timeout_s`, longer than a client waits.
     - `rate_reset_after_apply`: the request takes effect, then the connection is reset, so the client cannot
       know whether its write landed. Every other fault is injected before handling and changes nothing.
+    - `rate_403_empty`: Mailchimp only, the other half of the sentence above: a 403 with no body, which is a
+      throttle and not a refused key.
     - `latency_ms`: added to every request that is not exempt.
     - `exempt_paths`: `fnmatch` patterns on the path after `/3.0` (e.g. `"/lists/*/segments*"`) that are
       never faulted, so a test can seed data through the API while faults are on.
@@ -48,6 +52,7 @@ class Faults:
     rate_reset: float = 0.0
     rate_timeout: float = 0.0
     rate_reset_after_apply: float = 0.0
+    rate_403_empty: float = 0.0
     timeout_s: float = 3.0
     exempt_paths: tuple[str, ...] = ()
 
@@ -78,6 +83,12 @@ class Faults:
                 raise ValueError(f"faults: expected name=value with name in {sorted(types)}, got {item!r}")
             values[name] = _convert(name, str(types[name]), raw.strip())
         return cls(**values)  # type: ignore[arg-type]
+
+    def kinds(self) -> frozenset[str]:
+        """The fault kinds this configuration can draw."""
+        return frozenset(
+            kind for kind, name in zip(FAULT_KINDS, _RATE_FIELDS, strict=True) if getattr(self, name) > 0
+        )
 
     @property
     def active(self) -> bool:

@@ -2,7 +2,12 @@
 
 Stdlib HTTP in a daemon thread, Basic auth with any user and the configured key as password, JSON in and
 out, `application/problem+json` errors, seeded fault injection, and a log of every exchange so tests can
-check each one against the official spec (`sandbox.spec.validate`). Endpoints live in
+check each one against the official spec (`sandbox.spec.validate`). Limits from "API limits" in
+https://mailchimp.com/developer/marketing/docs/fundamentals/: "a limit of 10 simultaneous connections.
+You'll receive a 429 error if you reach the limit" (an 11th request in flight is refused; the page does not
+say whether an idle kept-alive connection counts, and here it does not); "At exceptionally high volumes,
+you may receive an HTTP 429 or 403 without a JSON body" (the `429` and `403_empty` faults); the
+"120-second timeout on API calls" is the client's to respect (its `timeout_s` is capped at 120). Endpoints live in
 `sandbox.mailchimp_api` (parsing helpers in `mailchimp_request`, JSON shapes in `mailchimp_json`), the
 data in `sandbox.mailchimp_state`, HTTP plumbing in `sandbox.mailchimp_http`, faults in `sandbox.faults`.
 """
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.faults import Faults
+from sandbox.faults import FAULT_KINDS, Faults
 from sandbox.mailchimp_api import dispatch
 from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials, json_or_none
 from sandbox.mailchimp_json import member_json
@@ -72,12 +77,15 @@ class LoggedRequest:
 class MailchimpSandbox(ServedSandbox):
     """The sandbox server and its data; a context manager that starts on enter and stops on exit."""
 
+    fault_kinds = frozenset(FAULT_KINDS)
+
     def __init__(
         self,
         *,
         api_key: str = "test-us6",
         seed: int = 0,
         faults: Faults | None = None,
+        max_connections: int = 10,
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -87,6 +95,10 @@ class MailchimpSandbox(ServedSandbox):
         self.state = SandboxState(seed=seed)
         self.requests_log: list[LoggedRequest] = []
         self.connections_opened = 0
+        self.max_connections = max_connections  # requests in flight at once, per API key
+        self.peak_in_flight = 0
+        self.refused_in_flight = 0  # 429s for going over `max_connections`
+        self._in_flight = 0
         self.faults_injected: Counter[str] = Counter()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))  # tests may swap it
         self._n_429 = 0
@@ -288,11 +300,26 @@ class MailchimpSandbox(ServedSandbox):
         with self._lock:
             self.requests_log.append(entry)
             number = len(self.requests_log)
-        reply = self._reply(entry, number)
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            over = self._in_flight > self.max_connections
+        try:
+            reply = self._over_limit(number) if over else self._reply(entry, number)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         entry.status = None if reply.reset else reply.status
         entry.response_headers = dict(reply.headers)
         entry.response_body = None if reply.reset else reply.body
         return reply
+
+    def _over_limit(self, number: int) -> Reply:
+        """The real limit, not an injected fault: a problem document and no `Retry-After`, which the
+        fundamentals page does not promise (a client must back off on its own)."""
+        with self._lock:
+            self.refused_in_flight += 1
+        detail = f"You have exceeded the limit of {self.max_connections} simultaneous connections."
+        return _problem_reply(problem(429, "Too Many Requests", detail, _instance(self.seed, number)))
 
     def _reply(self, entry: LoggedRequest, number: int) -> Reply:
         api_path = entry.path[len(BASE_PATH) :] if entry.path.startswith(BASE_PATH + "/") else None
@@ -329,6 +356,8 @@ class MailchimpSandbox(ServedSandbox):
             return _problem_reply(problem(429, "Too Many Requests", detail, _instance(self.seed, number)),
                                   (("Retry-After", "1"),))  # fmt: skip
         self._count_fault(entry, kind)
+        if kind == "403_empty":  # "a 403 without a JSON body" at exceptionally high volumes
+            return Reply(403)
         if kind == "502_html":
             return Reply(502, (("Content-Type", "text/html; charset=utf-8"),), _BAD_GATEWAY_HTML)
         if kind == "reset":

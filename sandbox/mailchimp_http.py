@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from sandbox.faults import Faults
+from sandbox.faults import FAULT_KINDS, MAILCHIMP_ONLY, Faults
 
 __all__ = ["Exchange", "HttpServer", "Reply"]
 
@@ -153,6 +153,7 @@ class ServedSandbox:
     _lock: threading.RLock
     _faults: Faults
     _fault_rng: random.Random
+    fault_kinds: frozenset[str] = frozenset(FAULT_KINDS) - MAILCHIMP_ONLY  # what this sandbox can inject
 
     def _init_serving(self, host: str, port: int, faults: Faults | None) -> None:
         self._lock = threading.RLock()
@@ -169,6 +170,9 @@ class ServedSandbox:
     @faults.setter
     def faults(self, faults: Faults) -> None:
         """Swap the faults mid-test; the draw sequence restarts from the new seed."""
+        unsupported = faults.kinds() - self.fault_kinds
+        if unsupported:
+            raise ValueError(f"{type(self).__name__} cannot inject {', '.join(sorted(unsupported))}")
         with self._lock:
             self._faults = faults
             self._fault_rng = random.Random(faults.seed)

@@ -1,10 +1,24 @@
 """A local stand-in for WooCommerce REST API v3 `GET /wp-json/wc/v3/orders`, stdlib only.
 
 Why: the WooCommerce connector is tested end to end over real HTTP without a store, and the demo serves
-the orders of `sandbox.shopgen` so the shop matches the Mailchimp sandbox's audience. It follows
-../shared/contracts/shops.md §B: Basic auth, `per_page` ≤ 100 (larger is a 400 `rest_invalid_param`),
-`X-WP-Total`/`X-WP-TotalPages`/`Link` headers, `{code, message, data}` errors, and an "old store" mode
-(WooCommerce < 5.8) without `modified_after` or `orderby=modified`. Faults come from `sandbox.faults`.
+the orders of `sandbox.shopgen` so the shop matches the Mailchimp sandbox's audience.
+
+What it follows, and where from (the REST API docs, https://woocommerce.github.io/woocommerce-rest-api-docs/,
+are the reference; where they are silent, WooCommerce's and WordPress's own code decides, and the
+comment at that rule names the file):
+- `per_page` 1..100 (default 10), larger or smaller is a 400 `rest_invalid_param` ("#pagination";
+  WordPress validates `maximum => 100`); `page` is 1-based; a page past the end is an empty list, as
+  `WC_REST_CRUD_Controller::get_objects` answers it.
+- `X-WP-Total` and `X-WP-TotalPages` on every list ("#pagination"), and `Link` with `prev`/`next`.
+- Errors are `{"code", "message", "data": {"status"}}` ("#errors"); 401 `woocommerce_rest_cannot_view`
+  for a request that is not authenticated (no key, or an unknown key), 401
+  `woocommerce_rest_authentication_error` for a known key with a wrong secret (class-wc-rest-authentication.php).
+- Dates: `date_*` are in the site's time zone (`utc_offset`), `date_*_gmt` in GMT ("#order-properties").
+  `after`/`modified_after` compare against the GMT columns only with `dates_are_gmt=true`.
+- `version` switches the filters on as WooCommerce's changelog added them: `orderby=modified` in 4.4,
+  `dates_are_gmt` in 5.4, `modified_after` in 5.8. An older store ignores a parameter it does not
+  know (WordPress drops undeclared parameters) but refuses an `orderby` value outside its enum.
+Faults come from `sandbox.faults`.
 """
 
 from __future__ import annotations
@@ -13,35 +27,38 @@ import csv
 import hmac
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Faults
 from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials
+from sandbox.woocommerce_orders import abs_money, order_from_row, read_contacts
 
 __all__ = ["API_PATH", "LoggedRequest", "WooCommerceSandbox", "clock_after"]
 
 API_PATH: Final = "/wp-json/wc/v3"
 ORDERS_PATH: Final = API_PATH + "/orders"
 MAX_PER_PAGE: Final = 100
+DEFAULT_VERSION: Final = "9.0"
+# The WooCommerce version that added each filter (https://github.com/woocommerce/woocommerce/blob/trunk/changelog.txt):
+# 4.4 "REST API 1.0.15 … Introduced the modified option for orderby" (woocommerce-rest-api#226),
+# 5.4 "Add - dates_are_gmt parameters in REST API", 5.8 "Add - `modified_before` and `modified_after`
+# filtering parameters to REST API for products, orders and coupons. #30585".
+ORDERBY_MODIFIED_SINCE: Final = (4, 4)
+DATES_ARE_GMT_SINCE: Final = (5, 4)
+MODIFIED_AFTER_SINCE: Final = (5, 8)
 _JSON: Final = "application/json; charset=UTF-8"
-_GMT: Final = "%Y-%m-%dT%H:%M:%S"  # WooCommerce's `*_gmt` fields: naive, in GMT
-# shopgen's canonical statuses back to the WooCommerce statuses a store would show
-_WOO_STATUS: Final = {
-    "paid": "processing",
-    "processing": "processing",
-    "completed": "completed",
-    "partially_refunded": "completed",
-    "refunded": "refunded",
-    "cancelled": "cancelled",
-    "pending": "pending",
-}
+_GMT: Final = "%Y-%m-%dT%H:%M:%S"  # WooCommerce's date fields: naive, `*_gmt` in GMT, the others site-local
+# WordPress's `rest_parse_date` (wp-includes/rest-api.php): what a `format: date-time` parameter accepts
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}(?::\d{2})?)?")
+_BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}  # WordPress's `rest_is_boolean`
 _ORDERBY: Final = {  # orderby → the field sorted on (ties broken by id)
     "date": "date_created_gmt",
     "modified": "date_modified_gmt",
@@ -50,7 +67,7 @@ _ORDERBY: Final = {  # orderby → the field sorted on (ties broken by id)
     "title": "id",
     "slug": "id",
 }
-_DATE_PARAMS: Final = {"after": "date_created_gmt", "modified_after": "date_modified_gmt"}
+_DATE_PARAMS: Final = {"after": "date_created", "modified_after": "date_modified"}  # + "_gmt" when asked
 _FAULT_STATUS: Final = {"500": 500, "503": 503, "timeout": 504}
 _BAD_GATEWAY_HTML: Final = b"<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
 
@@ -82,7 +99,8 @@ class WooCommerceSandbox(ServedSandbox):
         *,
         consumer_key: str = "ck_sandbox_0123456789",
         consumer_secret: str = "cs_sandbox_9876543210",
-        supports_modified_after: bool = True,
+        version: str = DEFAULT_VERSION,
+        utc_offset: timedelta = timedelta(0),
         faults: Faults | None = None,
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
@@ -90,7 +108,8 @@ class WooCommerceSandbox(ServedSandbox):
     ) -> None:
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
-        self.supports_modified_after = supports_modified_after
+        self.version = _version(version)
+        self.utc_offset = utc_offset  # the site's time zone, as WordPress's "Timezone" setting gives it
         self.orders: dict[int, dict[str, Any]] = {}
         self.requests_log: list[LoggedRequest] = []
         self.faults_injected: Counter[str] = Counter()
@@ -115,10 +134,20 @@ class WooCommerceSandbox(ServedSandbox):
     def now(self) -> str:
         return self.clock().astimezone(UTC).strftime(_GMT)
 
+    def local(self, gmt: str) -> str:
+        """A `*_gmt` value as the site's wall clock, the way the field without `_gmt` shows it."""
+        try:
+            return (datetime.strptime(gmt, _GMT).replace(tzinfo=UTC) + self.utc_offset).strftime(_GMT)
+        except ValueError:
+            return gmt  # a malformed value is served as it is
+
     # ---- data --------------------------------------------------------------------------------------
     def add_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        """Store one order's JSON as given (tests use it for malformed orders); returns the stored copy."""
-        stored = dict(order)
+        """Store one order's JSON as given (tests use it for malformed orders); returns the stored copy.
+
+        A `date_created`/`date_modified` the order lacks is filled in from its `_gmt` twin and `utc_offset`.
+        """
+        stored = self._with_local_dates(dict(order))
         with self._lock:
             self.orders[int(stored["id"])] = stored
             self._version += 1
@@ -130,12 +159,12 @@ class WooCommerceSandbox(ServedSandbox):
         Values the CSV gets wrong (a bad date, amount or address) are served as they are, so the client's
         error handling sees them the way a real store would send them.
         """
-        contacts = _read_contacts(Path(contacts_csv)) if contacts_csv is not None else {}
+        contacts = read_contacts(Path(contacts_csv)) if contacts_csv is not None else {}
         with Path(path).open(encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
         with self._lock:
             for row in rows:
-                order = _order_from_row(row, contacts, self._take_refund_id)
+                order = self._with_local_dates(order_from_row(row, contacts, self._take_refund_id))
                 self.orders[order["id"]] = order
             self._version += 1
         return len(rows)
@@ -155,10 +184,16 @@ class WooCommerceSandbox(ServedSandbox):
             order = self._order(order_id)
             refunds = order.setdefault("refunds", [])
             refunds.append({"id": self._take_refund_id(), "reason": reason, "total": f"-{value:.2f}"})
-            if sum(_abs_money(r["total"]) for r in refunds) >= _abs_money(order["total"]):
+            if sum(abs_money(r["total"]) for r in refunds) >= abs_money(order["total"]):
                 order["status"] = "refunded"
             self._touch(order)
             return order
+
+    def _with_local_dates(self, order: dict[str, Any]) -> dict[str, Any]:
+        for name in ("date_created", "date_modified"):
+            if name not in order and isinstance(order.get(f"{name}_gmt"), str):
+                order[name] = self.local(order[f"{name}_gmt"])
+        return order
 
     def _order(self, order_id: int) -> dict[str, Any]:
         if order_id not in self.orders:
@@ -166,7 +201,8 @@ class WooCommerceSandbox(ServedSandbox):
         return self.orders[order_id]
 
     def _touch(self, order: dict[str, Any]) -> None:
-        order["date_modified"] = order["date_modified_gmt"] = self.now()
+        order["date_modified_gmt"] = self.now()
+        order["date_modified"] = self.local(order["date_modified_gmt"])
         self._version += 1
 
     def _take_refund_id(self) -> int:
@@ -227,11 +263,13 @@ class WooCommerceSandbox(ServedSandbox):
         return _error_reply(_HttpError(status, "internal_server_error", "There has been a critical error."))
 
     def _handle(self, entry: LoggedRequest) -> Reply:
+        # authentication runs before routing (WordPress's `rest_authentication_errors` filter)
+        authenticated = self._authenticate(entry.headers)
         if entry.method != "GET" or entry.path.rstrip("/") != ORDERS_PATH:
             raise _HttpError(404, "rest_no_route", "No route was found matching the URL and request method.")
-        if not self._authorized(entry.headers):
+        if not authenticated:
             raise _HttpError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-        query = _Query.parse(entry.query, supports_modified_after=self.supports_modified_after)
+        query = _Query.parse(entry.query, version=self.version, utc_offset=self.utc_offset)
         key = (self._version, *sorted((k, tuple(v)) for k, v in entry.query.items() if k != "page"))
         with self._lock:
             if self._sorted is not None and self._sorted[0] == key:
@@ -242,22 +280,26 @@ class WooCommerceSandbox(ServedSandbox):
                 self._sorted = (key, matching)
         total = len(matching)
         pages = math.ceil(total / query.per_page)
-        if query.page > max(pages, 1):
-            raise _HttpError(400, "rest_post_invalid_page_number",
-                             "The page number requested is larger than the number of pages available.")  # fmt: skip
+        # past the last page: an empty list with the real totals (WC_REST_CRUD_Controller::get_objects),
+        # not WordPress's posts-controller 400 `rest_post_invalid_page_number`
         chunk = matching[(query.page - 1) * query.per_page : query.page * query.per_page]
         headers = (("Content-Type", _JSON), ("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages)),
                    *_link(self.base_url + entry.path, entry.query, query.page, pages))  # fmt: skip
         return Reply(200, headers, json.dumps(chunk).encode())
 
-    def _authorized(self, headers: Mapping[str, str]) -> bool:
-        credentials = basic_credentials(headers)  # consumer key and secret, over HTTPS
-        if credentials is None:
+    def _authenticate(self, headers: Mapping[str, str]) -> bool:
+        """Basic auth with the consumer key and secret, as `WC_REST_Authentication::perform_basic_authentication`.
+
+        No credentials or an unknown key leave the request unauthenticated (the endpoint then refuses it);
+        a known key with a wrong secret is an error of its own. WooCommerce takes Basic auth only over
+        HTTPS (plain HTTP needs OAuth 1.0a signatures); the sandbox, on loopback HTTP, takes it anyway.
+        """
+        credentials = basic_credentials(headers)
+        if credentials is None or not hmac.compare_digest(credentials[0], self.consumer_key):
             return False
-        user, password = credentials
-        return hmac.compare_digest(user, self.consumer_key) and hmac.compare_digest(
-            password, self.consumer_secret
-        )
+        if not hmac.compare_digest(credentials[1], self.consumer_secret):
+            raise _HttpError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+        return True
 
 
 @dataclass(frozen=True)
@@ -268,10 +310,10 @@ class _Query:
     page: int
     orderby: str
     descending: bool
-    bounds: tuple[tuple[str, str], ...]  # (field, naive GMT lower bound), exclusive
+    bounds: tuple[tuple[str, str], ...]  # (field, naive lower bound in that field's clock), exclusive
 
     @classmethod
-    def parse(cls, q: Mapping[str, list[str]], *, supports_modified_after: bool) -> _Query:
+    def parse(cls, q: Mapping[str, list[str]], *, version: tuple[int, int], utc_offset: timedelta) -> _Query:
         def one(name: str, default: str) -> str:
             return q.get(name, [default])[-1]
 
@@ -279,31 +321,34 @@ class _Query:
         per_page = _int_param(one("per_page", "10"), "per_page", 1, MAX_PER_PAGE, invalid)
         page = _int_param(one("page", "1"), "page", 1, None, invalid)
         orderby = one("orderby", "date")
-        allowed = set(_ORDERBY) - (set() if supports_modified_after else {"modified"})
+        allowed = set(_ORDERBY) - (set() if version >= ORDERBY_MODIFIED_SINCE else {"modified"})
         if orderby not in allowed:
             invalid["orderby"] = f"orderby is not one of {', '.join(sorted(allowed))}."
         order = one("order", "desc")
         if order not in ("asc", "desc"):
             invalid["order"] = "order is not one of asc, desc."
+        use_gmt = False
+        if version >= DATES_ARE_GMT_SINCE and "dates_are_gmt" in q:
+            flag = _BOOLEANS.get(one("dates_are_gmt", "").lower())
+            if flag is None:
+                invalid["dates_are_gmt"] = "dates_are_gmt is not of type boolean."
+            use_gmt = bool(flag)
         bounds = []
         for name, column in _DATE_PARAMS.items():
-            if name not in q:
-                continue
-            if name == "modified_after" and not supports_modified_after:
-                invalid[name] = f"{name} is not a supported parameter."
-                continue
-            bound = _gmt(q[name][-1])
+            if name not in q or (name == "modified_after" and version < MODIFIED_AFTER_SINCE):
+                continue  # an older store drops a parameter it does not declare
+            bound = _wall_clock(q[name][-1], utc_offset)
             if bound is None:
-                invalid[name] = f"Invalid date for {name}."
+                invalid[name] = "Invalid date."
             else:
-                bounds.append((column, bound))
+                bounds.append((column + ("_gmt" if use_gmt else ""), bound))
         if invalid:
             raise _HttpError(400, "rest_invalid_param", f"Invalid parameter(s): {', '.join(invalid)}",
                              params=invalid)  # fmt: skip
         return cls(per_page, page, orderby, order == "desc", tuple(bounds))
 
     def matches(self, order: Mapping[str, Any]) -> bool:
-        # GMT strings compare like the instants they name; a malformed stored date simply sorts oddly
+        # naive date strings compare like the times they name; a malformed stored date simply sorts oddly
         return all(str(order.get(column, "")) > bound for column, bound in self.bounds)
 
     def sort_key(self, order: Mapping[str, Any]) -> tuple[str, int]:
@@ -324,23 +369,39 @@ def _int_param(raw: str, name: str, low: int, high: int | None, invalid: dict[st
     return value
 
 
-def _gmt(raw: str) -> str | None:
-    """An ISO 8601 parameter as a naive GMT string (offsets converted; naive means GMT)."""
-    try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
+def _wall_clock(raw: str, utc_offset: timedelta) -> str | None:
+    """A date parameter as the naive value WordPress compares with a date column, or None when invalid.
+
+    The REST docs say only "ISO8601 compliant date". WordPress (`WP_Date_Query::build_mysql_datetime`,
+    wp-includes/class-wp-date-query.php) keeps a naive value as it is and turns one with an offset into
+    the site's wall clock, whichever column it is then compared with: so with `dates_are_gmt=true` an
+    offset is misread by the site's own offset. The client sends naive GMT values for that reason.
+    """
+    text = raw.strip()
+    if _RFC3339.fullmatch(text) is None:
         return None
+    value = datetime.fromisoformat(re.sub(r"[Tt ]", "T", text, count=1).replace("Z", "+00:00"))
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None) + utc_offset
     return value.strftime(_GMT)
 
 
+def _version(text: str) -> tuple[int, int]:
+    major, _, rest = text.strip().partition(".")
+    minor = rest.partition(".")[0] or "0"
+    if not (major.isdigit() and minor.isdigit()):
+        raise ValueError(f"version must look like 9.0 or 5.7.1, got {text!r}")
+    return int(major), int(minor)
+
+
 def _link(url: str, query: Mapping[str, list[str]], page: int, pages: int) -> tuple[tuple[str, str], ...]:
+    """`prev`/`next` as `WC_REST_CRUD_Controller::get_items` sends them (the docs also name `first`/`last`)."""
+
     def at(n: int) -> str:
         params = {k: v[-1] for k, v in query.items()} | {"page": str(n)}
         return f"<{url}?{urlencode(params)}>"
 
-    rels = [(page - 1, "prev")] if page > 1 else []
+    rels = [(min(page - 1, pages), "prev")] if page > 1 else []
     rels += [(page + 1, "next")] if page < pages else []
     return (("Link", ", ".join(f'{at(n)}; rel="{rel}"' for n, rel in rels)),) if rels else ()
 
@@ -348,90 +409,6 @@ def _link(url: str, query: Mapping[str, list[str]], page: int, pages: int) -> tu
 def _error_reply(err: _HttpError, extra: tuple[tuple[str, str], ...] = ()) -> Reply:
     body = {"code": err.code, "message": str(err), "data": {"status": err.status, **err.data}}
     return Reply(err.status, (("Content-Type", _JSON), *extra), json.dumps(body).encode())
-
-
-# ---- shopgen's CSV → WooCommerce JSON -------------------------------------------------------------
-def _read_contacts(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        # the row number stands in for the WordPress user id of a registered customer
-        return {
-            row["email"].strip().lower(): {**row, "user_id": str(n)}
-            for n, row in enumerate(csv.DictReader(f), 1)
-        }
-
-
-def _order_from_row(
-    row: Mapping[str, str], contacts: Mapping[str, Mapping[str, str]], refund_id: Callable[[], int]
-) -> dict[str, Any]:
-    email = row["email"].strip()
-    contact = contacts.get(email.lower())
-    created = _csv_time(row["created_at"])
-    return {
-        "id": int("".join(c for c in row["order_id"] if c.isdigit()) or 0),
-        "number": row["order_id"].lstrip("#"),
-        "status": _WOO_STATUS.get(row["status"].strip(), row["status"].strip()),
-        "currency": row["currency"],
-        "date_created": created,
-        "date_created_gmt": created,
-        "date_modified": created,
-        "date_modified_gmt": created,
-        "total": row["total"],
-        "customer_id": int(contact["user_id"]) if contact else 0,  # 0 = guest
-        "billing": _billing(email, contact),
-        "shipping": {k: v for k, v in _billing(email, contact).items() if k not in ("email", "phone")},
-        "line_items": _line_items(row.get("categories") or ""),
-        "refunds": _refunds(row.get("refunded") or "", refund_id),
-        "meta_data": [],
-    }
-
-
-def _csv_time(raw: str) -> str:
-    """shopgen writes UTC or shop-local times with an offset; WooCommerce's `_gmt` fields are naive GMT."""
-    try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return raw  # served as is: the client must report it
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime(_GMT)
-
-
-def _billing(email: str, contact: Mapping[str, str] | None) -> dict[str, str]:
-    contact = contact or {}
-    return {
-        "first_name": contact.get("first_name", ""),
-        "last_name": contact.get("last_name", ""),
-        "company": "",
-        "address_1": "",
-        "address_2": "",
-        "city": "",
-        "state": "",
-        "postcode": "",
-        "country": contact.get("country", ""),
-        "email": email,
-        "phone": "",
-    }
-
-
-def _line_items(categories: str) -> list[dict[str, Any]]:
-    # WooCommerce line items name products, not categories; the product name stands in for one here
-    return [{"id": n + 1, "name": name.title(), "product_id": 1000 + n, "variation_id": 0, "quantity": 1,
-             "sku": name.upper()[:8], "meta_data": []}
-            for n, name in enumerate(filter(None, categories.split("|")))]  # fmt: skip
-
-
-def _refunds(raw: str, refund_id: Callable[[], int]) -> list[dict[str, Any]]:
-    amount = _abs_money(raw) if raw.strip() else Decimal(0)
-    if amount <= 0:
-        return []
-    return [{"id": refund_id(), "reason": "", "total": f"-{amount:.2f}"}]
-
-
-def _abs_money(raw: str) -> Decimal:
-    try:
-        return abs(Decimal(raw.strip()))
-    except InvalidOperation:
-        return Decimal(0)
 
 
 def clock_after(start: datetime, step: timedelta) -> Callable[[], datetime]:

@@ -368,6 +368,9 @@ def test_an_action_whose_answer_was_lost_is_settled_by_reading_the_campaign(
         api.close()
 
 
+# "A maximum of 500 members can be sent" per members_to_add/members_to_remove
+# (https://mailchimp.com/developer/marketing/api/list-segments/batch-add-or-remove-members/); the create call
+# documents no limit for `static_segment`, so it carries no more than that either.
 def test_a_segment_of_more_than_500_is_created_in_chunks(
     sandbox: MailchimpSandbox, api: MailchimpApi
 ) -> None:

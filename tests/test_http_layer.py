@@ -90,6 +90,8 @@ def test_retry_after_cap_and_parsing():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
 
 
+# https://mailchimp.com/developer/marketing/docs/errors/: {type, title, status, detail, instance} and, for
+# "Invalid Resource", an `errors` array of {field, message}.
 def test_problem_detail_reads_mailchimp_error_bodies():
     body = '{"type": "t", "title": "Invalid Resource", "status": 400, "detail": "Bad", "instance": "i", "errors": [{"field": "FNAME", "message": "Please enter a value"}]}'
     assert problem_detail(body) == "Invalid Resource — Bad — FNAME: Please enter a value"

@@ -24,6 +24,9 @@ def member(**kw):
     return base
 
 
+# "The MD5 hash of the lowercase version of the list member's email address"
+# (https://mailchimp.com/developer/marketing/api/list-members/get-member-info/), with the tags guide's example
+# (https://developer.mailchimp.com/documentation/mailchimp/guides/how-to-use-tags/).
 def test_subscriber_hash_matches_mailchimps_example():
     assert subscriber_hash("Urist.McVankab@freddiesjokes.com") == "62eeb292278cc15f5817cb78f7790b08"
 

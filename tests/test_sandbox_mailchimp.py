@@ -70,6 +70,8 @@ def test_ping_list_and_wrong_key(mailchimp_sandbox: MailchimpSandbox) -> None:
     assert _problem(caught.value)["title"] == "API Key Invalid"
 
 
+# Errors are problem documents: https://mailchimp.com/developer/marketing/docs/errors/ ("Error format":
+# `application/problem+json`, {type, title, status, detail, instance}).
 def test_unknown_path_is_a_404_problem() -> None:
     # Not through the checking fixture: an unknown path is, rightly, not in the spec either.
     with MailchimpSandbox() as sandbox:
@@ -86,6 +88,8 @@ def test_unknown_path_is_a_404_problem() -> None:
 # ---- members --------------------------------------------------------------------------------------
 
 
+# https://mailchimp.com/developer/marketing/api/list-members/list-members-info/: `count` (default 10, max 1000), `offset`, `total_items` "regardless of pagination",
+# `fields` as a comma-separated list (the same words in sandbox/specs/mailchimp-marketing.json).
 def test_audience_pages_with_count_offset_and_fields(
     mailchimp_sandbox: MailchimpSandbox, tmp_path: Path
 ) -> None:
@@ -126,6 +130,8 @@ def test_audience_pages_with_count_offset_and_fields(
     }
 
 
+# https://mailchimp.com/developer/marketing/api/list-members/list-members-info/: `since_last_changed` "Uses ISO 8601 time format: 2015-10-21T15:41:36+00:00". The page
+# does not say what a time without an offset means: the sandbox refuses it rather than guess.
 def test_since_last_changed_status_filter_and_sort(mailchimp_sandbox: MailchimpSandbox) -> None:
     for i, status in enumerate(["subscribed", "unsubscribed", "subscribed", "cleaned"]):
         mailchimp_sandbox.add_member(
@@ -150,6 +156,7 @@ def test_since_last_changed_status_filter_and_sort(mailchimp_sandbox: MailchimpS
     assert caught.value.status_code == 400 and "UTC offset" in caught.value.text
 
 
+# https://mailchimp.com/developer/marketing/api/list-members/list-members-info/: count "Default value is 10. Maximum value is 1000".
 def test_count_over_1000_is_a_400(mailchimp_sandbox: MailchimpSandbox) -> None:
     client = official_client(mailchimp_sandbox)
     with pytest.raises(ValueError, match="less than or equal to `1000`"):  # the client refuses before sending
@@ -166,6 +173,9 @@ def test_count_over_1000_is_a_400(mailchimp_sandbox: MailchimpSandbox) -> None:
     assert problem["errors"][0]["field"] == "count"
 
 
+# subscriber_hash is "The MD5 hash of the lowercase version of the list member's email address"
+# (https://mailchimp.com/developer/marketing/api/list-members/get-member-info/); the vector is the tags
+# guide's (https://developer.mailchimp.com/documentation/mailchimp/guides/how-to-use-tags/).
 def test_member_by_hash_and_404(mailchimp_sandbox: MailchimpSandbox) -> None:
     mailchimp_sandbox.add_member("list1", "Urist.McVankab@freddiesjokes.com", merge_fields={"FNAME": "Urist"})
     client = official_client(mailchimp_sandbox)
@@ -181,6 +191,8 @@ def test_member_by_hash_and_404(mailchimp_sandbox: MailchimpSandbox) -> None:
 # ---- static segments and tags ---------------------------------------------------------------------
 
 
+# members_to_add / members_to_remove: "A maximum of 500 members can be sent"
+# (https://mailchimp.com/developer/marketing/api/list-segments/batch-add-or-remove-members/).
 def test_static_segment_takes_500_and_refuses_501(mailchimp_sandbox: MailchimpSandbox) -> None:
     emails = _seed(mailchimp_sandbox, 501)
     client = official_client(mailchimp_sandbox)
@@ -339,6 +351,9 @@ def test_send_with_null_body_freezes_recipients_and_reports_activity(
 # ---- faults ---------------------------------------------------------------------------------------
 
 
+# https://mailchimp.com/developer/marketing/docs/fundamentals/ ("API limits"): "You'll receive a 429 error if you
+# reach the limit. At exceptionally high volumes, you may receive an HTTP 429 or 403 without a JSON body."
+# The page promises no Retry-After; the injected fault sends one anyway (the real limit, below, does not).
 def test_429_alternates_problem_and_empty_body(mailchimp_sandbox: MailchimpSandbox) -> None:
     client = official_client(mailchimp_sandbox)
     mailchimp_sandbox.faults = Faults(rate_429=1.0)

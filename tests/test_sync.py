@@ -152,6 +152,8 @@ def test_second_sync_sends_only_the_differences(sandbox, store, tmp_path):
     assert tag_members(sandbox, "segmail:vip") == desired(store, c)["segmail:vip"]
 
 
+# 429 (with and without a JSON body) and 5xx are retried: https://mailchimp.com/developer/marketing/docs/errors/
+# and "API limits" in https://mailchimp.com/developer/marketing/docs/fundamentals/.
 def test_sync_converges_under_rate_limits_and_server_errors(sandbox, store, tmp_path):
     setup_shop(sandbox, store, tmp_path, contacts_n=1200)
     sandbox.faults = Faults(seed=7, rate_429=0.10, rate_500=0.02, rate_502_html=0.02, rate_503=0.01)

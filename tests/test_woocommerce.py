@@ -12,7 +12,7 @@ import pytest
 
 from connector.http import ConfigurationError
 from connector.records import OrderPage
-from connector.woocommerce import BY_CREATED, BY_MODIFIED, WooCommerceClient, WooSettings
+from connector.woocommerce import BY_CREATED, BY_MODIFIED, MAX_UTC_OFFSET, WooCommerceClient, WooSettings
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
 from sandbox.woocommerce import WooCommerceSandbox
@@ -74,6 +74,8 @@ def orders_of(pages: list[OrderPage]) -> dict[str, object]:
     return {o.order_id: o for p in pages for o in p.orders}
 
 
+# https://woocommerce.github.io/woocommerce-rest-api-docs/#pagination (per_page, page, X-WP-TotalPages) and
+# #list-all-orders (orderby=modified, order=asc, dates_are_gmt); Basic auth over HTTPS: #authentication-over-https.
 def test_pages_to_the_end_in_ascending_modified_order(sandbox):
     for n in range(1, 251):
         sandbox.add_order(woo_order(n))
@@ -119,18 +121,51 @@ def test_resume_returns_only_changed_orders_with_refunds(sandbox):
     assert set(orders_of(reread)) == {"5", "7"} and reread[-1].cursor == NOW.isoformat()
 
 
-def test_a_store_without_modified_after_is_read_by_creation_time():
-    with WooCommerceSandbox(supports_modified_after=False, clock=lambda: NOW) as sb:
+# WooCommerce's changelog (https://github.com/woocommerce/woocommerce/blob/trunk/changelog.txt): `modified_after`
+# came in 5.8, `dates_are_gmt` in 5.4, `orderby=modified` in 4.4. A 4.3 store refuses `orderby=modified` (400);
+# a 5.7 store ignores `modified_after` and serves orders older than the bound. Either way the read restarts by
+# creation time (https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders: `after`, "published
+# after a given ISO8601 compliant date"), moved back 14 h more, since a store may read it in its own time zone.
+@pytest.mark.parametrize(("version", "first_status"), [("4.3", 400), ("5.7", 200)])
+def test_a_store_without_modified_after_is_read_by_creation_time(version, first_status):
+    with WooCommerceSandbox(version=version, clock=lambda: NOW) as sb:
         for n in range(1, 41):
-            sb.add_order(woo_order(n))
-        cursor = (T0 + timedelta(minutes=30)).isoformat()
+            sb.add_order(woo_order(n, minutes=60 * n))  # an hour apart
+        cursor = (T0 + timedelta(hours=30)).isoformat()
         pages, client = pull(sb, cursor)
     assert client.window is BY_CREATED
-    assert sorted(map(int, orders_of(pages))) == list(range(21, 41))  # created after cursor - 10 min
+    bound = T0 + timedelta(hours=30) - timedelta(minutes=10) - MAX_UTC_OFFSET
+    assert sorted(map(int, orders_of(pages))) == list(range(16, 41))  # created after 15:50 h
     rejected, used = sb.requests_log
-    assert (rejected.status, "modified_after" in rejected.query) == (400, True)
-    assert used.query["after"] == [gmt(T0 + timedelta(minutes=20))] and used.query["orderby"] == ["date"]
-    assert pages[-1].cursor == (T0 + timedelta(minutes=40)).isoformat()
+    assert (rejected.status, "modified_after" in rejected.query) == (first_status, True)
+    assert used.query["after"] == [gmt(bound)] and used.query["orderby"] == ["date"]
+    assert pages[-1].cursor == (T0 + timedelta(hours=40)).isoformat()
+
+
+# A store older than 5.4 has no `dates_are_gmt`: WordPress compares the naive bound with `date_created`, the
+# site's wall clock (#order-properties: "in the site's timezone"). At UTC-5 the bound lands 5 h late; the
+# 14 h widening keeps every order created after the cursor.
+def test_a_store_without_dates_are_gmt_misses_nothing_west_of_greenwich():
+    with WooCommerceSandbox(version="5.3", utc_offset=timedelta(hours=-5), clock=lambda: NOW) as sb:
+        for n in range(1, 41):
+            sb.add_order(woo_order(n, minutes=60 * n))
+        pages, client = pull(sb, (T0 + timedelta(hours=30)).isoformat())
+    assert client.window is BY_CREATED
+    # bound 15:50 read as local (20:50 GMT): 21..40, which holds every order created after the cursor (30..40)
+    assert sorted(map(int, orders_of(pages))) == list(range(21, 41))
+
+
+# WooCommerce 5.8+: `modified_after` with `dates_are_gmt=true` compares a naive GMT bound with
+# `date_modified_gmt`, whatever the site's time zone (#list-all-orders, `dates_are_gmt`).
+@pytest.mark.parametrize("offset_h", [-5, 0, 2])
+def test_resume_is_exact_in_any_site_time_zone(offset_h):
+    with WooCommerceSandbox(utc_offset=timedelta(hours=offset_h), clock=lambda: NOW) as sb:
+        for n in range(1, 31):
+            sb.add_order(woo_order(n, minutes=60 * n))
+        cursor = (T0 + timedelta(hours=20)).isoformat()
+        pages, client = pull(sb, cursor)
+    assert client.window is BY_MODIFIED
+    assert sorted(map(int, orders_of(pages))) == list(range(20, 31))  # modified after 19:50 h GMT
 
 
 def test_rate_limits_and_server_errors_are_retried():
@@ -152,6 +187,8 @@ def test_rate_limits_and_server_errors_are_retried():
     assert 1.0 in sleeps  # Retry-After: 1 honoured
 
 
+# https://woocommerce.github.io/woocommerce-rest-api-docs/#errors: 401 "Authentication or permission error,
+# e.g. incorrect API keys", body {code, message, data}.
 def test_wrong_secret_is_one_configuration_error_without_the_secret(sandbox):
     sandbox.add_order(woo_order(1))
     secret = "cs_wrong_secret_123456"
@@ -194,6 +231,8 @@ def test_serves_the_generated_shop(tmp_path, sandbox):
     assert any(o.country for o in got.values())
 
 
+# "per_page ... an integer from 1 to 100" (https://developer.wordpress.org/rest-api/using-the-rest-api/pagination/);
+# Basic auth only over HTTPS (https://woocommerce.github.io/woocommerce-rest-api-docs/#authentication-over-https).
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
