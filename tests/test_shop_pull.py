@@ -74,7 +74,8 @@ def test_shopify_pull_through_the_job(tmp_path, store):
         "e76728a6f19a87dbdee2afa2da94985b0e775292a5d96f011929a5bc93f573e3"
     )
     files = generate_shop(tmp_path / "shop", contacts=150, seed=8, as_of=T - timedelta(days=1))
-    with ShopifySandbox() as box:
+    # a Shopify Plus bucket: `sleep` below does not sleep, so a small bucket would throttle to the end
+    with ShopifySandbox(maximum_available=20_000, restore_rate=1_000) as box:
         box.load_orders(files.orders, contacts_csv=files.contacts)
         c = config(shop={"kind": "shopify", "url": box.base_url})
         source = open_source(c, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, sleep=lambda _s: None)

@@ -315,9 +315,9 @@ def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft)
 
 
 def test_bulk_import_in_many_partitions_matches_paging(sandbox, ft, monkeypatch) -> None:
-    import connector.shopify as shopify_module
+    import connector.shopify_bulk as bulk_module
 
-    monkeypatch.setattr(shopify_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
+    monkeypatch.setattr(bulk_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
     with client_for(sandbox, ft, bulk_threshold=0) as client:
         bulk = list(client.orders(cursor=None))
     paged = pull(sandbox, ft)
