@@ -74,9 +74,15 @@ def requested_cost(
     document: DocumentNode | str,
     variables: Mapping[str, Any] | None = None,
     operation_name: str | None = None,
+    *,
+    field_costs: Mapping[str, int] | None = None,
 ) -> int:
-    """The requested cost: what Shopify reserves before running the operation (ValueError if unknown)."""
-    return _Pricer(schema, document, variables, operation_name).total(_STATIC)
+    """The requested cost: what Shopify reserves before running the operation (ValueError if unknown).
+
+    `field_costs` ("Type.field": points) replaces a field's own default cost: "Shopify also reserves
+    the right to set manual costs on fields" (the rate-limits page); the sandbox uses it to play that.
+    """
+    return _Pricer(schema, document, variables, operation_name, field_costs).total(_STATIC)
 
 
 def actual_cost(
@@ -85,9 +91,11 @@ def actual_cost(
     data: Mapping[str, Any] | None,
     variables: Mapping[str, Any] | None = None,
     operation_name: str | None = None,
+    *,
+    field_costs: Mapping[str, int] | None = None,
 ) -> int:
     """The actual cost: the same rule over what `data` holds (a null object is free, a short page cheaper)."""
-    return _Pricer(schema, document, variables, operation_name).total(data)
+    return _Pricer(schema, document, variables, operation_name, field_costs).total(data)
 
 
 class _Pricer:
@@ -97,9 +105,11 @@ class _Pricer:
         document: DocumentNode | str,
         variables: Mapping[str, Any] | None,
         operation_name: str | None,
+        field_costs: Mapping[str, int] | None,
     ) -> None:
         doc = parse(document) if isinstance(document, str) else document
         self.schema = schema
+        self.field_costs = field_costs or {}
         self.fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
         self.operation = _operation(doc, operation_name)
         self.variables = _variables(self.operation, variables or {})
@@ -129,19 +139,20 @@ class _Pricer:
         if definition is None:
             raise ValueError(f"{parent.name}.{name} is not in the schema")
         named = get_named_type(definition.type)
-        own = _MUTATION_COST - 1 if mutation else 0  # added to the object's own 1
+        defined = self.field_costs.get(f"{parent.name}.{name}")
         if value is None:  # actual cost: nothing came back
             return 0
         if is_leaf_type(named):
-            return own + 1 if mutation else 0
+            return defined if defined is not None else _MUTATION_COST if mutation else 0
         sets = [f.selection_set for f in group if f.selection_set is not None]
         if isinstance(named, GraphQLObjectType) and {"edges", "pageInfo"} <= set(named.fields):
-            return own + 2 + self._connection(named, group, sets, value)
+            return (2 if defined is None else defined) + self._connection(named, group, sets, value)
+        own = defined if defined is not None else _MUTATION_COST if mutation else 1
         if isinstance(value, list):
-            return own + max(
-                (self._object(named, sets, item) for item in value if item is not None), default=0
-            )
-        return own + self._object(named, sets, value)
+            objects = max((self._object(named, sets, item) for item in value if item is not None), default=0)
+        else:
+            objects = self._object(named, sets, value)  # 1 + its fields, or its costliest possible type
+        return own - 1 + objects
 
     def _object(self, type_: Any, sets: list[SelectionSetNode], value: Any) -> int:
         if is_abstract_type(type_):

@@ -169,6 +169,7 @@ class ShopifySandbox(ServedSandbox):
         faults: Faults | None = None,
         maximum_available: float = 2000.0,
         restore_rate: float = 100.0,
+        field_costs: Mapping[str, int] | None = None,
         clock: Callable[[], float] | None = None,
         now: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
@@ -180,6 +181,7 @@ class ShopifySandbox(ServedSandbox):
         self.seed = seed
         self.maximum_available = maximum_available
         self.restore_rate = restore_rate
+        self.field_costs = dict(field_costs or {})  # "Type.field": points, Shopify's manual costs
         self.clock = clock or time.monotonic
         self.now = now or (lambda: datetime.now(UTC))
         self.requests_log: list[ShopifyRequest] = []
@@ -351,7 +353,7 @@ class ShopifySandbox(ServedSandbox):
             return _json_reply(200, {"errors": [e.formatted for e in errors]})
         operation = request.get("operationName")
         try:
-            cost = requested_cost(load_schema(), document, variables, operation)
+            cost = requested_cost(load_schema(), document, variables, operation, field_costs=self.field_costs)
         except ValueError as err:  # e.g. several operations and no operationName
             return _json_reply(200, {"errors": [{"message": str(err)}]})
         if cost > MAX_QUERY_COST:
@@ -368,7 +370,9 @@ class ShopifySandbox(ServedSandbox):
                               operation_name=operation, context_value={"bulk": False})  # fmt: skip
         # "once execution is complete, the bucket is refunded the difference between the requested
         # cost and the actual cost of the query" (the rate-limits page above)
-        actual = min(cost, actual_cost(load_schema(), document, result.data, variables, operation))
+        actual = actual_cost(load_schema(), document, result.data, variables, operation,
+                             field_costs=self.field_costs)  # fmt: skip
+        actual = min(cost, actual)
         self._available = min(self.maximum_available, self._available + cost - actual)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
