@@ -157,7 +157,11 @@ class ShopifyRequest:
 
 
 class ShopifySandbox(ServedSandbox):
-    """The fake shop's server and data; a context manager that starts on enter and stops on exit."""
+    """The fake shop's server and data; a context manager that starts on enter and stops on exit.
+
+    `maximum_available` / `restore_rate` are the cost bucket; `field_costs` ("Order.customer": 5)
+    plays Shopify's manual field costs, which a client cannot know in advance.
+    """
 
     def __init__(
         self,

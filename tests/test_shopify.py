@@ -18,6 +18,7 @@ from graphql import parse, validate
 
 from connector.http import ApiError, ConfigurationError
 from connector.records import Order, OrderPage
+from connector.shop_status import status_map
 from connector.shopify import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
@@ -26,6 +27,7 @@ from connector.shopify import (
     ORDERS_QUERY,
     ShopifyClient,
     ShopifySettings,
+    parse_order,
 )
 from connector.shopify_queries import PagePlan
 from sandbox.faults import Faults
@@ -136,6 +138,9 @@ def test_sandbox_rejects_an_invalid_query_like_shopify(sandbox, ft) -> None:
 
 
 # ---- paging -------------------------------------------------------------------------------------
+# Cursor paging with first/after and pageInfo { hasNextPage endCursor }, at most 250 per page:
+# https://shopify.dev/docs/api/usage/pagination-graphql; `updated_at:>` search syntax:
+# https://shopify.dev/docs/api/admin-graphql/2025-01/queries/orders
 
 
 def test_pages_to_the_end_with_every_order_mapped(sandbox, ft, shop) -> None:
@@ -199,6 +204,9 @@ def test_resume_returns_only_changed_orders_with_the_refund(sandbox, ft, wall) -
 
 
 # ---- throttling ---------------------------------------------------------------------------------
+# A leaky bucket of cost points per app and store, its state in extensions.cost.throttleStatus
+# (maximumAvailable, currentlyAvailable, restoreRate): https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits;
+# a throttled answer is errors[].extensions.code == "THROTTLED" (shared/contracts/shops.md §A4).
 
 
 def test_a_small_bucket_makes_the_client_wait_instead_of_being_throttled(shop, ft, wall) -> None:
@@ -234,6 +242,8 @@ def test_http_faults_are_retried_through_the_policy(shop, ft, wall) -> None:
 
 
 # ---- bulk ---------------------------------------------------------------------------------------
+# bulkOperationRunQuery, currentBulkOperation polling and JSONL children with __parentId in no
+# promised order: https://shopify.dev/docs/api/usage/bulk-operations/queries
 
 
 def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> None:
@@ -452,3 +462,18 @@ def test_every_wait_is_one_log_line_with_its_seconds(shop, ft, wall, caplog) -> 
     assert len(waits) == len(ft.sleeps)  # every sleep was announced
     assert all(re.match(r"Shopify: waiting \d+\.\d s ", w) for w in waits)
     assert all(r.levelno == logging.INFO for r in caplog.records if "waiting" in r.getMessage())
+
+
+def test_amounts_and_currency_are_the_shop_currency() -> None:
+    # 2025-01 schema: MoneyBag.shopMoney "Amount in shop currency."; Order.currencyCode "The shop currency
+    # when the order was placed." The page asks for shopMoney only, never presentmentMoney.
+    assert "presentmentMoney" not in ORDERS_QUERY and "presentmentMoney" not in BULK_ORDERS_QUERY
+    node = {
+        "id": "gid://shopify/Order/7", "email": "a@example.com", "createdAt": "2026-06-01T10:00:00Z",
+        "displayFinancialStatus": "PAID", "currencyCode": "EUR",
+        "totalPriceSet": {"shopMoney": {"amount": "10.00", "currencyCode": "EUR"},
+                          "presentmentMoney": {"amount": "11.70", "currencyCode": "USD"}},
+        "totalRefundedSet": {"shopMoney": {"amount": "1.00"}, "presentmentMoney": {"amount": "1.17"}},
+    }  # fmt: skip
+    order = parse_order(node, status_map("shopify", {}))
+    assert (order.total, order.refunded, order.currency) == (Decimal("10.00"), Decimal("1.00"), "EUR")
