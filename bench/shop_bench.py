@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector.shopify_queries import MAX_QUERY_COST, plan_page
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
 
@@ -63,8 +64,10 @@ def _shopify(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[Any
     box.load_orders(orders_csv, contacts_csv=contacts_csv)
     box.start()
     toml = f'[shop]\nkind = "shopify"\nurl = "{box.base_url}"\npage_size = 250\n'
-    # a first import of a large shop is one bulk operation: the floor is "run + poll + download"
-    return box, toml, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, 250
+    # a first import of a large shop is one bulk operation: the floor is "run + poll + download";
+    # a small one is paged, and the 1,000-point query-cost limit, not page_size, sets the page
+    page = plan_page(250, MAX_QUERY_COST).orders
+    return box, toml, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, page
 
 
 KINDS = {"mailchimp": _mailchimp, "woocommerce": _woocommerce, "shopify": _shopify}

@@ -326,7 +326,11 @@ def _print_sync(summary: object, config: AppConfig) -> None:
 
 
 def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+
+    from connector.http import ApiError, TransientError
     from jobs import shop_pull
+    from jobs.logs import command_log_lines, secrets_from
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")
@@ -334,15 +338,22 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
         source = shop_pull.open_source(ctx.config)
     except shop_pull.ShopConfigError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        with err.status(f"pulling {ctx.config.shop.kind} orders") as status:
-            summary = shop_pull.pull_orders(
-                ctx.store, ctx.config, source, now=datetime.now(UTC),
-                progress=lambda n: status.update(f"pulling {ctx.config.shop.kind} orders: {n} stored"),
-            )  # fmt: skip
+    kind = ctx.config.shop.kind
+    kept = "every page stored before the failure is kept, so the next pull continues from there"
+    try:  # one log line per stored page and per wait for the shop's rate limit
+        with command_log_lines(secrets=secrets_from(os.environ)):
+            summary = shop_pull.pull_orders(ctx.store, ctx.config, source, now=datetime.now(UTC))
     except ConfigurationError as exc:
         err.print(f"error: the shop refused the credentials: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
+    except TransientError as exc:
+        err.print(f"error: the {kind} pull gave up: {exc}; check [shop] url and the network, then run it "
+                  f"again ({kept})", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        return EXIT_FAILED
+    except ApiError as exc:
+        err.print(f"error: the {kind} pull failed: {exc}; check [shop] url and api_version ({kept})",
+                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        return EXIT_FAILED
     finally:
         source.close()
     for problem in summary.problems[:20]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,11 +62,7 @@ def secrets_from(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]
 
 
 def setup_logging(fmt: str, *, secrets: Iterable[str], level: int = logging.INFO) -> None:
-    inner: logging.Formatter
-    if fmt == "json":
-        inner = JsonFormatter()
-    else:
-        inner = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    inner: logging.Formatter = JsonFormatter() if fmt == "json" else _TEXT
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(inner, Redactor(secrets)))
     root = logging.getLogger()
@@ -74,3 +71,25 @@ def setup_logging(fmt: str, *, secrets: Iterable[str], level: int = logging.INFO
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@contextmanager
+def command_log_lines(*, secrets: Iterable[str], level: int = logging.INFO) -> Iterator[None]:
+    """Text log lines on stderr while one command runs, unless logging is already set up (a service, a test)."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(_TEXT, Redactor(secrets)))
+    before = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
+
+
+_TEXT = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")

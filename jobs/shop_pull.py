@@ -130,6 +130,8 @@ def pull_orders(
                 summary.cursor = page.cursor
         summary.pages += 1
         summary.orders += len(page.orders)
+        log.info("%s pull: page %d stored, %d orders so far (%d skipped), cursor %s", kind, summary.pages,
+                 summary.orders, summary.skipped, summary.cursor or "(none yet)")  # fmt: skip
         if progress is not None:
             progress(summary.orders)
         check(stop)  # the page and its cursor are stored

@@ -3,10 +3,16 @@
 Every query is parsed and validated against Shopify's published 2025-01 schema, then EXECUTED by
 graphql-core against that same schema with plain resolvers, so a response holds exactly the fields
 asked for, in Shopify's shapes (aliases, variables and fragments work; unknown root fields resolve to
-null). Only `orders`, `ordersCount`, `currentBulkOperation` and `bulkOperationRunQuery` have data.
-Values loaded from a `shopgen` CSV are served verbatim, malformed rows included, so a client's
-problem reporting has something to find. Cost-based throttling runs on an injectable clock;
-faults come from `sandbox.faults.Faults` (429, 500, 502_html, 503, reset, timeout).
+null). Only `orders`, `order`, `ordersCount`, `currentBulkOperation` and `bulkOperationRunQuery` have
+data. Values loaded from a `shopgen` CSV are served verbatim, malformed rows included, so a client's
+problem reporting has something to find. Faults come from `sandbox.faults.Faults` (429, 500,
+502_html, 503, reset, timeout).
+
+Cost, as Shopify documents it (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits):
+the requested cost of every query is computed by `connector.shopify_cost` before it runs; over
+1,000 points it is refused with `MAX_COST_EXCEEDED`, otherwise the bucket must hold the requested
+cost, and after execution it is refunded the difference to the actual cost. Both are returned in
+`extensions.cost` with the bucket's `throttleStatus`; the bucket runs on an injectable clock.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import functools
 import hmac
 import json
 import logging
-import math
 import random
 import threading
 import time
@@ -31,12 +36,8 @@ from urllib.parse import urlsplit
 
 from graphql import (
     DocumentNode,
-    FieldNode,
     GraphQLError,
     GraphQLSchema,
-    IntValueNode,
-    OperationDefinitionNode,
-    VariableNode,
     build_client_schema,
     execute_sync,
     parse,
@@ -44,17 +45,18 @@ from graphql import (
 )
 from graphql.type import validate_schema
 
+from connector.shopify_cost import MAX_QUERY_COST, actual_cost, requested_cost
 from sandbox.faults import Faults
 from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
 
-__all__ = ["API_VERSION", "ShopifyRequest", "ShopifySandbox", "load_schema", "query_cost"]
+__all__ = ["API_VERSION", "ShopifyRequest", "ShopifySandbox", "load_schema"]
 
 API_VERSION: Final = "2025-01"
 GRAPHQL_PATH: Final = f"/admin/api/{API_VERSION}/graphql.json"
 SCHEMA_NAME: Final = "shopify-admin-2025-01.json"
 _JSON: Final = (("Content-Type", "application/json; charset=utf-8"),)
 _BAD_TOKEN: Final = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-_MAX_QUERY_COST: Final = 1000  # "Max single query cost 1,000 points" (third-party, shops.md §A4)
+_ORDERS_COUNT_CAP: Final = 10_000  # 2025-01 schema, QueryRoot.ordersCount: "Limited to a maximum of 10000."
 _HISTORY: Final = timedelta(days=60)  # without read_all_orders, only the last 60 days are visible
 # shopgen statuses → (displayFinancialStatus, cancelled)
 _FINANCIAL: Final = {
@@ -97,15 +99,6 @@ def load_schema(path: Path | None = None) -> GraphQLSchema:
 
 def _schema_path() -> Path:
     return Path(__file__).resolve().parent / "specs" / SCHEMA_NAME
-
-
-def query_cost(first: int, line_items: int) -> int:
-    """The sandbox's estimate for an `orders` page: a connection costs 2 plus its nodes.
-
-    Not Shopify's exact formula (only running a query tells that); the client must read the cost
-    from `extensions.cost`, so the sandbox only needs the same shape.
-    """
-    return 2 + first * (1 + math.ceil(line_items / 10))
 
 
 @dataclass
@@ -164,7 +157,11 @@ class ShopifyRequest:
 
 
 class ShopifySandbox(ServedSandbox):
-    """The fake shop's server and data; a context manager that starts on enter and stops on exit."""
+    """The fake shop's server and data; a context manager that starts on enter and stops on exit.
+
+    `maximum_available` / `restore_rate` are the cost bucket; `field_costs` ("Order.customer": 5)
+    plays Shopify's manual field costs, which a client cannot know in advance.
+    """
 
     def __init__(
         self,
@@ -176,6 +173,7 @@ class ShopifySandbox(ServedSandbox):
         faults: Faults | None = None,
         maximum_available: float = 2000.0,
         restore_rate: float = 100.0,
+        field_costs: Mapping[str, int] | None = None,
         clock: Callable[[], float] | None = None,
         now: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
@@ -187,6 +185,7 @@ class ShopifySandbox(ServedSandbox):
         self.seed = seed
         self.maximum_available = maximum_available
         self.restore_rate = restore_rate
+        self.field_costs = dict(field_costs or {})  # "Type.field": points, Shopify's manual costs
         self.clock = clock or time.monotonic
         self.now = now or (lambda: datetime.now(UTC))
         self.requests_log: list[ShopifyRequest] = []
@@ -281,10 +280,13 @@ class ShopifySandbox(ServedSandbox):
         return max(_second(self.now()), order.updated_at + timedelta(seconds=1))
 
     def _visible(self) -> list[_Order]:
+        return [o for o in self._orders.values() if self._sees(o)]
+
+    def _sees(self, order: _Order) -> bool:
         if "read_all_orders" in self.scopes:
-            return list(self._orders.values())
+            return True
         oldest = self.now() - _HISTORY
-        return [o for o in self._orders.values() if (_utc(o.created_at) or oldest) >= oldest]
+        return (_utc(order.created_at) or oldest) >= oldest
 
     # ---- HTTP --------------------------------------------------------------------------------
 
@@ -353,12 +355,13 @@ class ShopifySandbox(ServedSandbox):
         errors = validate(load_schema(), document)
         if errors:
             return _json_reply(200, {"errors": [e.formatted for e in errors]})
-        cost = _document_cost(document, variables)
-        if cost > _MAX_QUERY_COST:
-            msg = f"Query cost is {cost}, which exceeds the single query max cost limit ({_MAX_QUERY_COST})."
-            return _json_reply(
-                200, {"errors": [{"message": msg, "extensions": {"code": "MAX_COST_EXCEEDED"}}]}
-            )
+        operation = request.get("operationName")
+        try:
+            cost = requested_cost(load_schema(), document, variables, operation, field_costs=self.field_costs)
+        except ValueError as err:  # e.g. several operations and no operationName
+            return _json_reply(200, {"errors": [{"message": str(err)}]})
+        if cost > MAX_QUERY_COST:
+            return _json_reply(200, {"errors": [_max_cost_error(cost)]})
         self._refill()
         if self._available < cost:
             self.throttled += 1
@@ -368,11 +371,17 @@ class ShopifySandbox(ServedSandbox):
         self._available -= cost
         self.lowest_available = min(self.lowest_available, self._available)
         result = execute_sync(load_schema(), document, root_value=self._root(), variable_values=variables,
-                              operation_name=request.get("operationName"))  # fmt: skip
+                              operation_name=operation, context_value={"bulk": False})  # fmt: skip
+        # "once execution is complete, the bucket is refunded the difference between the requested
+        # cost and the actual cost of the query" (the rate-limits page above)
+        actual = actual_cost(load_schema(), document, result.data, variables, operation,
+                             field_costs=self.field_costs)  # fmt: skip
+        actual = min(cost, actual)
+        self._available = min(self.maximum_available, self._available + cost - actual)
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
-        body["extensions"] = self._cost(cost, cost)
+        body["extensions"] = self._cost(cost, actual)
         return _json_reply(200, body)
 
     def _refill(self) -> None:
@@ -390,6 +399,7 @@ class ShopifySandbox(ServedSandbox):
     def _root(self) -> dict[str, Any]:
         return {
             "orders": self._resolve_orders,
+            "order": self._resolve_order,
             "ordersCount": self._resolve_count,
             "currentBulkOperation": self._resolve_current_bulk,
             "bulkOperationRunQuery": self._resolve_bulk_run,
@@ -403,15 +413,27 @@ class ShopifySandbox(ServedSandbox):
                             "requiredAccess": "`read_orders` access scope."},
             )  # fmt: skip
 
-    def _resolve_count(self, _info: Any, limit: int | None = 10_000, **_: Any) -> dict[str, Any]:
+    def _resolve_count(self, _info: Any, limit: int | None = None, **_: Any) -> dict[str, Any]:
+        """At most 10,000 whatever the `limit` (2025-01: "Limited to a maximum of 10000."); a count that
+        reaches the limit is AT_LEAST ("The count is at least the value. A limit was imposed and reached.")."""
         self._require_orders_scope()
         n = len(self._visible())
-        if limit is not None and n > limit:
-            return {"count": limit, "precision": "AT_LEAST"}
+        cap = _ORDERS_COUNT_CAP if limit is None else max(0, min(limit, _ORDERS_COUNT_CAP))
+        if n >= cap:
+            return {"count": cap, "precision": "AT_LEAST"}
         return {"count": n, "precision": "EXACT"}
 
-    def _resolve_orders(self, _info: Any, **args: Any) -> dict[str, Any]:
+    def _resolve_order(self, _info: Any, id: str) -> dict[str, Any] | None:
         self._require_orders_scope()
+        try:
+            order = self._order(id)
+        except (KeyError, ValueError):
+            return None
+        return self._node(order) if self._sees(order) else None
+
+    def _resolve_orders(self, info: Any, **args: Any) -> dict[str, Any]:
+        self._require_orders_scope()
+        _require_page_size(info, args)
         sort_key = args.get("sortKey") or "ID"
         key = _sort_key(sort_key)
         chosen = sorted((o for o in self._visible() if _matches(o, args.get("query"))), key=key,
@@ -446,8 +468,7 @@ class ShopifySandbox(ServedSandbox):
             "customer": None if not self.protected_customer_data else {
                 "id": f"gid://shopify/Customer/{o.number}", "email": email,
                 "firstName": o.first_name, "lastName": o.last_name},
-            "lineItems": lambda _info, **a: _connection([(i, _encode_cursor([n])) for n, i in enumerate(items)]
-                                                        [: a.get("first") or len(items)], has_next=False),
+            "lineItems": lambda info, **a: _line_items(info, items, a),
         }  # fmt: skip
 
     # ---- bulk operations -----------------------------------------------------------------------
@@ -496,7 +517,7 @@ class ShopifySandbox(ServedSandbox):
 
     def _bulk_lines(self, document: DocumentNode) -> list[bytes]:
         """The result as Shopify's JSONL: nested connection nodes become lines with `__parentId`, shuffled."""
-        result = execute_sync(load_schema(), document, root_value=self._root())
+        result = execute_sync(load_schema(), document, root_value=self._root(), context_value={"bulk": True})
         if result.errors:
             raise result.errors[0]
         lines: list[dict[str, Any]] = []
@@ -520,40 +541,24 @@ def _flatten(node: dict[str, Any], parent: str | None, out: list[dict[str, Any]]
     out.append(node)
 
 
-def _document_cost(document: DocumentNode, variables: Mapping[str, Any]) -> int:
-    """`query_cost` for `orders` fields, 10 per mutation field, 1 for anything else at the root."""
-    total = 0
-    for op in document.definitions:
-        if not isinstance(op, OperationDefinitionNode):
-            continue
-        for sel in op.selection_set.selections:
-            if not isinstance(sel, FieldNode):
-                continue
-            if sel.name.value == "orders":
-                total += query_cost(_int_arg(sel, "first", variables) or 0, _line_items_first(sel, variables))
-            else:
-                total += 10 if op.operation.value == "mutation" else 1
-    return max(total, 1)
+def _max_cost_error(cost: int) -> dict[str, Any]:
+    """Shopify's refusal of a query over the single-query limit, as captured from real responses.
 
-
-def _line_items_first(node: FieldNode, variables: Mapping[str, Any]) -> int:
-    best = 0
-    for sel in node.selection_set.selections if node.selection_set else ():
-        if isinstance(sel, FieldNode):
-            own = _int_arg(sel, "first", variables) or 0 if sel.name.value == "lineItems" else 0
-            best = max(best, own, _line_items_first(sel, variables))
-    return best
-
-
-def _int_arg(node: FieldNode, name: str, variables: Mapping[str, Any]) -> int | None:
-    for arg in node.arguments or ():
-        if arg.name.value == name:
-            if isinstance(arg.value, IntValueNode):
-                return int(arg.value.value)
-            if isinstance(arg.value, VariableNode):
-                value = variables.get(arg.value.name.value)
-                return int(value) if isinstance(value, int) else None
-    return None
+    The message text is Shopify's (quoted in https://github.com/Shopify/shopify-app-js/issues/577);
+    the `extensions` (code, cost, maxCost, documentation) follow a captured response in
+    https://github.com/edstevo/laravel-shopify-graph's tests. Neither shows a top-level
+    `extensions.cost` beside it, so the sandbox sends none: a client must read `cost` here.
+    """
+    message = (
+        f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).\n\n"
+        "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n"
+        "cost of a query is calculated.\n\n"
+        "To query larger amounts of data with fewer limits, bulk operations should be used instead.\n"
+        "See https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n"
+    )
+    extensions = {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST,
+                  "documentation": "https://shopify.dev/api/usage/limits#rate-limits"}  # fmt: skip
+    return {"message": message, "extensions": extensions}
 
 
 def _sort_key(sort_key: str) -> Callable[[_Order], list[Any]]:
@@ -580,6 +585,22 @@ def _matches(order: _Order, query: str | None) -> bool:
         if not ok:
             return False
     return True
+
+
+def _require_page_size(info: Any, args: Mapping[str, Any]) -> None:
+    """Outside a bulk query Shopify refuses a connection without `first` or `last`."""
+    if args.get("first") is None and args.get("last") is None and not (info.context or {}).get("bulk"):
+        raise GraphQLError("you must provide one of first or last")
+
+
+def _line_items(info: Any, items: list[dict[str, Any]], args: Mapping[str, Any]) -> dict[str, Any]:
+    """An order's line items, paged by `first` / `after` like any connection."""
+    _require_page_size(info, args)
+    start = _decode_cursor(args["after"])[0] + 1 if args.get("after") else 0
+    first = args.get("first")
+    end = len(items) if first is None else start + first
+    window = [(item, _encode_cursor([n])) for n, item in enumerate(items)][start:end]
+    return _connection(window, has_next=end < len(items))
 
 
 def _connection(items: list[tuple[dict[str, Any], str]], *, has_next: bool) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ from graphql import parse, validate
 
 from connector.http import ApiError, ConfigurationError
 from connector.records import Order, OrderPage
+from connector.shop_status import status_map
 from connector.shopify import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
@@ -24,7 +27,9 @@ from connector.shopify import (
     ORDERS_QUERY,
     ShopifyClient,
     ShopifySettings,
+    parse_order,
 )
+from connector.shopify_queries import PagePlan
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
 from sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
@@ -133,6 +138,9 @@ def test_sandbox_rejects_an_invalid_query_like_shopify(sandbox, ft) -> None:
 
 
 # ---- paging -------------------------------------------------------------------------------------
+# Cursor paging with first/after and pageInfo { hasNextPage endCursor }, at most 250 per page:
+# https://shopify.dev/docs/api/usage/pagination-graphql; `updated_at:>` search syntax:
+# https://shopify.dev/docs/api/admin-graphql/2025-01/queries/orders
 
 
 def test_pages_to_the_end_with_every_order_mapped(sandbox, ft, shop) -> None:
@@ -196,6 +204,9 @@ def test_resume_returns_only_changed_orders_with_the_refund(sandbox, ft, wall) -
 
 
 # ---- throttling ---------------------------------------------------------------------------------
+# A leaky bucket of cost points per app and store, its state in extensions.cost.throttleStatus
+# (maximumAvailable, currentlyAvailable, restoreRate): https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits;
+# a throttled answer is errors[].extensions.code == "THROTTLED" (shared/contracts/shops.md §A4).
 
 
 def test_a_small_bucket_makes_the_client_wait_instead_of_being_throttled(shop, ft, wall) -> None:
@@ -231,6 +242,8 @@ def test_http_faults_are_retried_through_the_policy(shop, ft, wall) -> None:
 
 
 # ---- bulk ---------------------------------------------------------------------------------------
+# bulkOperationRunQuery, currentBulkOperation polling and JSONL children with __parentId in no
+# promised order: https://shopify.dev/docs/api/usage/bulk-operations/queries
 
 
 def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> None:
@@ -315,11 +328,152 @@ def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft)
 
 
 def test_bulk_import_in_many_partitions_matches_paging(sandbox, ft, monkeypatch) -> None:
-    import connector.shopify as shopify_module
+    import connector.shopify_bulk as bulk_module
 
-    monkeypatch.setattr(shopify_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
+    monkeypatch.setattr(bulk_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
     with client_for(sandbox, ft, bulk_threshold=0) as client:
         bulk = list(client.orders(cursor=None))
     paged = pull(sandbox, ft)
     assert all_orders(bulk) == all_orders(paged)
     assert bulk[-1].cursor == paged[-1].cursor and all(p.cursor is None for p in bulk[:-1])
+
+
+# ---- the query-cost limit -----------------------------------------------------------------------
+# https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: "A single query may not exceed
+# a cost of 1,000 points"; the sandbox prices every query by that page's rule (tests/test_shopify_cost.py).
+
+
+def _requested_costs(sb: ShopifySandbox) -> list[int]:
+    costs = []
+    for e in sb.requests_log:
+        body = e.json or {}
+        assert "MAX_COST_EXCEEDED" not in json.dumps(body.get("errors") or [])
+        if (body.get("extensions") or {}).get("cost"):
+            costs.append(body["extensions"]["cost"]["requestedQueryCost"])
+    return costs
+
+
+@pytest.mark.parametrize("page_size", [250, 100])
+def test_no_query_goes_over_the_limit_and_pages_are_sized_by_cost(sandbox, ft, page_size) -> None:
+    with client_for(sandbox, ft, page_size=page_size) as client:
+        pages = list(client.orders(cursor=None))
+        assert client.stats.page == PagePlan(orders=33, line_items=10, cost=992)  # 2 + 33 * (10 + 2*10)
+    costs = _requested_costs(sandbox)
+    assert max(costs) == 992 and all(c <= 1000 for c in costs)
+    assert max(len(p.orders) + len(p.problems) for p in pages) == 33
+    firsts = {
+        e.graphql["variables"]["first"]
+        for e in sandbox.requests_log
+        if "SegmailOrders(" in e.graphql.get("query", "")
+    }
+    assert firsts == {33}
+
+
+def test_an_order_with_more_line_items_than_a_page_holds_gets_them_all(sandbox, ft) -> None:
+    kinds = tuple(f"kind {k:02d}" for k in range(60))  # 60 line items, one product type each
+    sandbox.edit_order(100_002, categories=kinds)
+    with client_for(sandbox, ft, page_size=100) as client:
+        orders = all_orders(list(client.orders(cursor=None)))
+        assert client.stats.line_item_requests == 1  # 10 with the order, the other 50 in one follow-up
+    assert orders["100002"].categories == kinds
+    follow_ups = [e for e in sandbox.requests_log if "SegmailOrderLineItems" in e.graphql.get("query", "")]
+    assert [e.graphql["variables"]["first"] for e in follow_ups] == [250]  # 3 + 2 * 250 = 503 points
+    assert all(c <= 1000 for c in _requested_costs(sandbox))
+
+
+def test_a_page_shopify_prices_above_the_limit_is_asked_again_smaller(shop, ft, wall, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="connector.shopify")
+    # Shopify "reserves the right to set manual costs on fields": customer at 5 points, not 1, makes
+    # the default page 992 + 33 * 4 = 1124 points, which Shopify refuses
+    with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 5}) as sb:
+        with client_for(sb, ft, page_size=100) as client:
+            pages = list(client.orders(cursor=None))
+            plan = client.stats.page
+        refused = [e for e in sb.requests_log if b"MAX_COST_EXCEEDED" in (e.response_body or b"")]
+        assert len(refused) == 1
+        assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sb.order_numbers())
+    # 1124 / 992 of the rule: the budget is 1000 * 992 / 1124 = 882 rule points, (882 - 2) // 30 = 29
+    # orders; Shopify then charges 2 + 29 * 34 = 988
+    assert plan == PagePlan(orders=29, line_items=10, cost=872)
+    assert "costs 1124 points, not the 992 of the documented rule" in caplog.text
+
+
+def test_a_higher_reported_cost_is_logged_and_paced_by(shop, ft, wall, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="connector.shopify")
+    # page_size 10 leaves room for 44 line items: 2 + 10 * (10 + 88) = 982 by the rule; Shopify charges
+    # 992 (customer at 2). Accepted, so 1000 * 982 / 992 = 989 rule points still hold the same page,
+    # but the bucket is now waited on for Shopify's 992, not the rule's 982
+    with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 2}) as sb:
+        with client_for(sb, ft, page_size=10) as client:
+            list(client.orders(cursor=None))
+        costs = _requested_costs(sb)
+        assert sb.throttled == 0
+    assert max(costs) == 992
+    assert "the orders page costs 992 points, not the 982 of the documented rule" in caplog.text
+    waits = [r.getMessage() for r in caplog.records if "before the orders page" in r.getMessage()]
+    assert waits and all("costs about 992 points" in w for w in waits)
+
+
+def test_the_bulk_decision_reads_the_count_precision(sandbox, ft) -> None:
+    n = len(sandbox.order_numbers())
+    for threshold, bulk in ((n - 1, True), (n, False), (10_000, False)):
+        with client_for(sandbox, ft, bulk_threshold=threshold) as client:
+            list(client.orders(cursor=None))
+            assert client.stats.bulk is bulk, threshold
+    limits = [
+        e.graphql["variables"]["limit"]
+        for e in sandbox.requests_log
+        if "ordersCount" in e.graphql.get("query", "")
+    ]
+    assert limits == [n, n + 1, 10_000]  # threshold + 1, but never past the 10,000 Shopify counts to
+    with pytest.raises(ValueError, match="bulk_threshold must be between 0 and 10000"):
+        ShopifySettings(shop_url="https://example.myshopify.com", access_token="x", bulk_threshold=50_000)
+
+
+def test_orders_count_stops_at_10000_with_at_least(sandbox, ft, monkeypatch) -> None:
+    # 2025-01 QueryRoot.ordersCount: "Limited to a maximum of 10000."; CountPrecision.AT_LEAST: "The
+    # count is at least the value. A limit was imposed and reached." (a smaller cap stands in for 10,000)
+    import sandbox.shopify as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_ORDERS_COUNT_CAP", 50)
+    n = len(sandbox.order_numbers())
+    with client_for(sandbox, ft) as client:
+        counts = [client.call("count", ORDERS_COUNT_QUERY, {"limit": limit})["ordersCount"]
+                  for limit in (None, 20_000, 10, n + 1)]  # fmt: skip
+    at_least = [{"count": c, "precision": "AT_LEAST"} for c in (50, 50, 10, 50)]
+    assert counts == at_least  # the limit is obeyed below the cap, never above it
+    monkeypatch.setattr(sandbox_module, "_ORDERS_COUNT_CAP", 10_000)
+    with client_for(sandbox, ft) as client:
+        assert client.call("count", ORDERS_COUNT_QUERY, {"limit": n + 1})["ordersCount"] == {
+            "count": n, "precision": "EXACT"}  # fmt: skip
+
+
+def test_every_wait_is_one_log_line_with_its_seconds(shop, ft, wall, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="connector.shopify")
+    with make_sandbox(shop, ft, wall, maximum_available=100.0, restore_rate=10.0) as sb:
+        sb.drain(0.0)  # someone else emptied the bucket: the first call is THROTTLED
+        with client_for(sb, ft, page_size=10) as client:
+            list(client.orders(cursor=None))
+            stats = client.stats
+    waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    bucket = [w for w in waits if "before the orders page" in w]
+    throttled = [w for w in waits if "before trying again: Shopify orders count: throttled" in w]
+    assert len(bucket) == stats.throttle_waits > 0 and len(throttled) == stats.throttled_errors == 1
+    assert len(waits) == len(ft.sleeps)  # every sleep was announced
+    assert all(re.match(r"Shopify: waiting \d+\.\d s ", w) for w in waits)
+    assert all(r.levelno == logging.INFO for r in caplog.records if "waiting" in r.getMessage())
+
+
+def test_amounts_and_currency_are_the_shop_currency() -> None:
+    # 2025-01 schema: MoneyBag.shopMoney "Amount in shop currency."; Order.currencyCode "The shop currency
+    # when the order was placed." The page asks for shopMoney only, never presentmentMoney.
+    assert "presentmentMoney" not in ORDERS_QUERY and "presentmentMoney" not in BULK_ORDERS_QUERY
+    node = {
+        "id": "gid://shopify/Order/7", "email": "a@example.com", "createdAt": "2026-06-01T10:00:00Z",
+        "displayFinancialStatus": "PAID", "currencyCode": "EUR",
+        "totalPriceSet": {"shopMoney": {"amount": "10.00", "currencyCode": "EUR"},
+                          "presentmentMoney": {"amount": "11.70", "currencyCode": "USD"}},
+        "totalRefundedSet": {"shopMoney": {"amount": "1.00"}, "presentmentMoney": {"amount": "1.17"}},
+    }  # fmt: skip
+    order = parse_order(node, status_map("shopify", {}))
+    assert (order.total, order.refunded, order.currency) == (Decimal("10.00"), Decimal("1.00"), "EUR")
