@@ -18,7 +18,6 @@ from rich.table import Table
 
 from connector.csv_files import KINDS
 from connector.fields import FieldError, email_key
-from connector.http import ConfigurationError
 from jobs import errors
 from jobs.compute import compute, evaluate
 from jobs.config import AppConfig, load_config
@@ -328,7 +327,6 @@ def _print_sync(summary: object, config: AppConfig) -> None:
 def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
     import os
 
-    from connector.http import ApiError, TransientError
     from jobs import shop_pull
     from jobs.logs import command_log_lines, secrets_from
 
@@ -338,22 +336,9 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
         source = shop_pull.open_source(ctx.config)
     except shop_pull.ShopConfigError as exc:
         raise UsageError(str(exc)) from None
-    kind = ctx.config.shop.kind
-    kept = "every page stored before the failure is kept, so the next pull continues from there"
-    try:  # one log line per stored page and per wait for the shop's rate limit
+    try:  # one log line per stored page and per wait; a failure goes to jobs/errors.py like any command's
         with command_log_lines(secrets=secrets_from(os.environ)):
             summary = shop_pull.pull_orders(ctx.store, ctx.config, source, now=datetime.now(UTC))
-    except ConfigurationError as exc:
-        err.print(f"error: the shop refused the credentials: {exc}", markup=False, soft_wrap=True)
-        return EXIT_USAGE
-    except TransientError as exc:
-        err.print(f"error: the {kind} pull gave up: {exc}; check [shop] url and the network, then run it "
-                  f"again ({kept})", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
-        return EXIT_FAILED
-    except ApiError as exc:
-        err.print(f"error: the {kind} pull failed: {exc}; check [shop] url and api_version ({kept})",
-                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
-        return EXIT_FAILED
     finally:
         source.close()
     for problem in summary.problems[:20]:
