@@ -34,6 +34,7 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
             conn.execute(text(f"ALTER TABLE contacts DROP COLUMN {column}"))
         for column in ("country", "province"):
             conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
+        conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -42,9 +43,10 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "3"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "4"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
+        assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0
     with migrated.engine.connect() as conn:
         row = conn.execute(text("SELECT email, mc_timezone, mc_seen_at FROM contacts")).one()
     assert tuple(row) == ("A@example.com", None, None)
