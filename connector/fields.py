@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
@@ -36,15 +36,24 @@ def email_key(raw: str) -> str:
 
 def timestamp(raw: str, field: str, *, naive_is_utc: bool) -> datetime:
     """ISO 8601 → aware UTC. Naive values are UTC only where the source's convention says so."""
+    return zoned_timestamp(raw, field, naive_zone=UTC if naive_is_utc else None)
+
+
+def zoned_timestamp(raw: str, field: str, *, naive_zone: tzinfo | None) -> datetime:
+    """ISO 8601 (also `2024-03-05 14:22:10 -0500`) → aware UTC; a naive value is read in `naive_zone`.
+
+    Without a zone a naive value is refused: whether it is shop-local or UTC is a guess. A local
+    time inside a daylight-saving fold is read as its first occurrence (`fold=0`).
+    """
     text = raw.strip()
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise FieldError(f"{field} {text!r} is not an ISO 8601 date-time") from None
+        raise FieldError(f"{field} {text!r} is not an ISO 8601 date-time (YYYY-MM-DD hh:mm:ss)") from None
     if value.tzinfo is None:
-        if not naive_is_utc:
+        if naive_zone is None:
             raise FieldError(f"{field} {text!r} has no UTC offset (add Z or +HH:MM)")
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=naive_zone).astimezone(UTC)
     return value.astimezone(UTC)
 
 

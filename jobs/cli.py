@@ -16,13 +16,13 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from connector.csv_files import KINDS
+from connector.csv_files import FORMAT_NAMES, KINDS
 from connector.fields import FieldError, email_key
 from jobs import errors
 from jobs.compute import compute, evaluate
 from jobs.config import AppConfig, load_config
 from jobs.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from jobs.importer import import_csv
+from jobs.importer import ImportFailed, import_csv, import_zone, summary_lines
 from jobs.textfmt import pairs
 from segments import engine
 from store.db import Store, open_store
@@ -63,7 +63,6 @@ class Context:
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
-    store = ctx.store
     shown = 0
 
     def report(problem: object) -> None:
@@ -72,22 +71,44 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         shown += 1
 
-    summary = import_csv(
-        store, Path(args.file), args.kind, now=datetime.now(UTC), source=args.source, on_problem=report
-    )
+    shop = ctx.config.shop
+    try:
+        summary = import_csv(
+            ctx.store,
+            Path(args.file),
+            args.kind,
+            now=datetime.now(UTC),
+            source=args.source,
+            fmt=None if args.format == "auto" else args.format,
+            timezone=import_zone(args.timezone),
+            shop_currency=shop.currency,
+            statuses=shop.statuses,
+            on_problem=report,
+            on_table=lambda line: out.print(f"reading {line}", markup=False, highlight=False, soft_wrap=True),
+        )
+    except ImportFailed as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILED
     if shown > args.show_problems:
         err.print(f"... and {shown - args.show_problems} more problem(s)", markup=False)
     if args.problems_csv:
-        with open(args.problems_csv, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", "line", "severity", "reason"])
-            writer.writerows((p.file, p.line, p.severity, p.reason) for p in summary.problems)
-    out.print(
-        f"{summary.kind}: {summary.rows_read} rows read, {summary.written} written, "
-        f"{summary.skipped} skipped, {summary.warnings} warning(s) — {summary.file}",
-        markup=False,
-        highlight=False,
-    )
+        try:
+            with open(args.problems_csv, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(["file", "line", "severity", "reason"])
+                writer.writerows((p.file, p.line, p.severity, p.reason) for p in summary.problems)
+        except OSError as exc:
+            raise UsageError(f"--problems-csv {args.problems_csv}: {exc.strerror or exc}") from None
+    for line in summary_lines(summary):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if summary.accepted == 0:
+        err.print(
+            f"error: no row of {summary.file} was accepted ({summary.skipped} skipped); nothing was imported",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -694,10 +715,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segmail {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", help="import contacts, orders or events from a CSV file")
+    p = sub.add_parser(
+        "import",
+        help="import contacts, orders or events from a CSV file or an export zip",
+        description="Formats are detected from the header: segmail's own, a Mailchimp audience export "
+        "(the zip or its CSVs), a Shopify orders export, a WooCommerce orders export (WebToffee). "
+        "Comma-, semicolon- and tab-separated files are read.",
+    )
     p.add_argument("kind", choices=list(KINDS), help="what the file holds")
-    p.add_argument("file", help="the CSV file to import")
-    p.add_argument("--source", default="csv", help="source name the orders are keyed under (default: csv)")
+    p.add_argument("file", help="a .csv file, or a .zip of them (a Mailchimp audience export)")
+    p.add_argument(
+        "--format",
+        choices=["auto", *FORMAT_NAMES],
+        default="auto",
+        help="read the file as this format instead of detecting it from the header (default: auto)",
+    )
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="IANA zone of times written without a UTC offset, e.g. Europe/Berlin (WooCommerce exports "
+        "need it: their order_date is the WordPress site's local time)",
+    )
+    p.add_argument(
+        "--source",
+        help="source name orders are keyed under (default: the format's: csv, shopify, woocommerce, "
+        "mailchimp; the same as `shop pull` uses, so both update the same orders)",
+    )
     p.add_argument("--show-problems", type=int, default=50, metavar="N", help="print at most N bad rows")
     p.add_argument("--problems-csv", metavar="FILE", help="write the bad rows' file, line and reason here")
     p.set_defaults(func=cmd_import)

@@ -25,7 +25,13 @@ class ComputeResult:
 def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.Evaluation:
     """Every configured segment evaluated at `as_of` into a temporary table; nothing stored."""
     defs = list(config.segment_defs.values())
-    return engine.evaluate(conn, defs, as_of=as_of, paid_statuses=config.segments.paid_statuses)
+    return engine.evaluate(
+        conn,
+        defs,
+        as_of=as_of,
+        paid_statuses=config.segments.paid_statuses,
+        currency=config.shop.currency,
+    )
 
 
 def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:

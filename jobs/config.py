@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+from babel.numbers import list_currencies
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -83,6 +84,17 @@ class ShopConfig(BaseModel):
     page_size: int = Field(100, ge=1, le=250)
     lookback_minutes: float = Field(10.0, ge=0)
     statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
+    # the one currency money features count in (store.currency); unset: the shop API's, else the orders'
+    currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.strip().upper() not in list_currencies():
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, GBP)")
+        return value.strip().upper()
 
     @field_validator("statuses")
     @classmethod
@@ -210,7 +222,7 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
-    send = parse_send(section["send"], errors)
+    send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
     campaigns = parse_campaigns(
         section["campaigns"], errors, segments=set(defs), send=send, warnings=warnings
@@ -232,6 +244,23 @@ def parse_config(
         campaigns=campaigns,
         warnings=tuple(warnings),
     )
+
+
+def _send_currency(send: SendSettings, shop: ShopConfig, errors: list[str]) -> SendSettings:
+    """`[send] currency` formats amounts in mails, which come from features in the shop's currency.
+
+    So it follows `[shop] currency` when not set itself, and may not differ from it.
+    """
+    if shop.currency is None:
+        return send
+    if "currency" not in send.model_fields_set:
+        return send.model_copy(update={"currency": shop.currency})
+    if send.currency != shop.currency:
+        errors.append(
+            f"send.currency: {send.currency!r} differs from shop.currency {shop.currency!r}; amounts in "
+            "mails are in the shop's currency, so remove send.currency or make the two equal"
+        )
+    return send
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -1,30 +1,51 @@
-"""`segmail import`: stream a CSV file into the store in batches, reporting bad rows.
+"""`segmail import`: stream CSV files (or the CSVs in a zip) into the store in batches, reporting bad rows.
 
-A large file is parsed and encoded in a child process while this process writes, joined by a
-small bounded queue: parsing and the database's work overlap on two cores, and memory stays
-bounded by a few batches whatever the file size. Small files are parsed in-process (starting a
-process would cost more than it saves). Both paths run the same batch generator.
+Every table of the file is opened and its format detected before anything is written, so an
+unusable file fails as a whole. A large table is parsed and encoded in a child process while this
+process writes, joined by a small bounded queue: parsing and the database's work overlap on two
+cores, and memory stays bounded by a few batches whatever the file size. Small tables are parsed
+in-process (starting a process would cost more than it saves). Both paths run the same batch
+generator.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.csv_files import CsvReader
-from connector.records import Record, RowProblem
+from connector.csv_files import CsvReader, ReadOptions
+from connector.csv_tables import CsvFileError, TableRef, table_refs
+from connector.records import Order, Record, RowProblem
 from jobs.progress import byte_progress
 from store.codec import to_us
+from store.currency import known_shop_currency
 from store.db import Store
 from store.writer import Encoded, encode, write_encoded
 
 BATCH = 20_000  # rows per transaction: fewer WAL checkpoints, bounded memory
 PARALLEL_FROM_BYTES = 8 << 20
 QUEUE_DEPTH = 3
+
+
+class ImportFailed(Exception):
+    """The import stopped partway (the reading process failed); what was written stays, a re-run continues."""
+
+
+def import_zone(name: str | None) -> str | None:
+    """`--timezone` checked: an IANA zone name, or CsvFileError naming the option."""
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CsvFileError(f"--timezone {name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return name
 
 
 @dataclass
@@ -36,6 +57,13 @@ class ImportSummary:
     skipped: int = 0
     warnings: int = 0
     problems: list[RowProblem] = field(default_factory=list)  # first `keep_problems` only
+    tables: list[str] = field(default_factory=list)  # how each table was read, one line each
+    currencies: Counter[str] = field(default_factory=Counter)  # orders read, by currency
+    shop_currency: str | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.rows_read - self.skipped
 
 
 @dataclass
@@ -44,11 +72,26 @@ class Batch:
     records: int
     problems: list[RowProblem]
     position: int
+    currencies: Counter[str]
 
 
-def batches(path: Path, kind: str, *, source: str, now_us: int) -> Iterator[Batch]:
-    """The file as encoded batches of at most BATCH records, with the problems met on the way."""
-    with CsvReader(path, kind) as reader:
+def _encoded(
+    reader: CsvReader,
+    records: list[Record],
+    problems: list[RowProblem],
+    position: int,
+    *,
+    source: str,
+    now_us: int,
+) -> Batch:
+    currencies = Counter(r.currency for r in records if isinstance(r, Order))
+    rows = encode(records, source=source, now_us=now_us, omit=reader.omitted)
+    return Batch(rows, len(records), problems, position, currencies)
+
+
+def batches(ref: TableRef, options: ReadOptions, *, source: str, now_us: int) -> Iterator[Batch]:
+    """The table as encoded batches of at most BATCH records, with the problems met on the way."""
+    with CsvReader(ref, options.kind, options) as reader:
         records: list[Record] = []
         problems: list[RowProblem] = []
         for item in reader:
@@ -57,39 +100,44 @@ def batches(path: Path, kind: str, *, source: str, now_us: int) -> Iterator[Batc
                 continue
             records.append(item)
             if len(records) >= BATCH:
-                yield Batch(
-                    encode(records, source=source, now_us=now_us), len(records), problems, reader.position()
-                )
+                yield _encoded(reader, records, problems, reader.position(), source=source, now_us=now_us)
                 records, problems = [], []
-        yield Batch(encode(records, source=source, now_us=now_us), len(records), problems, reader.size)
+        yield _encoded(reader, records, problems, reader.size, source=source, now_us=now_us)
 
 
-def _produce(path: Path, kind: str, source: str, now_us: int, out: Any) -> None:
+def _produce(ref: TableRef, options: ReadOptions, source: str, now_us: int, out: Any) -> None:
     """Child process body: every batch, then None; an exception is sent as its message."""
     try:
-        for batch in batches(path, kind, source=source, now_us=now_us):
+        for batch in batches(ref, options, source=source, now_us=now_us):
             out.put(batch)
         out.put(None)
     except BaseException as exc:
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def _from_child(path: Path, kind: str, *, source: str, now_us: int) -> Iterator[Batch]:
+def _from_child(ref: TableRef, options: ReadOptions, *, source: str, now_us: int) -> Iterator[Batch]:
     ctx = multiprocessing.get_context("spawn")  # no inherited database connections in the child
     channel = ctx.Queue(maxsize=QUEUE_DEPTH)
     child = ctx.Process(
-        target=_produce, args=(path, kind, source, now_us, channel), name="segmail-csv", daemon=True
+        target=_produce, args=(ref, options, source, now_us, channel), name="segmail-csv", daemon=True
     )
     child.start()
     try:
         while (item := channel.get()) is not None:
             if isinstance(item, str):
-                raise RuntimeError(f"{path}: reading failed: {item}")
+                raise ImportFailed(f"{ref.name}: reading failed: {item}")
             yield item
     finally:
         child.terminate()
         child.join()
         channel.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    ref: TableRef
+    source: str
+    size: int
 
 
 def import_csv(
@@ -98,28 +146,75 @@ def import_csv(
     kind: str,
     *,
     now: datetime,
-    source: str = "csv",
+    source: str | None = None,
+    fmt: str | None = None,
+    timezone: str | None = None,
+    shop_currency: str | None = None,
+    statuses: Mapping[str, str] | None = None,
     keep_problems: int = 1_000,
     on_problem: Callable[[RowProblem], None] | None = None,
+    on_table: Callable[[str], None] | None = None,
     parallel: bool | None = None,
 ) -> ImportSummary:
-    """Import one file; raises CsvFileError before writing anything if the file is unusable."""
+    """Import one file (every CSV in it, for a zip); raises CsvFileError before writing anything if unusable.
+
+    `source` defaults to the format's (csv, shopify, woocommerce, mailchimp), so orders from a
+    shop's export and from its API land on the same keys. `shop_currency` defaults to what the
+    store knows (from a shop API pull); orders in another currency are reported.
+    """
     now_us = to_us(now)
-    with CsvReader(path, kind) as reader:  # header and readability checked here, before any write
-        size = reader.size
-    if parallel is None:
-        parallel = size >= PARALLEL_FROM_BYTES
-    source_batches = (_from_child if parallel else batches)(path, kind, source=source, now_us=now_us)
-    summary = ImportSummary(file=str(path), kind=kind)
-    with byte_progress(f"import {kind}", size) as advance:
-        for batch in source_batches:
-            _count_problems(summary, batch.problems, keep_problems, on_problem)
-            if batch.records:
-                with store.engine.begin() as conn:
-                    summary.written += write_encoded(conn, batch.rows)
-                summary.rows_read += batch.records
-            advance(batch.position)
+    if shop_currency is None:
+        with store.engine.connect() as conn:
+            shop_currency = known_shop_currency(conn)
+    options = ReadOptions(
+        kind=kind, format=fmt, timezone=timezone, shop_currency=shop_currency, statuses=statuses
+    )
+    summary = ImportSummary(file=str(path), kind=kind, shop_currency=shop_currency)
+    plans: list[_Plan] = []
+    for ref in table_refs(path):  # every header and file-level check before any write
+        with CsvReader(ref, kind, options) as reader:
+            summary.tables.append(reader.describe())
+            plans.append(_Plan(ref, source or reader.format.source, reader.size))
+    for line in summary.tables:
+        if on_table is not None:
+            on_table(line)
+    done = 0
+    with byte_progress(f"import {kind}", sum(p.size for p in plans)) as advance:
+        for plan in plans:
+            in_child = parallel if parallel is not None else plan.size >= PARALLEL_FROM_BYTES
+            produce = _from_child if in_child else batches
+            for batch in produce(plan.ref, options, source=plan.source, now_us=now_us):
+                _count_problems(summary, batch.problems, keep_problems, on_problem)
+                if batch.records:
+                    with store.engine.begin() as conn:
+                        summary.written += write_encoded(conn, batch.rows)
+                    summary.rows_read += batch.records
+                    summary.currencies.update(batch.currencies)
+                advance(done + batch.position)
+            done += plan.size
     return summary
+
+
+def summary_lines(summary: ImportSummary) -> list[str]:
+    """What the user is told after an import: the counts, and orders whose currency is not the shop's."""
+    lines = [
+        f"{summary.kind}: {summary.rows_read} rows read, {summary.written} written, {summary.skipped} "
+        f"skipped, {summary.warnings} warning(s) — {summary.file}"
+    ]
+    shop, seen = summary.shop_currency, summary.currencies
+    if len(seen) > 1 or (shop is not None and seen and set(seen) != {shop}):
+        counts = ", ".join(f"{code} {n}" for code, n in sorted(seen.items()))
+        if shop is None:
+            lines.append(
+                f"orders by currency: {counts}; set [shop] currency: money features count one currency only"
+            )
+        else:
+            other = sum(n for code, n in seen.items() if code != shop)
+            lines.append(
+                f"orders by currency: {counts}; the shop reports in {shop}: {other} order(s) in other "
+                "currencies are kept but left out of money features"
+            )
+    return lines
 
 
 def _count_problems(

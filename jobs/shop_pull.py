@@ -20,6 +20,7 @@ from jobs.stopping import StopCheck, check, never
 from jobs.sync import SyncConfigError, api_key_from
 from store import cursors
 from store.codec import to_us
+from store.currency import record_shop_currency
 from store.db import Store
 from store.writer import write_records
 
@@ -125,6 +126,8 @@ def pull_orders(
         summary.skipped += len(page.problems)
         with store.engine.begin() as conn:  # the page and the cursor that covers it, together
             write_records(conn, page.orders, source=kind, now_us=to_us(now))
+            if kind == "shopify" and page.orders:  # its amounts are shopMoney: in the shop's currency
+                record_shop_currency(conn, page.orders[0].currency)
             if page.cursor is not None and page.cursor != summary.cursor:
                 cursors.set_cursor(conn, kind, STREAM, page.cursor, now_us=to_us(now))
                 summary.cursor = page.cursor

@@ -48,13 +48,15 @@ class ShopStats:
     def top_spenders_threshold(self, percent: Fraction) -> Fraction | None:
         if percent not in self._thresholds:
             f = self._src.features
-            buyers = int(self._conn.execute(select(func.count()).where(f.c.orders_count >= 1)).scalar_one())
+            # buyers with money in the reporting currency: an order in another currency moves nothing
+            spenders = f.c.money_orders_count >= 1
+            buyers = int(self._conn.execute(select(func.count()).where(spenders)).scalar_one())
             k = math.ceil(percent / 100 * buyers)
             value = None
             if k > 0:
                 spent = self._conn.execute(
                     select(f.c.total_spent_e4)
-                    .where(f.c.orders_count >= 1)
+                    .where(spenders)
                     .order_by(f.c.total_spent_e4.desc())
                     .offset(k - 1)
                     .limit(1)
@@ -84,10 +86,15 @@ class SegmentChange:
 
 
 def evaluate(
-    conn: Connection, defs: Sequence[SegmentDef], *, as_of: datetime, paid_statuses: Sequence[str]
+    conn: Connection,
+    defs: Sequence[SegmentDef],
+    *,
+    as_of: datetime,
+    paid_statuses: Sequence[str],
+    currency: str | None = None,
 ) -> Evaluation:
     as_of_us = to_us(as_of)
-    source = feature_store.prepare(conn, as_of_us=as_of_us, paid_statuses=paid_statuses)
+    source = feature_store.prepare(conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency)
     stats = ShopStats(conn, source)
     staging = Table(
         "tmp_desired",

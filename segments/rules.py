@@ -93,8 +93,14 @@ FEATURES: dict[str, Feature] = {
     "timezone": Feature(Kind.STRING, "timezone", "IANA time zone of the contact, or missing"),
     "opted_in_at": Feature(Kind.TIMESTAMP, "opted_in_at", "when the contact opted in"),
     "orders_count": Feature(Kind.NUMBER, "orders_count", "number of paid orders up to T"),
-    "total_spent": Feature(Kind.MONEY, "total_spent_e4", "net spend (total - refunded) over paid orders"),
-    "avg_order_value": Feature(Kind.NUMBER, "", "total_spent / orders_count; missing without orders"),
+    "total_spent": Feature(
+        Kind.MONEY,
+        "total_spent_e4",
+        "net spend (total - refunded) over paid orders in the reporting currency",
+    ),
+    "avg_order_value": Feature(
+        Kind.NUMBER, "", "total_spent / its orders (reporting currency); missing without such orders"
+    ),
     "first_order_at": Feature(Kind.TIMESTAMP, "first_order_at", "first paid order"),
     "last_order_at": Feature(Kind.TIMESTAMP, "last_order_at", "last paid order"),
     "last_open_at": Feature(Kind.TIMESTAMP, "last_open_at", "last email open"),
@@ -309,8 +315,8 @@ class Compiler:
         spec = FEATURES[name]
         src = self.source.c
         if name == "avg_order_value":
-            avg = cast(src.total_spent_e4, Float) / src.orders_count / MONEY_SCALE
-            return Value(Kind.NUMBER, sql=case((src.orders_count > 0, avg)))
+            avg = cast(src.total_spent_e4, Float) / src.money_orders_count / MONEY_SCALE
+            return Value(Kind.NUMBER, sql=case((src.money_orders_count > 0, avg)))
         column = src[spec.column]
         nullable = bool(column.nullable)
         if spec.kind is Kind.MONEY:

@@ -40,9 +40,14 @@ def _v4_unsent_errors(conn: Connection) -> None:
     unsent.backfill(conn)
 
 
+def _v5_money_orders(conn: Connection) -> None:
+    """v4 → v5: the features cache counts orders in the reporting currency apart (rebuilt at next compute)."""
+    conn.exec_driver_sql("ALTER TABLE features ADD COLUMN money_orders_count INTEGER NOT NULL DEFAULT 0")
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
-MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address, _v4_unsent_errors]
+MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address, _v4_unsent_errors, _v5_money_orders]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

@@ -30,11 +30,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from connector.records import EXCLUDED_STATUSES
+from store.currency import reporting_currency
 from store.db import get_meta, set_meta
 from store.schema import contacts, events, feature_dirty, features, order_gaps, orders
 from store.writer import LATEST_KEY
 
-_FINGERPRINT_VERSION = 1
+_FINGERPRINT_VERSION = 2  # 2: money features count the reporting currency only
 
 
 class concat_agg(GenericFunction[str]):
@@ -84,8 +85,15 @@ def _temp_like(conn: Connection, table: Table, name: str) -> Table:
     return temp
 
 
-def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) -> FeatureSource:
-    """Return features valid at as_of: the refreshed cache, or a point-in-time copy."""
+def prepare(
+    conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str], currency: str | None = None
+) -> FeatureSource:
+    """Return features valid at as_of: the refreshed cache, or a point-in-time copy.
+
+    `currency` is `[shop] currency`; money features add up orders in the reporting currency only
+    (see store.currency), so a change of it rebuilds the cache.
+    """
+    money = reporting_currency(conn, currency)
     if conn.dialect.name == "postgresql":
         # the default 4 MB spills every million-row sort and hash aggregate to disk
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
@@ -93,15 +101,15 @@ def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) ->
     if latest is not None and latest > as_of_us:
         f = _temp_like(conn, features, "tmp_features")
         g = _temp_like(conn, order_gaps, "tmp_order_gaps")
-        n = _build(conn, f, g, paid_statuses, upto=as_of_us, dirty_only=False)
+        n = _build(conn, f, g, paid_statuses, money, upto=as_of_us, dirty_only=False)
         return FeatureSource(features=f, gaps=g, point_in_time=True, refreshed=n)
-    fingerprint = {"version": _FINGERPRINT_VERSION, "paid_statuses": sorted(paid_statuses)}
+    fingerprint = {"version": _FINGERPRINT_VERSION, "paid_statuses": sorted(paid_statuses), "currency": money}
     if get_meta(conn, "features_fingerprint") != fingerprint:
         for table in (features, order_gaps, feature_dirty):
             conn.execute(delete(table))
         if conn.dialect.name == "postgresql":  # fresh statistics after bulk imports: good plans
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
-        n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=False)
+        n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
         set_meta(conn, "features_fingerprint", fingerprint)
     else:
         dirty = select(feature_dirty.c.email_key)
@@ -109,13 +117,20 @@ def prepare(conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str]) ->
             conn.exec_driver_sql("ANALYZE feature_dirty")
         conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
         conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
-        n = _build(conn, features, order_gaps, paid_statuses, upto=None, dirty_only=True)
+        n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=True)
         conn.execute(delete(feature_dirty))
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
 
 
 def _build(
-    conn: Connection, target: Table, gaps: Table, paid: Sequence[str], *, upto: int | None, dirty_only: bool
+    conn: Connection,
+    target: Table,
+    gaps: Table,
+    paid: Sequence[str],
+    money: str | None,
+    *,
+    upto: int | None,
+    dirty_only: bool,
 ) -> int:
     dirty = select(feature_dirty.c.email_key)
     o, e, c = orders, events, contacts
@@ -128,14 +143,17 @@ def _build(
         paid_where.append(o.c.email_key.in_(dirty))
         event_where.append(e.c.email_key.in_(dirty))
 
+    # an order in another currency counts as an order, never as money (store.currency)
+    counted: ColumnElement[bool] = literal(True) if money is None else o.c.currency == money
     oagg = (
         select(
             o.c.email_key,
             func.count().label("n"),
-            func.sum(o.c.total_e4 - o.c.refunded_e4).label("spent"),
+            func.sum(case((counted, o.c.total_e4 - o.c.refunded_e4), else_=0)).label("spent"),
             func.min(o.c.created_at).label("first_at"),
             func.max(o.c.created_at).label("last_at"),
             concat_agg(o.c.categories, o.c.created_at, o.c.order_id).label("cats"),
+            func.sum(case((counted, 1), else_=0)).label("money_n"),
         )
         .where(and_(*paid_where))
         .group_by(o.c.email_key)
@@ -176,6 +194,7 @@ def _build(
             eagg.c.click_at,
             last_engaged,
             func.coalesce(oagg.c.cats, literal("")),
+            func.coalesce(oagg.c.money_n, 0),
         )
         .select_from(
             c.outerjoin(oagg, oagg.c.email_key == c.c.email_key).outerjoin(

@@ -152,6 +152,8 @@ features = Table(
     Column("last_click_at", BigInteger),
     Column("last_engagement_at", BigInteger),
     Column("categories", Text, nullable=False),
+    # schema v4: paid orders in the reporting currency, the ones total_spent adds up (store.currency)
+    Column("money_orders_count", Integer, nullable=False, server_default="0"),
     sqlite_with_rowid=False,
 )
 

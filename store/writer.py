@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from connector.records import Contact, Event, Member, Order, Record
 from store.codec import to_e4, to_us
+from store.currency import note_order_currencies
 from store.db import get_meta, set_meta
 from store.schema import contacts, events, feature_dirty, orders
 from store.upsert import insert_ignore, upsert
@@ -30,8 +31,14 @@ class Encoded:
         return len(self.contacts) + len(self.members) + len(self.orders) + len(self.events)
 
 
-def encode(records: Sequence[Record], *, source: str, now_us: int) -> Encoded:
-    """Records → rows keyed by natural key; the last record with a given key wins."""
+def encode(
+    records: Sequence[Record], *, source: str, now_us: int, omit: frozenset[str] = frozenset()
+) -> Encoded:
+    """Records → rows keyed by natural key; the last record with a given key wins.
+
+    Contact columns in `omit` are left out, so the upsert keeps what is stored (a file that has
+    no such column says nothing about it).
+    """
     out = Encoded(source=source)
     for r in records:
         if isinstance(r, Order):
@@ -87,6 +94,10 @@ def encode(records: Sequence[Record], *, source: str, now_us: int) -> Encoded:
                 "source": source,
                 "updated_at": now_us,
             }
+    if omit:
+        for row in (*out.contacts.values(), *out.members.values()):
+            for column in omit:
+                row.pop(column, None)
     return out
 
 
@@ -112,6 +123,7 @@ def write_encoded(conn: Connection, batch: Encoded) -> int:
         *(k[0] for k in batch.events),
     }
     insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    note_order_currencies(conn, {o["currency"] for o in batch.orders.values()})
     stamps = [o["created_at"] for o in batch.orders.values()] + [k[2] for k in batch.events]
     if stamps:
         note_latest_data_at(conn, max(stamps))

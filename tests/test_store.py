@@ -35,6 +35,7 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         for column in ("country", "province"):
             conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE send_unsent"))  # v4
+        conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -43,9 +44,10 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "4"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "5"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
+        assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0
     with migrated.engine.connect() as conn:
         row = conn.execute(text("SELECT email, mc_timezone, mc_seen_at FROM contacts")).one()
     assert tuple(row) == ("A@example.com", None, None)
