@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobs.config import parse_config
-from jobs.sync import open_api, sync_once
+from jobs.sync import sync_once
+from jobs.wiring import open_mailchimp
 from sandbox.shopgen import generate_increment, generate_shop
 from store.db import open_store
 
@@ -60,7 +61,7 @@ def _round(
 ) -> None:
     store = open_store(store_url)
     traffic.connections, traffic.requests = 0, Counter()
-    api = open_api(config, env={"MAILCHIMP_API_KEY": KEY})  # type: ignore[arg-type]
+    api = open_mailchimp(config, env={"MAILCHIMP_API_KEY": KEY})  # type: ignore[arg-type]
     start = time.perf_counter()
     summary = sync_once(store, config, api, as_of=as_of, now=lambda: datetime.now(UTC))  # type: ignore[arg-type]
     wall = time.perf_counter() - start

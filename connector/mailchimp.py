@@ -483,9 +483,16 @@ class MailchimpApi:
 
 @dataclass(frozen=True)
 class MemberPage:
+    """One page of members; `cursor` is set by connector/mailchimp_members.py, which sees every page."""
+
     members: list[Member]
     problems: list[str]  # "member <hash>: reason" — never the email itself
     newest_change: datetime | None
+    cursor: str | None = None
+
+    @property
+    def records(self) -> list[Member]:
+        return self.members
 
 
 @dataclass(frozen=True)

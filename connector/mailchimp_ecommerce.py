@@ -17,6 +17,7 @@ from connector.fields import FieldError
 from connector.mailchimp import MailchimpApi
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
+from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 ORDER_FIELDS = [
     "orders.id",
@@ -36,20 +37,20 @@ ORDER_FIELDS = [
 
 
 class MailchimpStoreOrders:
-    """Pulls one e-commerce store's orders through the shared Mailchimp client."""
+    """One e-commerce store's orders as a page source (connector/source.py), through a Mailchimp client."""
 
     def __init__(
         self, api: MailchimpApi, store_id: str, *, statuses: Mapping[str, str] | None = None,
-        lookback: timedelta = timedelta(minutes=10),
+        lookback: timedelta = DEFAULT_LOOKBACK,
     ) -> None:  # fmt: skip
         self.api = api
         self.store_id = store_id
         self.lookback = lookback
         self.statuses = status_map("mailchimp", statuses or {})
 
-    def orders(self, *, cursor: str | None) -> Iterator[OrderPage]:
-        since = datetime.fromisoformat(cursor) - self.lookback if cursor else None
-        newest = datetime.fromisoformat(cursor) if cursor else None
+    def pages(self, cursor: str | None) -> Iterator[OrderPage]:
+        since = lookback_start(cursor, self.lookback, "Mailchimp store orders")
+        newest = None if cursor is None else cursor_time(cursor, "Mailchimp store orders")
         fetch = self.api.client.ecommerce.get_store_orders
         pages = self.api.pages("store orders", fetch, self.store_id, items="orders", fields=ORDER_FIELDS)
         raw = next(pages, [])

@@ -89,7 +89,7 @@ Record = Contact | Member | Order | Event
 
 @dataclass(frozen=True, kw_only=True)
 class OrderPage:
-    """One page of a shop's orders, and the cursor to save once the page is stored.
+    """One page of a shop's orders, and the cursor to save once the page is stored (a `source.Page`).
 
     `problems` are malformed orders, each as "order <id>: reason" (never an email); `cursor` is
     opaque to everyone but the connector that made it.
@@ -98,3 +98,8 @@ class OrderPage:
     orders: list[Order]
     problems: list[str]
     cursor: str | None
+
+    @property
+    def records(self) -> list[Order]:
+        """The orders under the name connector/source.py's `Page` gives every source's records."""
+        return self.orders

@@ -42,6 +42,7 @@ from connector.shopify_queries import (
     line_items_first,
     plan_page,
 )
+from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 _BULK_FAILED: Final = frozenset({"FAILED", "CANCELED", "CANCELING", "EXPIRED"})
 T = TypeVar("T")
@@ -58,7 +59,7 @@ class ShopifySettings:
     page_size: int = 100  # an upper bound: the query-cost limit makes the page smaller (plan_page)
     timeout_s: float = 30.0
     attempts: int = 6
-    lookback: timedelta = timedelta(minutes=10)
+    lookback: timedelta = DEFAULT_LOOKBACK
     # Paging costs about 13 points an order actually spent (of 30 requested) by the documented rule, so a
     # Standard plan's 100 points a second pages ~8 orders a second: 1,000 orders take about two minutes,
     # 10,000 twenty. A bulk operation has no cost limit; above this many orders a first import uses one.
@@ -94,7 +95,7 @@ class ShopifySettings:
 
 
 class ShopifyClient:
-    """Orders of one shop as `OrderPage`s, oldest change first; its `api` owns the pooled session."""
+    """A shop's orders as a page source (connector/source.py), oldest change first; `api` owns the session."""
 
     def __init__(
         self,
@@ -128,14 +129,13 @@ class ShopifyClient:
 
     # ---- reading ------------------------------------------------------------------------------
 
-    def orders(self, *, cursor: str | None) -> Iterator[OrderPage]:
+    def pages(self, cursor: str | None) -> Iterator[OrderPage]:
         """Orders changed since `cursor` (minus the look-back), or all of them when it is None."""
         if cursor is None and self._use_bulk():
             self.stats.bulk = True
             yield from self._bulk_orders()
             return
-        since = None if cursor is None else _parse_cursor(cursor) - self.settings.lookback
-        yield from self._paged_orders(since, cursor)
+        yield from self._paged_orders(lookback_start(cursor, self.settings.lookback, "Shopify"), cursor)
 
     def _use_bulk(self) -> bool:
         threshold = self.settings.bulk_threshold
@@ -414,16 +414,9 @@ def _later(current: str | None, updated_at: Any) -> str | None:
         candidate = fields.timestamp(str(updated_at), "updatedAt", naive_is_utc=False)
     except FieldError:
         return current
-    if current is not None and _parse_cursor(current) >= candidate:
+    if current is not None and cursor_time(current, "Shopify") >= candidate:
         return current
     return _iso(candidate)
-
-
-def _parse_cursor(cursor: str) -> datetime:
-    try:
-        return fields.timestamp(cursor, "cursor", naive_is_utc=False)
-    except FieldError as exc:
-        raise ConfigurationError(f"Shopify cursor: {exc}") from None
 
 
 def _iso(value: datetime) -> str:

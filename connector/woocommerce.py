@@ -36,6 +36,7 @@ from connector.http import (
 )
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
+from connector.source import DEFAULT_LOOKBACK, lookback_start
 
 __all__ = ["API_PATH", "PAGE_SIZE_MAX", "WooCommerceClient", "WooSettings", "order_from_json"]
 
@@ -76,7 +77,7 @@ class WooSettings:
     page_size: int = PAGE_SIZE_MAX
     timeout_s: float = 30.0
     attempts: int = 6
-    lookback: timedelta = timedelta(minutes=10)
+    lookback: timedelta = DEFAULT_LOOKBACK
 
     def __post_init__(self) -> None:
         problems = _settings_problems(self)
@@ -163,23 +164,23 @@ class WooCommerceClient:
         self.close()
 
     # -- reading ------------------------------------------------------------------------------------
-    def orders(self, *, cursor: str | None) -> Iterator[OrderPage]:
+    def pages(self, cursor: str | None) -> Iterator[OrderPage]:
         """Orders changed since `cursor` (minus the look-back), oldest first, one page at a time.
 
         Each page's cursor is the newest `cursor_field` in it (aware UTC ISO 8601), or the previous
         cursor for an empty page, so saving it after storing the page never runs ahead of the data.
         """
-        since = None if cursor is None else fields.timestamp(cursor, "cursor", naive_is_utc=False)
+        start = lookback_start(cursor, self.settings.lookback, "WooCommerce")
         if self.window is BY_MODIFIED:
             try:
-                yield from self._read(BY_MODIFIED, since, cursor)
+                yield from self._read(BY_MODIFIED, start, cursor)
                 return
             except _Unsupported:
                 self.window = BY_CREATED
-        yield from self._read(BY_CREATED, since, cursor)
+        yield from self._read(BY_CREATED, start, cursor)
 
-    def _read(self, window: _Window, since: datetime | None, cursor: str | None) -> Iterator[OrderPage]:
-        bound = None if since is None else since - self.settings.lookback - window.widen
+    def _read(self, window: _Window, start: datetime | None, cursor: str | None) -> Iterator[OrderPage]:
+        bound = None if start is None else start - window.widen
         # repeats from offset paging (an order modified mid-read moves) land on nearby pages: remember
         # only the last two pages, so memory stays constant; a farther repeat is an idempotent upsert
         recent: deque[set[tuple[str, str]]] = deque(maxlen=2)

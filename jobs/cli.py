@@ -272,14 +272,12 @@ def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
     from jobs import sync
+    from jobs.wiring import open_mailchimp
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")
     config = ctx.config
-    try:
-        api = sync.open_api(config)
-    except sync.SyncConfigError as exc:
-        raise UsageError(str(exc)) from None
+    api = open_mailchimp(config)
     as_of = parse_as_of(args.as_of)
     try:
         if args.dry_run:
@@ -350,13 +348,11 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
 
     from jobs import shop_pull
     from jobs.logs import command_log_lines, secrets_from
+    from jobs.wiring import open_shop
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")
-    try:
-        source = shop_pull.open_source(ctx.config)
-    except shop_pull.ShopConfigError as exc:
-        raise UsageError(str(exc)) from None
+    source = open_shop(ctx.config)
     try:  # one log line per stored page and per wait; a failure goes to jobs/errors.py like any command's
         with command_log_lines(secrets=secrets_from(os.environ)):
             summary = shop_pull.pull_orders(ctx.store, ctx.config, source, now=datetime.now(UTC))
@@ -365,7 +361,7 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
     for problem in summary.problems[:20]:
         err.print(problem, markup=False, highlight=False, soft_wrap=True)
     out.print(
-        f"{summary.kind}: {summary.orders} orders stored from {summary.pages} page(s), {summary.skipped} skipped; "
+        f"{summary.source}: {summary.orders} orders stored from {summary.pages} page(s), {summary.skipped} skipped; "
         f"cursor {summary.cursor or '(none)'}",
         markup=False, highlight=False, soft_wrap=True,
     )  # fmt: skip
@@ -648,8 +644,8 @@ def cmd_send_unsent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_send_test(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs import sync
     from jobs.send import Sender
+    from jobs.wiring import open_mailchimp
     from sending.render import TemplateError
 
     campaign = _campaign(ctx, args.campaign)
@@ -658,10 +654,7 @@ def cmd_send_test(args: argparse.Namespace, ctx: Context) -> int:
     except FieldError as exc:
         raise UsageError(f"--to: {exc}") from None
     renderer = _renderer(ctx)
-    try:
-        api = sync.open_api(ctx.config)
-    except sync.SyncConfigError as exc:
-        raise UsageError(str(exc)) from None
+    api = open_mailchimp(ctx.config)
     try:
         as_of = parse_as_of(None)
         variant, local = _variant_for(args, ctx, campaign, renderer, as_of)

@@ -25,7 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from connector.http import DEFAULT_TIMEOUT_S
 from connector.shop_status import CANONICAL
+from connector.source import DEFAULT_LOOKBACK
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segments.suggest import did_you_mean
 from sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
@@ -48,16 +50,19 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+LOOKBACK_MINUTES = DEFAULT_LOOKBACK.total_seconds() / 60
+
+
 class MailchimpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     list_id: str = ""  # the audience; required by `segmail sync`
     api_url: str | None = None  # default: https://<dc>.api.mailchimp.com/3.0 from the API key
     tag_prefix: str = Field("segmail:", max_length=50)
-    timeout_s: float = Field(30.0, gt=0, le=120)  # Mailchimp itself gives up at 120 s
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=120)  # Mailchimp itself gives up at 120 s
     max_connections: int = Field(10, ge=1, le=10)  # Mailchimp's limit per API key
     attempts: int = Field(6, ge=1, le=20)
-    lookback_minutes: float = Field(10.0, ge=0)
+    lookback_minutes: float = Field(LOOKBACK_MINUTES, ge=0)
     engagement_window_days: float | None = Field(None, gt=0)  # default: the longest any rule uses
     engagement_margin_days: float = Field(7.0, ge=0)
 
@@ -82,7 +87,10 @@ class ShopConfig(BaseModel):
     api_version: str = "2025-01"  # shopify Admin GraphQL version
     store_id: str | None = None  # mailchimp: the e-commerce store connected to the audience
     page_size: int = Field(100, ge=1, le=250)
-    lookback_minutes: float = Field(10.0, ge=0)
+    lookback_minutes: float = Field(LOOKBACK_MINUTES, ge=0)
+    # seconds per request to the shop (not Mailchimp's); neither shop documents a limit, so the
+    # bound only catches milliseconds typed as seconds
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=600)
     statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
     # the one currency money features count in (store.currency); unset: the shop API's, else the orders'
     currency: str | None = None

@@ -116,8 +116,8 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         record.counts = {"orders": s.orders, "pages": s.pages, "skipped": s.skipped}
 
     def members(record: StepRecord) -> None:
-        pulled, problems = sync.pull_members(store, config, parts.api, now=now(), stop=parts.stop)
-        record.counts = {"members": pulled, "skipped": len(problems)}
+        s = sync.pull_members(store, config, parts.api, now=now(), stop=parts.stop)
+        record.counts = {"members": s.records, "skipped": s.skipped}
 
     def engagement(record: StepRecord) -> None:
         campaigns, events = sync.pull_engagement(store, config, parts.api, now=now(), stop=parts.stop)

@@ -20,6 +20,7 @@ from connector.http import ApiError, ConfigurationError, Redactor, TransientErro
 from jobs.config import ENV_STORE_URL, ConfigError
 from jobs.logs import secrets_from
 from jobs.start import StartError
+from jobs.wiring import WiringError
 from store.db import StoreError, StoreUrlError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -65,7 +66,7 @@ def failure(exc: BaseException) -> Failure:
         found = Failure(f"invalid config {exc.origin}: {exc.problems[0]}", EXIT_USAGE)
     elif isinstance(exc, ConfigError):
         found = Failure(str(exc), EXIT_USAGE)  # every problem at once, one line each naming its TOML key
-    elif isinstance(exc, UsageError | CsvFileError):
+    elif isinstance(exc, UsageError | CsvFileError | WiringError):
         found = Failure(f"error: {exc}", EXIT_USAGE)
     elif isinstance(exc, StartError):
         found = Failure(f"error: {exc}", exc.exit_code)

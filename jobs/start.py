@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from connector.http import ApiError, ConfigurationError
-from jobs import shop_pull, sync
 from jobs.config import AppConfig
 from jobs.send import Sender, make_renderer
 from jobs.service import Service, utc_now
+from jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
 from store.db import Store
 
 log = logging.getLogger("segmail.service")
-ENV_HINT = f"{sync.ENV_API_KEY} or {sync.ENV_API_KEY_FILE}"
+ENV_HINT = f"{ENV_API_KEY} or {ENV_API_KEY_FILE}"
 
 
 class StartError(Exception):
@@ -41,8 +41,8 @@ def open_service(
     for warning in config.warnings:  # `rules check` prints the same; a service log is where operators look
         log.warning("config: %s", warning)
     try:
-        api = sync.open_api(config, env)
-    except sync.SyncConfigError as exc:
+        api = open_mailchimp(config, env)
+    except WiringError as exc:
         raise StartError(str(exc), 2) from None
     try:
         api.ping()
@@ -55,8 +55,8 @@ def open_service(
     source = None
     if config.shop.kind != "csv":
         try:
-            source = shop_pull.open_source(config, env)
-        except shop_pull.ShopConfigError as exc:
+            source = open_shop(config, env)
+        except WiringError as exc:
             api.close()
             raise StartError(str(exc), 2) from None
     sender = None

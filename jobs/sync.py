@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import ast
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from connector.http import ApiError, ConfigurationError, ItemError, TransientError
+from connector.http import ApiError, ItemError, TransientError
 from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
-from connector.records import Event
+from connector.records import Event, Member
 from jobs.compute import ComputeResult, compute
 from jobs.config import AppConfig
+from jobs.pull import PullSummary, Stream, pull
 from jobs.stopping import StopCheck, bounded_map, check, never
+from jobs.wiring import member_source
 from segments.config import SegmentDef
 from segments.rules import names_in, parse
 from store import cursors, esp
@@ -32,8 +32,6 @@ from store.writer import write_records
 
 log = logging.getLogger("segmail.sync")
 
-ENV_API_KEY = "MAILCHIMP_API_KEY"
-ENV_API_KEY_FILE = "MAILCHIMP_API_KEY_FILE"
 SOURCE = "mailchimp"
 ENGAGEMENT_FEATURES = frozenset(
     {
@@ -46,41 +44,6 @@ ENGAGEMENT_FEATURES = frozenset(
     }
 )
 DEFAULT_ENGAGEMENT_DAYS = 365.0
-
-
-class SyncConfigError(Exception):
-    """Sync cannot start: a missing key or audience, named so the user can fix it."""
-
-
-def api_key_from(env: Mapping[str, str]) -> str:
-    """The API key from MAILCHIMP_API_KEY, or from the file MAILCHIMP_API_KEY_FILE names."""
-    key = env.get(ENV_API_KEY, "").strip()
-    if not key and env.get(ENV_API_KEY_FILE):
-        path = Path(env[ENV_API_KEY_FILE])
-        try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SyncConfigError(f"{ENV_API_KEY_FILE}: cannot read {path}: {exc.strerror}") from None
-    if not key:
-        raise SyncConfigError(f"set {ENV_API_KEY} (or {ENV_API_KEY_FILE}) to your Mailchimp API key")
-    return key
-
-
-def open_api(config: AppConfig, env: Mapping[str, str] | None = None, **kwargs: object) -> MailchimpApi:
-    if not config.mailchimp.list_id:
-        raise SyncConfigError("mailchimp.list_id: set the audience id to sync with")
-    mc = config.mailchimp
-    try:
-        return MailchimpApi(
-            api_key=api_key_from(os.environ if env is None else env),
-            api_url=mc.api_url,
-            timeout_s=mc.timeout_s,
-            attempts=mc.attempts,
-            max_connections=mc.max_connections,
-            **kwargs,  # type: ignore[arg-type]
-        )
-    except ConfigurationError as exc:
-        raise SyncConfigError(str(exc)) from None
 
 
 @dataclass
@@ -125,9 +88,8 @@ def sync_once(
 ) -> SyncSummary:
     summary = SyncSummary()
     with _step(summary, "pull members", progress):
-        summary.members_pulled, summary.member_problems = pull_members(
-            store, config, api, now=now(), stop=stop
-        )
+        members = pull_members(store, config, api, now=now(), stop=stop)
+        summary.members_pulled, summary.member_problems = members.records, members.problems
     with _step(summary, "pull engagement", progress):
         summary.campaigns_read, summary.events_pulled = pull_engagement(
             store, config, api, now=now(), stop=stop
@@ -155,29 +117,13 @@ def _step(summary: SyncSummary, name: str, progress: Progress) -> Iterator[None]
 
 def pull_members(
     store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime, stop: StopCheck = never
-) -> tuple[int, list[str]]:
+) -> PullSummary:
+    """Members changed since the last pull; the source applies `[mailchimp] lookback_minutes`."""
     list_id = config.mailchimp.list_id
-    stream = f"members:{list_id}"
-    with store.engine.begin() as conn:
-        cursor = cursors.get_cursor(conn, SOURCE, stream)
-    since = None
-    if cursor is not None:  # re-read a short window: changes committed out of order are not missed
-        since = datetime.fromisoformat(cursor) - timedelta(minutes=config.mailchimp.lookback_minutes)
-    pulled, problems = 0, []
-    newest = datetime.fromisoformat(cursor) if cursor else None
-    for page in api.members(list_id, since=since):
-        for problem in page.problems:
-            log.warning("skipped a Mailchimp member: %s", problem)
-        problems += page.problems
-        with store.engine.begin() as conn:
-            write_records(conn, page.members, source=SOURCE, now_us=to_us(now))
-            if page.newest_change is not None and (newest is None or page.newest_change > newest):
-                newest = page.newest_change
-            if newest is not None:  # saved with the page it covers, never ahead of it
-                cursors.set_cursor(conn, SOURCE, stream, newest.isoformat(), now_us=to_us(now))
-        pulled += len(page.members)
-        check(stop)  # the page and its cursor are stored: a safe place to stop
-    return pulled, problems
+    stream = Stream[Member](
+        source=SOURCE, name=f"members:{list_id}", item="Mailchimp member", noun="members", log=log
+    )
+    return pull(store, member_source(config, api), stream, now=now, stop=stop)
 
 
 def engagement_window_days(config: AppConfig) -> float:

@@ -107,7 +107,7 @@ def test_reporting_currency_resolution(store, caplog):
 
 def test_a_shopify_pull_records_the_shop_currency(store):
     class Source:  # a Shopify connector's pages: shopMoney amounts, in the shop's currency
-        def orders(self, cursor):
+        def pages(self, cursor):
             order = Order(
                 order_id="1",
                 email_key="a@example.com",

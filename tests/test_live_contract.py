@@ -140,7 +140,7 @@ def test_mailchimp_tag_write_adds_and_removes_one_member(mailchimp: MailchimpTar
 def test_shopify_pages_by_cursor_within_the_query_cost_limit(shopify: ShopifyTarget, wire: Wire):
     """Every answer carries `extensions.cost`; no query asks for more than 1,000 points; statuses map."""
     with shopify.client(page_size=min(10, MAX_PAGE_SIZE)) as client:
-        pages = first_pages(client.orders(cursor=shopify.since))
+        pages = first_pages(client.pages(cursor=shopify.since))
     answers = [e.body for e in wire.on("/graphql.json")]
     assert answers, "no GraphQL answer recorded"
     costs = [(a.get("extensions") or {}).get("cost") if isinstance(a, dict) else None for a in answers]
@@ -154,12 +154,12 @@ def test_shopify_pages_by_cursor_within_the_query_cost_limit(shopify: ShopifyTar
 
 def test_shopify_resume_reads_only_orders_updated_after_the_cursor(shopify: ShopifyTarget, wire: Wire):
     with shopify.client(page_size=10) as client:
-        cursor = next((p.cursor for p in first_pages(client.orders(cursor=shopify.since), 1)), None)
+        cursor = next((p.cursor for p in first_pages(client.pages(cursor=shopify.since), 1)), None)
     if cursor is None:
         pytest.skip(f"{shopify.name}: no orders updated since {shopify.since}; no cursor to resume from")
     wire.clear()
     with shopify.client(page_size=10) as client:
-        first_pages(client.orders(cursor=cursor))
+        first_pages(client.pages(cursor=cursor))
         lookback = client.settings.lookback
     bound = datetime.fromisoformat(cursor) - lookback
     nodes = [n for e in wire.on("/graphql.json") if isinstance(e.body, dict)
@@ -173,7 +173,7 @@ def test_shopify_refuses_a_wrong_token(shopify: ShopifyTarget):
         shopify.client(access_token="shpat_not_a_real_token_0000") as client,
         pytest.raises(ConfigurationError),
     ):
-        first_pages(client.orders(cursor=shopify.since), 1)
+        first_pages(client.pages(cursor=shopify.since), 1)
 
 
 # ---- WooCommerce: https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders ------------
@@ -184,7 +184,7 @@ def test_woocommerce_pages_by_modified_after(woocommerce: WooTarget, wire: Wire)
     every page (#pagination); statuses map (#order-properties)."""
     client = woocommerce.client()
     try:
-        pages = first_pages(client.orders(cursor=woocommerce.since))
+        pages = first_pages(client.pages(cursor=woocommerce.since))
     finally:
         client.close()
     assert client.window is BY_MODIFIED, (
@@ -204,7 +204,7 @@ def test_woocommerce_refuses_a_wrong_secret_in_the_documented_error_shape(woocom
     client = woocommerce.client(consumer_secret="cs_not_the_secret_0000")
     try:
         with pytest.raises(ConfigurationError):
-            first_pages(client.orders(cursor=woocommerce.since), 1)
+            first_pages(client.pages(cursor=woocommerce.since), 1)
     finally:
         client.close()
     (answer,) = wire.on("/wp-json/wc/v3/orders")

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from jobs.compute import compute
 from jobs.send import Sender, make_renderer
-from jobs.sync import open_api, pull_members
+from jobs.sync import pull_members
+from jobs.wiring import open_mailchimp
 from sandbox.faults import Faults
 from store.schema import send_buckets, send_ledger
 from tests.mailchimp_fixture import Clock, checked_sandbox
@@ -64,7 +65,7 @@ def setup(sandbox, store, c, *, members=SHOPPING, statuses=None):
         shop.contact(email, status=status)
         shop.order(email, NOW - timedelta(days=10), "50.00")
     shop.flush(NOW)
-    api = open_api(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
+    api = open_mailchimp(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
     pull_members(store, c, api, now=NOW)
     compute(store, c, as_of=NOW, now=NOW)
     return api

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from jobs.compute import compute
-from jobs.sync import open_api, pull_members
+from jobs.sync import pull_members
+from jobs.wiring import open_mailchimp
 from store.schema import send_buckets
 from tests import test_send
 from tests.shop import Shop
@@ -73,7 +74,7 @@ def test_two_broadcasts_on_one_slot_are_two_campaigns(sandbox, store, clock):
     for email in ("berlin@x.io", "ny@x.io"):
         shop.order(email, NOW - timedelta(days=5), "50.00")
     shop.flush(NOW)
-    api = open_api(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
+    api = open_mailchimp(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
     pull_members(store, c, api, now=NOW)
     compute(store, c, as_of=NOW, now=NOW)
     sender = sender_for(store, c, api, clock)
@@ -110,7 +111,7 @@ def test_the_shipped_follow_up_pair_shares_a_slot_and_both_go_out(sandbox, store
     week_ago = NOW - timedelta(days=7)
     shop.order("b@x.io", week_ago - timedelta(days=1), "20.00")
     shop.flush(week_ago)
-    api = open_api(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
+    api = open_mailchimp(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None)
     clock.now = week_ago
     sandbox.state.advance(week_ago)
     pull_members(store, c, api, now=week_ago)

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from jobs.cli import main
-from jobs.shop_pull import ShopConfigError, open_source, pull_orders
+from jobs.shop_pull import pull_orders
+from jobs.wiring import WiringError, open_shop
 from sandbox.shopgen import generate_shop
 from sandbox.woocommerce import WooCommerceSandbox
 from store import cursors
@@ -32,7 +33,7 @@ def woo_env(box):
 
 def test_woocommerce_pull_stores_orders_and_saves_the_cursor_with_each_page(woo, store):
     c = config(shop={"kind": "woocommerce", "url": woo.base_url})
-    source = open_source(c, woo_env(woo), sleep=lambda _s: None)
+    source = open_shop(c, woo_env(woo), sleep=lambda _s: None)
     try:
         summary = pull_orders(store, c, source, now=T)
     finally:
@@ -46,10 +47,10 @@ def test_woocommerce_pull_stores_orders_and_saves_the_cursor_with_each_page(woo,
 
 
 def test_missing_secrets_and_urls_are_one_clear_error(woo):
-    with pytest.raises(ShopConfigError, match="WC_CONSUMER_KEY"):
-        open_source(config(shop={"kind": "woocommerce", "url": woo.base_url}), {})
-    with pytest.raises(ShopConfigError, match="import orders FILE"):
-        open_source(config(), {})
+    with pytest.raises(WiringError, match="WC_CONSUMER_KEY"):
+        open_shop(config(shop={"kind": "woocommerce", "url": woo.base_url}), {})
+    with pytest.raises(WiringError, match="import orders FILE"):
+        open_shop(config(), {})
 
 
 def test_cli_shop_pull_once(woo, store_url, tmp_path, monkeypatch, capsys):
@@ -79,7 +80,7 @@ def test_shopify_pull_through_the_job(tmp_path, store):
     with ShopifySandbox(maximum_available=20_000, restore_rate=1_000) as box:
         box.load_orders(files.orders, contacts_csv=files.contacts)
         c = config(shop={"kind": "shopify", "url": box.base_url})
-        source = open_source(c, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, sleep=lambda _s: None)
+        source = open_shop(c, {"SHOPIFY_ACCESS_TOKEN": box.access_token}, sleep=lambda _s: None)
         try:
             summary = pull_orders(store, c, source, now=T)
         finally:
@@ -87,14 +88,14 @@ def test_shopify_pull_through_the_job(tmp_path, store):
     with store.engine.connect() as conn:
         stored = conn.execute(select(orders.c.order_id)).all()
     assert summary.orders == len(stored) > 100 and summary.cursor is not None
-    with pytest.raises(ShopConfigError, match="SHOPIFY_ACCESS_TOKEN"):
-        open_source(c, {})
+    with pytest.raises(WiringError, match="SHOPIFY_ACCESS_TOKEN"):
+        open_shop(c, {})
 
 
 def test_each_stored_page_is_one_progress_line(woo, store, caplog):
     caplog.set_level(logging.INFO, logger="segmail.shop")
     c = config(shop={"kind": "woocommerce", "url": woo.base_url, "page_size": 50})
-    source = open_source(c, woo_env(woo), sleep=lambda _s: None)
+    source = open_shop(c, woo_env(woo), sleep=lambda _s: None)
     try:
         summary = pull_orders(store, c, source, now=T)
     finally:

@@ -106,7 +106,7 @@ def client_for(sb: ShopifySandbox, ft: FakeTime, **kwargs) -> ShopifyClient:
 
 def pull(sb: ShopifySandbox, ft: FakeTime, cursor: str | None = None, **kwargs) -> list[OrderPage]:
     with client_for(sb, ft, **kwargs) as client:
-        return list(client.orders(cursor=cursor))
+        return list(client.pages(cursor=cursor))
 
 
 def all_orders(pages: list[OrderPage]) -> dict[str, Order]:
@@ -212,7 +212,7 @@ def test_resume_returns_only_changed_orders_with_the_refund(sandbox, ft, wall) -
 def test_a_small_bucket_makes_the_client_wait_instead_of_being_throttled(shop, ft, wall) -> None:
     with make_sandbox(shop, ft, wall, maximum_available=100.0, restore_rate=10.0) as sb:
         with client_for(sb, ft, page_size=10) as client:
-            pages = list(client.orders(cursor=None))
+            pages = list(client.pages(cursor=None))
             assert client.stats.throttle_waits > 0
         assert sb.throttled == 0
         assert sb.lowest_available >= 0
@@ -223,7 +223,7 @@ def test_a_small_bucket_makes_the_client_wait_instead_of_being_throttled(shop, f
 def test_a_throttled_error_is_waited_out_and_retried(sandbox, ft) -> None:
     sandbox.drain(0.0)  # another client emptied the bucket; the client has not seen it yet
     with client_for(sandbox, ft) as client:
-        pages = list(client.orders(cursor=None))
+        pages = list(client.pages(cursor=None))
         assert client.stats.throttled_errors == sandbox.throttled >= 1
     assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sandbox.order_numbers())
     outcomes = ["THROTTLED" in (e.response_body or b"").decode() for e in sandbox.requests_log]
@@ -249,7 +249,7 @@ def test_http_faults_are_retried_through_the_policy(shop, ft, wall) -> None:
 def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> None:
     paged = pull(sandbox, ft)
     with client_for(sandbox, ft, bulk_threshold=0) as client:
-        bulk = list(client.orders(cursor=None))
+        bulk = list(client.pages(cursor=None))
         assert client.stats.bulk
     assert all_orders(bulk) == all_orders(paged)
     assert sorted(p for page in bulk for p in page.problems) == sorted(
@@ -276,7 +276,7 @@ def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> N
 
 def test_first_import_of_a_small_shop_pages_instead_of_bulk(sandbox, ft) -> None:
     with client_for(sandbox, ft, bulk_threshold=10_000) as client:
-        list(client.orders(cursor=None))
+        list(client.pages(cursor=None))
         assert not client.stats.bulk
     assert not any("bulkOperationRunQuery" in q for q in graphql_queries(sandbox))
 
@@ -287,7 +287,7 @@ def test_first_import_of_a_small_shop_pages_instead_of_bulk(sandbox, ft) -> None
 def test_a_bad_token_is_one_configuration_error_without_the_token(sandbox, ft) -> None:
     client = client_for(sandbox, ft, access_token="shpat_wrong_token_value")
     with client, pytest.raises(ConfigurationError, match="read_orders") as caught:
-        list(client.orders(cursor=None))
+        list(client.pages(cursor=None))
     assert "shpat_wrong_token_value" not in str(caught.value)
     assert len(sandbox.requests_log) == 1 and sandbox.requests_log[0].status == 401
 
@@ -298,7 +298,7 @@ def test_a_missing_scope_is_a_configuration_error_naming_it(shop, ft, wall, bulk
         with client_for(sb, ft, bulk_threshold=bulk_threshold) as client:
             pages: list[OrderPage] = []
             with pytest.raises(ConfigurationError, match=r"read_orders.*read_all_orders.*level 2") as caught:
-                pages.extend(client.orders(cursor=None))
+                pages.extend(client.pages(cursor=None))
         assert pages == [] and len(sb.requests_log) == 1
     assert TOKEN not in str(caught.value)
 
@@ -321,7 +321,7 @@ def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft)
         started = crashed.call("bulk operation start", BULK_RUN_MUTATION, {"query": BULK_ORDERS_QUERY})
     assert started["bulkOperationRunQuery"]["userErrors"] == []
     with client_for(sandbox, ft, bulk_threshold=0) as client:
-        pages = list(client.orders(cursor=None))
+        pages = list(client.pages(cursor=None))
     assert all_orders(pages) == all_orders(pull(sandbox, ft))
     runs = [e for e in sandbox.requests_log if "bulkOperationRunQuery" in e.graphql.get("query", "")]
     assert len(runs) == 2  # the second was told "already in progress" and polled the first one
@@ -332,7 +332,7 @@ def test_bulk_import_in_many_partitions_matches_paging(sandbox, ft, monkeypatch)
 
     monkeypatch.setattr(bulk_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
     with client_for(sandbox, ft, bulk_threshold=0) as client:
-        bulk = list(client.orders(cursor=None))
+        bulk = list(client.pages(cursor=None))
     paged = pull(sandbox, ft)
     assert all_orders(bulk) == all_orders(paged)
     assert bulk[-1].cursor == paged[-1].cursor and all(p.cursor is None for p in bulk[:-1])
@@ -356,7 +356,7 @@ def _requested_costs(sb: ShopifySandbox) -> list[int]:
 @pytest.mark.parametrize("page_size", [250, 100])
 def test_no_query_goes_over_the_limit_and_pages_are_sized_by_cost(sandbox, ft, page_size) -> None:
     with client_for(sandbox, ft, page_size=page_size) as client:
-        pages = list(client.orders(cursor=None))
+        pages = list(client.pages(cursor=None))
         assert client.stats.page == PagePlan(orders=33, line_items=10, cost=992)  # 2 + 33 * (10 + 2*10)
     costs = _requested_costs(sandbox)
     assert max(costs) == 992 and all(c <= 1000 for c in costs)
@@ -373,7 +373,7 @@ def test_an_order_with_more_line_items_than_a_page_holds_gets_them_all(sandbox, 
     kinds = tuple(f"kind {k:02d}" for k in range(60))  # 60 line items, one product type each
     sandbox.edit_order(100_002, categories=kinds)
     with client_for(sandbox, ft, page_size=100) as client:
-        orders = all_orders(list(client.orders(cursor=None)))
+        orders = all_orders(list(client.pages(cursor=None)))
         assert client.stats.line_item_requests == 1  # 10 with the order, the other 50 in one follow-up
     assert orders["100002"].categories == kinds
     follow_ups = [e for e in sandbox.requests_log if "SegmailOrderLineItems" in e.graphql.get("query", "")]
@@ -387,7 +387,7 @@ def test_a_page_shopify_prices_above_the_limit_is_asked_again_smaller(shop, ft, 
     # the default page 992 + 33 * 4 = 1124 points, which Shopify refuses
     with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 5}) as sb:
         with client_for(sb, ft, page_size=100) as client:
-            pages = list(client.orders(cursor=None))
+            pages = list(client.pages(cursor=None))
             plan = client.stats.page
         refused = [e for e in sb.requests_log if b"MAX_COST_EXCEEDED" in (e.response_body or b"")]
         assert len(refused) == 1
@@ -405,7 +405,7 @@ def test_a_higher_reported_cost_is_logged_and_paced_by(shop, ft, wall, caplog) -
     # but the bucket is now waited on for Shopify's 992, not the rule's 982
     with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 2}) as sb:
         with client_for(sb, ft, page_size=10) as client:
-            list(client.orders(cursor=None))
+            list(client.pages(cursor=None))
         costs = _requested_costs(sb)
         assert sb.throttled == 0
     assert max(costs) == 992
@@ -418,7 +418,7 @@ def test_the_bulk_decision_reads_the_count_precision(sandbox, ft) -> None:
     n = len(sandbox.order_numbers())
     for threshold, bulk in ((n - 1, True), (n, False), (10_000, False)):
         with client_for(sandbox, ft, bulk_threshold=threshold) as client:
-            list(client.orders(cursor=None))
+            list(client.pages(cursor=None))
             assert client.stats.bulk is bulk, threshold
     limits = [
         e.graphql["variables"]["limit"]
@@ -453,7 +453,7 @@ def test_every_wait_is_one_log_line_with_its_seconds(shop, ft, wall, caplog) -> 
     with make_sandbox(shop, ft, wall, maximum_available=100.0, restore_rate=10.0) as sb:
         sb.drain(0.0)  # someone else emptied the bucket: the first call is THROTTLED
         with client_for(sb, ft, page_size=10) as client:
-            list(client.orders(cursor=None))
+            list(client.pages(cursor=None))
             stats = client.stats
     waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     bucket = [w for w in waits if "before the orders page" in w]

@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select
 
 import jobs.sync as sync_job
+from connector.http import ConfigurationError
 from jobs.importer import import_csv
-from jobs.sync import SyncConfigError, open_api, sync_once
+from jobs.sync import sync_once
+from jobs.wiring import WiringError, open_mailchimp
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
 from store import esp
@@ -40,7 +42,7 @@ def cfg(sandbox, segments=None, **mailchimp):
 
 
 def api_for(c, **kw):
-    return open_api(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None, **kw)
+    return open_mailchimp(c, env={"MAILCHIMP_API_KEY": KEY}, sleep=lambda _s: None, **kw)
 
 
 def run(store, c, **kw):
@@ -279,8 +281,8 @@ def test_bad_member_data_is_logged_and_skipped(sandbox, store, caplog):
 def test_wrong_key_stops_with_a_clear_error_and_never_shows_the_key(sandbox, store, caplog):
     c = cfg(sandbox)
     wrong = "ffffffffffffffffffffffffffffffff-us6"
-    api = open_api(c, env={"MAILCHIMP_API_KEY": wrong}, sleep=lambda _s: None)
-    with caplog.at_level(logging.DEBUG), pytest.raises(sync_job.ConfigurationError) as info:
+    api = open_mailchimp(c, env={"MAILCHIMP_API_KEY": wrong}, sleep=lambda _s: None)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ConfigurationError) as info:
         sync_once(store, c, api, as_of=T, now=lambda: T)
     api.close()
     assert "HTTP 401" in str(info.value)
@@ -297,10 +299,10 @@ def test_api_key_never_appears_in_logs_or_errors_under_faults(sandbox, store, tm
 
 
 def test_missing_key_or_audience_is_one_clear_error(sandbox):
-    with pytest.raises(SyncConfigError, match="MAILCHIMP_API_KEY"):
-        open_api(cfg(sandbox), env={})
-    with pytest.raises(SyncConfigError, match=r"mailchimp\.list_id"):
-        open_api(config(), env={"MAILCHIMP_API_KEY": KEY})
+    with pytest.raises(WiringError, match="MAILCHIMP_API_KEY"):
+        open_mailchimp(cfg(sandbox), env={})
+    with pytest.raises(WiringError, match=r"mailchimp\.list_id"):
+        open_mailchimp(config(), env={"MAILCHIMP_API_KEY": KEY})
 
 
 def test_read_timeouts_and_resets_are_retried(sandbox, store, tmp_path):

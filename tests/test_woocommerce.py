@@ -65,7 +65,7 @@ def pull(
 ) -> tuple[list[OrderPage], WooCommerceClient]:
     client = client_for(sb, **kw)
     try:
-        return list(client.orders(cursor=cursor)), client
+        return list(client.pages(cursor=cursor)), client
     finally:
         client.close()
 
@@ -178,7 +178,7 @@ def test_rate_limits_and_server_errors_are_retried():
                                consumer_secret=sb.consumer_secret, attempts=10)  # fmt: skip
         client = WooCommerceClient(settings, sleep=sleeps.append)
         try:
-            pages = list(client.orders(cursor=None))
+            pages = list(client.pages(cursor=None))
         finally:
             client.close()
     assert len(orders_of(pages)) == 250
