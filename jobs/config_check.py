@@ -8,7 +8,7 @@ switched off after its template was renamed must not stop the service.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,21 @@ def check_campaigns(
                 f"{message}; the campaign is disabled, so nothing is sent" for message in found
             )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCheck:
+    checked: int  # how many templates were checked, each in every language
+    problems: list[str]  # the templates' own, then the campaigns' using them
+    warnings: list[str]
+
+
+def check_templates(config: AppConfig, renderer: Renderer, names: Sequence[str] = ()) -> TemplateCheck:
+    """`templates check`: the templates `names` (default: every campaign template) and the campaigns using them."""
+    campaigns = check_campaigns(config, renderer, templates_named=names)
+    problems = [str(p) for p in renderer.check(names or None)] + campaigns.errors
+    checked = len(names) if names else len(renderer.campaign_templates())
+    return TemplateCheck(checked, problems, campaigns.warnings)
 
 
 def _stem(template: str) -> str:

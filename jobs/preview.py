@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 
 from connector.fields import email_key
 from sending.campaigns import CampaignDef
 from sending.merge_tags import MergeTagError, fill
-from sending.render import RenderedMail, Renderer, TemplateError, TemplateProblem, Variant
+from sending.plan import make_variant
+from sending.render import (
+    RenderedMail,
+    Renderer,
+    TemplateError,
+    TemplateProblem,
+    Variant,
+    normalize_language,
+)
 from sending.template_errors import display_name
+from sending.timezones import local_date_of
 from store.db import Store
 from store.schema import contacts
 
@@ -54,6 +63,30 @@ def sample_contact(store: Store, email: str) -> SampleContact | None:
         language=row["language"] or "",
         country=row["country"] or row["mc_country"] or "",
     )
+
+
+def chosen_variant(
+    renderer: Renderer,
+    campaign: CampaignDef,
+    *,
+    segment: str | None,
+    language: str | None,
+    country: str,
+    as_of: datetime,
+    zone: str,
+) -> tuple[Variant, date]:
+    """The variant a recipient with these traits gets on the local date of `as_of` in `zone`, and that date.
+
+    `segment` defaults to the campaign's, `language` to the source language; a dimension the mail does
+    not use is blanked, exactly as the send plans it (`render` and `send test` show what a send sends).
+    """
+    local = local_date_of(as_of, zone)
+    dims = renderer.dimensions(campaign.template, campaign.subject)
+    variant = make_variant(
+        dims, segment=segment or campaign.segment, language=normalize_language(language, renderer.languages),
+        country=country, local_date=local,
+    )  # fmt: skip
+    return variant, local
 
 
 def preview(

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import jobs.cli
+import jobs.cli.rules
 from jobs.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,6 +294,7 @@ def modules_with_main() -> list[str]:
         for path in sorted((ROOT / package).glob("*.py")):
             if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"):
                 found.append(f"{package}.{path.stem}")
+        found += [f"{package}.{path.parent.name}" for path in sorted((ROOT / package).glob("*/__main__.py"))]
     return found
 
 
@@ -326,7 +327,7 @@ def failing_rules_check(monkeypatch, exc: BaseException) -> None:
     def boom(_args, _ctx):
         raise exc
 
-    monkeypatch.setattr(jobs.cli, "cmd_rules_check", boom)
+    monkeypatch.setattr(jobs.cli.rules, "cmd_rules_check", boom)
 
 
 def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(isolated, monkeypatch, capsys):

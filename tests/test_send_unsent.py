@@ -13,7 +13,8 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select, text
 
-from jobs import cli
+from jobs.cli.context import Context
+from jobs.cli.send import cmd_send_unsent
 from jobs.health import Counters, health, metrics_registry, metrics_text, snapshot
 from jobs.send import SlotResult
 from jobs.status import print_status, status_report
@@ -126,13 +127,13 @@ def test_a_template_error_at_send_time_is_recorded_and_acknowledged(sandbox, sto
     assert body["unsent"][0]["reason"] == "template_error"
     assert 'segmail_send_unsent_recipients{campaign="vip_broken",reason="template_error"} 1.0\n' in metrics
 
-    ctx = cli.Context(c)
+    ctx = Context(c)
     ctx._store = store
-    assert cli.cmd_send_unsent(argparse.Namespace(campaign=None, clear=False), ctx) == 0
+    assert cmd_send_unsent(argparse.Namespace(campaign=None, clear=False), ctx) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "email,campaign,occurrence,reason,slot_utc,recorded_utc,detail"
     assert lines[1].startswith("berlin@x.io,vip_broken,2026-12-01,template_error,2026-12-01T09:00:00Z,")
-    assert cli.cmd_send_unsent(argparse.Namespace(campaign="vip_broken", clear=True), ctx) == 0
+    assert cmd_send_unsent(argparse.Namespace(campaign="vip_broken", clear=True), ctx) == 0
     assert "1 acknowledged and cleared" in capsys.readouterr().err
     assert unsent_rows(store) == []
     assert "unsent" not in shown_everywhere(store, c, clock.now)[1]

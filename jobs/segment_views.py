@@ -1,0 +1,73 @@
+"""Read-only looks at the segments (`segments export|explain|preview`): what is stored, or every
+segment evaluated at a time, read in one transaction that is rolled back, so a look never writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+
+from jobs.compute import evaluate
+from jobs.config import AppConfig
+from segments import engine
+from store.db import Store
+from store.runs import last_run
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """(email_key, segment) rows, streamed while the transaction is open."""
+
+    rows: Iterable[tuple[str, str]]
+    run_id: int | None  # the compute whose stored memberships these are; None when evaluated
+    as_of: datetime
+
+
+@contextmanager
+def exported(store: Store, config: AppConfig, *, as_of: datetime | None) -> Iterator[Export | None]:
+    """The last compute's memberships (`as_of` None), or every segment evaluated at `as_of` without
+    storing anything. None when `as_of` is None and nothing was computed yet."""
+    with store.engine.begin() as conn:
+        if as_of is None:
+            run = last_run(conn, "compute")
+            yield None if run is None else Export(engine.stored_rows(conn), run["id"], run["as_of"])
+        else:
+            ev = evaluate(conn, config, as_of=as_of)
+            yield Export(engine.desired_rows(conn, ev), None, as_of)
+            conn.rollback()  # an export never writes
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    explanation: engine.Explanation
+    as_of: datetime
+    median_repurchase_days: Fraction | None  # None without repeat purchases
+
+
+def explain(store: Store, config: AppConfig, email_key: str, *, as_of: datetime) -> Explained:
+    """A contact's features and why it is in or out of each segment at `as_of`; nothing stored."""
+    with store.engine.begin() as conn:
+        ev = evaluate(conn, config, as_of=as_of)
+        ex = engine.explain(conn, ev, email_key)
+        median = ev.stats.median_repurchase_days()
+        conn.rollback()
+    return Explained(ex, ev.as_of, median)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Who would enter or leave each segment, streamed while the transaction is open."""
+
+    segments: tuple[str, ...]  # every evaluated segment, in config order
+    changes: Iterator[engine.Change]
+
+
+@contextmanager
+def previewed(store: Store, config: AppConfig, *, as_of: datetime) -> Iterator[Preview]:
+    """Every segment evaluated at `as_of` against the stored memberships of the last compute."""
+    with store.engine.begin() as conn:
+        ev = evaluate(conn, config, as_of=as_of)
+        yield Preview(tuple(ev.defs), engine.preview(conn, ev))
+        conn.rollback()  # preview never writes
