@@ -271,7 +271,7 @@ def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs import sync
+    from jobs import cycle, sync
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")
@@ -285,7 +285,7 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
         if args.dry_run:
             return _sync_dry_run(ctx, api, as_of)
         with err.status("sync") as status:
-            summary = sync.sync_once(
+            summary = cycle.sync_once(
                 ctx.store,
                 config,
                 api,
@@ -349,6 +349,7 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
     import os
 
     from jobs import shop_pull
+    from jobs.cycle import shop_pull_once
     from jobs.logs import command_log_lines, secrets_from
 
     if not args.once:
@@ -359,7 +360,7 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(str(exc)) from None
     try:  # one log line per stored page and per wait; a failure goes to jobs/errors.py like any command's
         with command_log_lines(secrets=secrets_from(os.environ)):
-            summary = shop_pull.pull_orders(ctx.store, ctx.config, source, now=datetime.now(UTC))
+            summary = shop_pull_once(ctx.store, ctx.config, source, now=lambda: datetime.now(UTC))
     finally:
         source.close()
     for problem in summary.problems[:20]:

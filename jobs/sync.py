@@ -1,4 +1,4 @@
-"""`segmail sync`: pull members and engagement from Mailchimp, compute segments, push tag diffs.
+"""`segmail sync`'s jobs: pull members and engagement from Mailchimp, push tag diffs (jobs/steps.py runs them).
 
 Every step is resumable: a member page's cursor is saved with the page, engagement's cursor
 only after every campaign was read, and each 500-email segment chunk Mailchimp confirms is
@@ -10,9 +10,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 from connector.http import ApiError, ConfigurationError, ItemError, TransientError
 from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
 from connector.records import Event
-from jobs.compute import ComputeResult, compute
+from jobs.compute import ComputeResult
 from jobs.config import AppConfig
 from jobs.stopping import StopCheck, bounded_map, check, never
 from segments.config import SegmentDef
@@ -104,53 +102,6 @@ class SyncSummary:
     requests: int = 0
     retries: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per step, for summaries and benchmarks
-
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def sync_once(
-    store: Store,
-    config: AppConfig,
-    api: MailchimpApi,
-    *,
-    as_of: datetime,
-    now: Callable[[], datetime],
-    progress: Progress = _quiet,
-    stop: StopCheck = never,
-) -> SyncSummary:
-    summary = SyncSummary()
-    with _step(summary, "pull members", progress):
-        summary.members_pulled, summary.member_problems = pull_members(
-            store, config, api, now=now(), stop=stop
-        )
-    with _step(summary, "pull engagement", progress):
-        summary.campaigns_read, summary.events_pulled = pull_engagement(
-            store, config, api, now=now(), stop=stop
-        )
-    check(stop)
-    with _step(summary, "compute", progress):
-        summary.compute = compute(store, config, as_of=as_of, now=now())
-    check(stop)
-    with _step(summary, "push tags", progress):
-        summary.tags = push_tags(store, config, api, now=now, stop=stop)
-    summary.requests = api.stats.requests
-    summary.retries = api.stats.retry.retries
-    return summary
-
-
-@contextmanager
-def _step(summary: SyncSummary, name: str, progress: Progress) -> Iterator[None]:
-    progress(name)
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        summary.seconds[name] = round(time.monotonic() - start, 3)
 
 
 def pull_members(

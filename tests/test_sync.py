@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 import jobs.sync as sync_job
+from jobs.cycle import sync_once
 from jobs.importer import import_csv
-from jobs.sync import SyncConfigError, open_api, sync_once
+from jobs.sync import SyncConfigError, open_api
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
 from store import esp
