@@ -36,7 +36,7 @@ from sending.plan import PlannedSend, Planner
 from sending.render import Renderer, ShopIdentity, TemplateError, Variant
 from sending.slot import SlotPlan, Unsendable, due_slots, plan_slot
 from sending.timezones import ZoneResolver
-from sending.unsent import BUCKET_NOT_CREATED, TEMPLATE_ERROR
+from sending.unsent import TEMPLATE_ERROR
 from store import ledger, unsent
 from store.codec import to_us
 from store.db import get_meta, set_meta
@@ -223,10 +223,7 @@ class Sender(BucketExecutor):
         at = to_us(self.now())
         with self.store.engine.begin() as conn:
             written = ledger.write_slot(conn, plan.write(at_us=at))
-            missed = [
-                Unsendable(BUCKET_NOT_CREATED, f"bucket {n.prefix}-*", n.left) for n in written.not_created
-            ]
-            unsendable = [u for u in (*plan.unsendable, *missed) if u.entries]
+            unsendable = plan.unsent_after(written)
             unsent.record(conn, [row for u in unsendable for row in u.rows(plan.campaign, at_us=at)])
             unsent.clear_bucketed(conn, plan.campaign)
         for reason, n in plan.skipped().items():
@@ -237,7 +234,9 @@ class Sender(BucketExecutor):
         self._log_written(plan, written, unsendable)
         return [bucket_id for bucket_id, _ in written.created]
 
-    def _log_written(self, plan: SlotPlan, written: ledger.SlotWritten, unsendable: list[Unsendable]) -> None:
+    def _log_written(
+        self, plan: SlotPlan, written: ledger.SlotWritten, unsendable: tuple[Unsendable, ...]
+    ) -> None:
         name = plan.campaign
         if plan.skips:
             log.info("campaign %s: skipped %s", name, pairs(plan.skipped()))

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sending.plan import PlannedSend, variant_fields
-from sending.unsent import UNDOCUMENTED_SKIP, documented
+from sending.unsent import BUCKET_NOT_CREATED, UNDOCUMENTED_SKIP, documented
 from store.codec import to_us
-from store.ledger import Entry, NewBucket, SlotWrite
+from store.ledger import Entry, NewBucket, SlotWrite, SlotWritten
 from store.unsent import Unsent
 
 BUCKET_PREFIX = 40  # characters of the campaign name that lead a bucket id (the column holds 64)
@@ -87,6 +87,12 @@ class SlotPlan:
         held = tuple(entry(p) for bucket in self.buckets for p in bucket.members)
         gone = (Unsendable(reason, detail, held),) if held else ()
         return replace(self, buckets=(), unsendable=self.unsendable + gone)
+
+    def unsent_after(self, written: SlotWritten) -> tuple[Unsendable, ...]:
+        """Whom the slot leaves unsent once written: the plan's own, and the recipients of a bucket
+        another run got to first that no ledger row holds."""
+        missed = (Unsendable(BUCKET_NOT_CREATED, f"bucket {n.prefix}-*", n.left) for n in written.not_created)
+        return tuple(u for u in (*self.unsendable, *missed) if u.entries)
 
     def write(self, *, at_us: int) -> SlotWrite:
         return SlotWrite(
