@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobs.config import parse_config
-from jobs.sync import sync_once
+from jobs.cycle import sync_once
 from jobs.wiring import open_mailchimp
 from sandbox.shopgen import generate_increment, generate_shop
 from store.db import open_store

@@ -117,40 +117,14 @@ class BucketExecutor:
         api = self.api
         assert api is not None, "sending needs the Mailchimp API"
         bucket = self._bucket(bucket_id)
-        list_id = self.config.mailchimp.list_id
         campaign = self.config.campaigns.get(bucket["campaign"])
         if campaign is None:
             self._fail(bucket_id, CAMPAIGN_REMOVED, "campaign removed from the config", status="cancelled")
             return
         variant, local_date = self._variant_of(bucket)
         mail = self.render(campaign, variant, local_date)
-        segment_id = bucket["segment_id"]
-        if segment_id is None:
-            name = f"segmail send {bucket_id}"
-            segment_id = api.static_segments(list_id).get(name) or api.create_static_segment(list_id, name)
-            with self.store.engine.begin() as conn:
-                emails = ledger.bucket_emails(conn, bucket_id)
-            for chunk in ledger.chunked(emails, SEGMENT_CHUNK):  # adds are idempotent: safe to repeat
-                api.change_segment(list_id, segment_id, add=chunk, remove=[])
-            self._update(bucket_id, segment_id=segment_id)
-        mc_id = bucket["mc_campaign_id"]
-        if mc_id is None:
-            created_at = from_us(bucket["created_at"]) or self.now()
-            same = [c for c in api.campaigns(list_id=list_id, since_create_time=created_at - timedelta(hours=1))
-                    if c.title == bucket["title"]]  # fmt: skip
-            if same:
-                mc_id = same[0].id
-                for extra in same[1:]:  # a retried create that landed twice: drop the spare drafts
-                    if extra.status == "save":
-                        api.delete_campaign(extra.id)
-            else:
-                info = api.create_campaign(
-                    list_id=list_id, segment_id=int(segment_id), title=bucket["title"],
-                    subject=mail.subject, from_name=campaign.from_name,
-                    reply_to=campaign.reply_to, preview_text=campaign.preview_text or None,
-                )  # fmt: skip
-                mc_id = info.id
-            self._update(bucket_id, mc_campaign_id=mc_id)  # stored the moment it is known
+        segment_id = self._segment(api, bucket)
+        mc_id = self._campaign(api, bucket, campaign, mail, segment_id)
         info_now = api.get_campaign(mc_id)
         if info_now is None:
             self._fail(bucket_id, BUCKET_FAILED,
@@ -161,22 +135,69 @@ class BucketExecutor:
         if info_now.status != "save":
             self._fail(bucket_id, BUCKET_FAILED, f"campaign {mc_id} is {info_now.status!r} in Mailchimp")
             return
+        self._deliver(api, bucket, mc_id, mail)
+
+    def _segment(self, api: MailchimpApi, bucket: dict[str, Any]) -> int:
+        """The bucket's static segment, filled; its id stored the moment it is known."""
+        segment_id = bucket["segment_id"]
+        if segment_id is not None:
+            return int(segment_id)
+        bucket_id, list_id = bucket["bucket_id"], self.config.mailchimp.list_id
+        name = f"segmail send {bucket_id}"
+        segment_id = api.static_segments(list_id).get(name) or api.create_static_segment(list_id, name)
+        with self.store.engine.begin() as conn:
+            emails = ledger.bucket_emails(conn, bucket_id)
+        for chunk in ledger.chunked(emails, SEGMENT_CHUNK):  # adds are idempotent: safe to repeat
+            api.change_segment(list_id, segment_id, add=chunk, remove=[])
+        self._update(bucket_id, segment_id=segment_id)
+        return int(segment_id)
+
+    def _campaign(
+        self,
+        api: MailchimpApi,
+        bucket: dict[str, Any],
+        campaign: CampaignDef,
+        mail: RenderedMail,
+        segment_id: int,
+    ) -> str:
+        """The bucket's Mailchimp campaign: the stored id, else one with its unique title (a create
+        that landed just before a crash), else a new one; stored the moment it is known."""
+        mc_id: str | None = bucket["mc_campaign_id"]
+        if mc_id is not None:
+            return mc_id
+        list_id = self.config.mailchimp.list_id
+        created_at = from_us(bucket["created_at"]) or self.now()
+        same = [c for c in api.campaigns(list_id=list_id, since_create_time=created_at - timedelta(hours=1))
+                if c.title == bucket["title"]]  # fmt: skip
+        if same:
+            mc_id = same[0].id
+            for extra in same[1:]:  # a retried create that landed twice: drop the spare drafts
+                if extra.status == "save":
+                    api.delete_campaign(extra.id)
+        else:
+            info = api.create_campaign(
+                list_id=list_id, segment_id=segment_id, title=bucket["title"],
+                subject=mail.subject, from_name=campaign.from_name,
+                reply_to=campaign.reply_to, preview_text=campaign.preview_text or None,
+            )  # fmt: skip
+            mc_id = info.id
+        self._update(bucket["bucket_id"], mc_campaign_id=mc_id)
+        return mc_id
+
+    def _deliver(self, api: MailchimpApi, bucket: dict[str, Any], mc_id: str, mail: RenderedMail) -> None:
+        """Content, then `actions/send` for a slot under 15 minutes away, else `actions/schedule`."""
+        bucket_id = bucket["bucket_id"]
         api.set_content(mc_id, html=mail.html, text=mail.text)
         send_at = from_us(bucket["send_at"]) or self.now()
         if send_at - self.now() < SEND_NOW_WITHIN:
             api.send_now(mc_id)
             self._update(bucket_id, status="sent", error=None, ledger_status="sent")
-        else:
-            api.schedule(mc_id, quarter_hour_ceil(send_at))
-            self._update(bucket_id, status="scheduled", error=None, ledger_status="scheduled")
-        log.info(
-            "bucket %s: campaign %s %s",
-            bucket_id,
-            mc_id,
-            "sent"
-            if send_at - self.now() < SEND_NOW_WITHIN
-            else f"scheduled for {quarter_hour_ceil(send_at).isoformat()}",
-        )
+            log.info("bucket %s: campaign %s sent", bucket_id, mc_id)
+            return
+        at = quarter_hour_ceil(send_at)
+        api.schedule(mc_id, at)
+        self._update(bucket_id, status="scheduled", error=None, ledger_status="scheduled")
+        log.info("bucket %s: campaign %s scheduled for %s", bucket_id, mc_id, at.isoformat())
 
     def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date]:
         v = bucket["variant"]

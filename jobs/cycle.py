@@ -1,41 +1,35 @@
-"""One sync cycle: shop pull → Mailchimp pull → compute → push tag diffs (→ plan sends).
+"""Running the pipeline: a service cycle (a logged run), `sync --once` and `shop pull --once`.
 
-A cycle is a run in the store with its steps, counts, errors and timings. Every step keeps its
-own checkpoints (cursors saved with their pages, confirmed 500-email chunks), so a cycle that
-crashed is simply closed as `crashed` and the next cycle resumes from those checkpoints. A step
-that fails is recorded and the later steps still run on the data already stored, except that
-nothing is pushed after a failed compute.
+All three run a selection of jobs/steps.py. A cycle is a run in the store with its steps, counts,
+errors and timings. Every step keeps its own checkpoints (cursors saved with their pages, confirmed
+500-email chunks), so a cycle that crashed is simply closed as `crashed` and the next cycle resumes
+from those checkpoints. A step that fails is recorded and the later steps still run on the data
+already stored, except that nothing is pushed after a failed compute. The one-pass commands stop at
+the first failure instead, and jobs/errors.py reports it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from connector.mailchimp import MailchimpApi
-from jobs import sync
+from jobs import steps, sync
 from jobs.config import AppConfig
-from jobs.shop_pull import OrderSource, pull_orders
-from jobs.stopping import Interrupted, StopCheck, never
+from jobs.pull import PullSummary
+from jobs.shop_pull import OrderSource
+from jobs.steps import Inputs, Step, StepRecord, run_steps
+from jobs.stopping import StopCheck, never
 from jobs.textfmt import text
 from store.db import Store
 from store.runs import finish_run, mark_crashed, start_run
 
 log = logging.getLogger("segmail.cycle")
 KIND = "cycle"
-
-
-@dataclass
-class StepRecord:
-    name: str
-    status: str = "ok"  # ok | failed | skipped | interrupted
-    seconds: float = 0.0
-    counts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 @dataclass
@@ -53,32 +47,12 @@ class CycleResult:
         return [f"{s.name}: {s.error}" for s in self.steps if s.error]
 
 
-# Steps after the push (the send planner's): a closure returning the counts to record.
-ExtraStep = Callable[[], dict[str, Any]]
-
-
-@dataclass
-class CycleParts:
-    store: Store
-    config: AppConfig
-    api: MailchimpApi
-    source: OrderSource | None  # None: orders come from CSV imports
-    now: Callable[[], datetime]
-    stop: StopCheck = never
-    instance: str = ""
-    extra_steps: list[tuple[str, ExtraStep]] = field(default_factory=list)
-
-
-def _recording(fn: ExtraStep) -> Callable[[StepRecord], None]:
-    def run(record: StepRecord) -> None:
-        record.counts.update(fn())
-
-    return run
-
-
-def run_cycle(parts: CycleParts) -> CycleResult:
+def run_cycle(
+    inputs: Inputs, selection: Sequence[Step[Any]] = steps.CYCLE, *, instance: str = ""
+) -> CycleResult:
+    """One cycle as a logged run (`segmail run`, `run --once`, the demo)."""
     started = time.monotonic()
-    store, config, now = parts.store, parts.config, parts.now
+    store, now, api = inputs.store, inputs.now, inputs.mailchimp()
     with store.engine.begin() as conn:
         resumed_from = mark_crashed(conn, KIND, now=now())
         run_id = start_run(conn, kind=KIND, as_of=now(), now=now())
@@ -86,88 +60,68 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         log.warning(
             "run %d resumes after crashed run(s) %s from their checkpoints", run_id, text(resumed_from)
         )
-    result = CycleResult(run_id=run_id, status="ok", steps=[], resumed_from=resumed_from)
     log.info("cycle run %d started", run_id, extra={"run_id": run_id})
-
-    def step(name: str, fn: Callable[[StepRecord], None], *, skip: str | None = None) -> StepRecord:
-        record = StepRecord(name=name)
-        result.steps.append(record)
-        if skip:
-            record.status = "skipped"
-            record.counts["reason"] = skip
-            return record
-        t0 = time.monotonic()
-        try:
-            fn(record)
-        except Interrupted:
-            record.status = "interrupted"
-            raise
-        except Exception as exc:  # recorded; the next step still runs
-            record.status = "failed"
-            record.error = f"{type(exc).__name__}: {exc}"
-            log.error("run %d: step %s failed: %s", run_id, name, record.error, extra={"run_id": run_id})
-        finally:
-            record.seconds = round(time.monotonic() - t0, 3)
-        return record
-
-    def shop(record: StepRecord) -> None:
-        assert parts.source is not None
-        s = pull_orders(store, config, parts.source, now=now(), stop=parts.stop)
-        record.counts = {"orders": s.orders, "pages": s.pages, "skipped": s.skipped}
-
-    def members(record: StepRecord) -> None:
-        s = sync.pull_members(store, config, parts.api, now=now(), stop=parts.stop)
-        record.counts = {"members": s.records, "skipped": s.skipped}
-
-    def engagement(record: StepRecord) -> None:
-        campaigns, events = sync.pull_engagement(store, config, parts.api, now=now(), stop=parts.stop)
-        record.counts = {"campaigns": campaigns, "events": events}
-
-    def compute(record: StepRecord) -> None:
-        from jobs.compute import compute as do_compute
-
-        c = do_compute(store, config, as_of=now(), now=now())
-        result.segment_sizes = {name: ch.size for name, ch in c.changes.items()}
-        record.counts = {
-            name: {"size": ch.size, "entered": ch.entered, "left": ch.left} for name, ch in c.changes.items()
-        }
-
-    def push(record: StepRecord) -> None:
-        result.tags = sync.push_tags(store, config, parts.api, now=now, stop=parts.stop)
-        record.counts = {
-            t.tag: {"added": t.added, "removed": t.removed, "failed": t.failed} for t in result.tags.values()
-        }
-        failed = sum(t.failed for t in result.tags.values())
-        if any(t.errors for t in result.tags.values()):
-            record.status = "failed"
-            record.error = f"{failed} change(s) not confirmed; the next cycle sends them again"
-
-    try:
-        no_shop = "orders come from CSV imports" if parts.source is None else None
-        step("shop pull", shop, skip=no_shop)
-        step("pull members", members)
-        step("pull engagement", engagement)
-        computed = step("compute", compute)
-        step("push tags", push, skip="compute failed" if computed.status == "failed" else None)
-        for name, extra in parts.extra_steps:
-            step(name, _recording(extra))
-        result.status = "failed" if any(s.status == "failed" for s in result.steps) else "ok"
-    except Interrupted:
-        result.status = "interrupted"
+    outcome = run_steps(inputs, selection, run_id=run_id)
+    if outcome.interrupted:
+        status = "interrupted"
         log.warning("run %d interrupted by a stop; its checkpoints are stored", run_id)
-    result.seconds = round(time.monotonic() - started, 3)
+    else:
+        status = "failed" if any(s.status == "failed" for s in outcome.records) else "ok"
+    computed = outcome.get(steps.COMPUTE)
+    result = CycleResult(
+        run_id=run_id, status=status, steps=outcome.records, resumed_from=resumed_from,
+        tags=outcome.get(steps.PUSH_TAGS) or {},
+        segment_sizes={name: ch.size for name, ch in computed.changes.items()} if computed else {},
+        seconds=round(time.monotonic() - started, 3),
+    )  # fmt: skip
     stats = {
-        "instance": parts.instance,
+        "instance": instance,
         "resumed_from": resumed_from,
         "seconds": result.seconds,
         "steps": [asdict(s) for s in result.steps],
-        "api": {"requests": parts.api.stats.requests, "retries": parts.api.stats.retry.retries},
+        "api": {"requests": api.stats.requests, "retries": api.stats.retry.retries},
     }
-    error = "; ".join(result.errors) or ("interrupted" if result.status == "interrupted" else None)
+    error = "; ".join(result.errors) or ("interrupted" if status == "interrupted" else None)
     with store.engine.begin() as conn:
-        finish_run(conn, run_id, now=now(), stats=stats, error=error, status=result.status)
+        finish_run(conn, run_id, now=now(), stats=stats, error=error, status=status)
     log.info(
-        "cycle run %d %s in %.1f s", run_id, result.status, result.seconds,
-        extra={"run_id": run_id, "status": result.status, "seconds": result.seconds},
+        "cycle run %d %s in %.1f s", run_id, status, result.seconds,
+        extra={"run_id": run_id, "status": status, "seconds": result.seconds},
     )  # fmt: skip
     return result
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def sync_once(
+    store: Store,
+    config: AppConfig,
+    api: MailchimpApi,
+    *,
+    as_of: datetime,
+    now: Callable[[], datetime],
+    progress: Callable[[str], None] = _quiet,
+    stop: StopCheck = never,
+) -> sync.SyncSummary:
+    """`segmail sync --once`: pull members and engagement, compute as of `as_of`, push tag diffs."""
+    inputs = Inputs(store=store, config=config, api=api, now=now, as_of=as_of, stop=stop)
+    outcome = run_steps(inputs, steps.SYNC, progress=progress)
+    members = outcome.result(steps.PULL_MEMBERS)
+    campaigns, events = outcome.result(steps.PULL_ENGAGEMENT)
+    return sync.SyncSummary(
+        members_pulled=members.records, member_problems=members.problems,
+        members_skipped=members.skipped, campaigns_read=campaigns, events_pulled=events,
+        compute=outcome.result(steps.COMPUTE), tags=outcome.result(steps.PUSH_TAGS),
+        requests=api.stats.requests, retries=api.stats.retry.retries,
+        seconds={r.name: r.seconds for r in outcome.records},
+    )  # fmt: skip
+
+
+def shop_pull_once(
+    store: Store, config: AppConfig, source: OrderSource, *, now: Callable[[], datetime]
+) -> PullSummary:
+    """`segmail shop pull --once`: the shop's orders since the stored cursor."""
+    outcome = run_steps(Inputs(store=store, config=config, source=source, now=now), steps.SHOP)
+    return outcome.result(steps.SHOP_PULL)

@@ -1,8 +1,11 @@
 """Send jobs: plan a campaign's recipients, write the ledger, then create and schedule campaigns.
 
-Order of writes, so that no crash or second instance ever mails anyone twice:
-1. bucket and ledger rows, one transaction, before any ESP call (the ledger's primary key makes a
-   recipient's (campaign, occurrence) unique, so a second planner fails instead of doubling);
+A send job reads what the planner needs, lets sending/slot.py turn the slot into buckets, skips and
+unsent errors as plain values, writes them, then drives Mailchimp. Order of writes, so that no crash
+or second instance ever mails anyone twice:
+1. skips, buckets with their ledger rows and unsent errors, one transaction, before any ESP call
+   (the ledger's primary key makes a recipient's (campaign, occurrence) unique, so a second planner
+   fails instead of doubling: store/ledger.py leaves such a bucket out and reports it);
 2. the static segment's id, then the Mailchimp campaign id, each stored the moment it is known;
 3. content and `actions/schedule` (or `actions/send` for a slot under 15 minutes away).
 A resumed bucket continues from its stored ids (jobs/buckets.py).
@@ -15,51 +18,41 @@ deleted) is recorded as an unsent error (sending/unsent.py), never only logged.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from connector.http import ApiError
+from jobs import registry
 from jobs.buckets import BucketExecutor
 from jobs.config import AppConfig
 from jobs.sync import pull_members
 from jobs.textfmt import pairs
 from sending.campaigns import CampaignDef
-from sending.plan import PlannedSend, Planner, variant_fields
+from sending.plan import PlannedSend, Planner
 from sending.render import Renderer, ShopIdentity, TemplateError, Variant
+from sending.slot import SlotPlan, Unsendable, due_slots, plan_slot
 from sending.timezones import ZoneResolver
-from sending.unsent import (
-    BUCKET_NOT_CREATED,
-    TEMPLATE_ERROR,
-    UNDOCUMENTED_SKIP,
-    documented,
-)
+from sending.unsent import TEMPLATE_ERROR
 from store import ledger, unsent
 from store.codec import to_us
 from store.db import get_meta, set_meta
 
 log = logging.getLogger("segmail.send")
 
-BUCKET_PREFIX = 40  # characters of the campaign name that lead a bucket id (the column holds 64)
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def send_job(campaign: str, job_slot: str) -> None:
     """A send job (referenced from the job store as `jobs.send:send_job`, id `send:<campaign>:<slot>`)."""
-    from jobs.service import current
-
-    service = current()
-    if service is None or service.sender is None:
+    running = registry.active()
+    if running is None or running.run_slot is None:
         log.warning("send job %s %s fired without a running service; ignored", campaign, job_slot)
         return
-    service.sender.run_slot(campaign, datetime.fromisoformat(job_slot))
+    running.run_slot(campaign, datetime.fromisoformat(job_slot))
 
 
 def job_id(campaign: str, job_slot: datetime) -> str:
@@ -178,16 +171,13 @@ class Sender(BucketExecutor):
         self, campaign: CampaignDef, now: datetime, *, dimensions: frozenset[str] | None
     ) -> dict[datetime, int]:
         """Recipients per job slot due within the plan horizon."""
-        slots: dict[datetime, int] = defaultdict(int)
-        limit = now + self.config.send.plan_horizon + self.config.send.lead
         since = self.since(campaign, write=True)
-        for planned in self.plan(campaign, now=now, since_us=since, dimensions=dimensions):
-            if planned.job_slot <= limit:
-                slots[planned.job_slot] += 1
-        return slots
+        planned = self.plan(campaign, now=now, since_us=since, dimensions=dimensions)
+        return due_slots(planned, until=now + self.config.send.plan_horizon + self.config.send.lead)
 
     # ---- a send job --------------------------------------------------------------------------
     def run_slot(self, campaign_name: str, job_slot: datetime) -> SlotResult:
+        """Plan the slot, write its skips, buckets and unsent errors at once, then drive Mailchimp."""
         result = SlotResult(campaign=campaign_name, job_slot=job_slot)
         campaign = self.config.campaigns.get(campaign_name)
         if campaign is None or not campaign.enabled:
@@ -195,30 +185,8 @@ class Sender(BucketExecutor):
             return result
         self.resume(campaign_name)
         self._refresh_statuses()
-        now = self.now()
-        try:  # a broken template fails this campaign before anything is written; others go on
-            groups, skips = self._slot_plan(campaign, job_slot, now, dimensions=None)
-            for members in groups.values():  # every variant renders, or nothing is written
-                self.render(campaign, members[0].variant, members[0].local_date)
-        except TemplateError as exc:  # skips by rule still count; everyone else is an unsent error
-            result.failed = str(exc.problem)
-            log.error("campaign %s not sent at %s: %s", campaign_name, job_slot.isoformat(), exc.problem)
-            groups, skips = self._slot_plan(campaign, job_slot, now, dimensions=frozenset())
-            self._record_skips(campaign, skips, result)
-            left = [p for members in groups.values() for p in members]
-            result.unsent += self._record_unsent(campaign, left, TEMPLATE_ERROR, detail=result.failed)
-            return result
-        self._record_skips(campaign, skips, result)
-        created: list[str] = []
-        for key, members in groups.items():
-            bucket_id = self._write_bucket(campaign, key, members, now, result)
-            if bucket_id is not None:
-                created.append(bucket_id)
-                result.buckets += 1
-                result.recipients += len(members)
-        with self.store.engine.begin() as conn:
-            unsent.clear_bucketed(conn, campaign.name)
-        for bucket_id in created:
+        plan = self._renderable_plan(campaign, job_slot, self.now(), result)
+        for bucket_id in self.write_slot(plan, result):
             self._continue(bucket_id)
         log.info(
             "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s, unsent errors %d", campaign_name,
@@ -226,38 +194,59 @@ class Sender(BucketExecutor):
         )  # fmt: skip
         return result
 
-    def _slot_plan(
+    def slot_plan(
         self, campaign: CampaignDef, job_slot: datetime, now: datetime, *, dimensions: frozenset[str] | None
-    ) -> tuple[dict[str, list[PlannedSend]], list[PlannedSend]]:
-        """This job's recipients: grouped by bucket key, and those a documented rule skips."""
-        groups: dict[str, list[PlannedSend]] = defaultdict(list)
-        skips: list[PlannedSend] = []
+    ) -> SlotPlan:
         since = self.since(campaign, write=True)
-        for planned in self.plan(campaign, now=now, since_us=since, dimensions=dimensions):
-            if planned.job_slot != job_slot:
-                continue
-            if planned.send_at is None:
-                skips.append(planned)
-            else:
-                groups[planned.bucket_key].append(planned)
-        return groups, skips
+        planned = self.plan(campaign, now=now, since_us=since, dimensions=dimensions)
+        return plan_slot(campaign.name, job_slot, planned)
 
-    def _record_unsent(
-        self, campaign: CampaignDef, members: list[PlannedSend], reason: str, *, detail: str | None
-    ) -> int:
-        """Planned recipients without a bucket for `reason`: an unsent error, not just a log line."""
-        if not members:
-            return 0
+    def _renderable_plan(
+        self, campaign: CampaignDef, job_slot: datetime, now: datetime, result: SlotResult
+    ) -> SlotPlan:
+        """The slot's plan when every variant renders. A broken template fails this campaign before
+        anything is written (others go on): skips by rule still count, everyone else is unsent."""
+        try:
+            plan = self.slot_plan(campaign, job_slot, now, dimensions=None)
+            for bucket in plan.buckets:
+                self.render(campaign, bucket.first.variant, bucket.first.local_date)
+            return plan
+        except TemplateError as exc:
+            result.failed = str(exc.problem)
+            log.error("campaign %s not sent at %s: %s", campaign.name, job_slot.isoformat(), exc.problem)
+            plan = self.slot_plan(campaign, job_slot, now, dimensions=frozenset())
+            return plan.without_buckets(TEMPLATE_ERROR, result.failed)
+
+    def write_slot(self, plan: SlotPlan, result: SlotResult) -> list[str]:
+        """Skips, buckets with their ledger rows, and unsent errors in one transaction, before any
+        ESP call; the ids of the buckets written, for the caller to send."""
         at = to_us(self.now())
-        rows = [
-            {"campaign": campaign.name, "email_key": p.email_key, "occurrence": p.occurrence, "reason": reason,
-             "detail": detail, "bucket_id": None, "slot_at": to_us(p.send_at or p.slot), "recorded_at": at}
-            for p in members
-        ]  # fmt: skip
         with self.store.engine.begin() as conn:
-            unsent.record(conn, rows)
-        log.error("campaign %s: %d recipient(s) unsent (%s)", campaign.name, len(rows), reason)
-        return len(rows)
+            written = ledger.write_slot(conn, plan.write(at_us=at))
+            unsendable = plan.unsent_after(written)
+            unsent.record(conn, [row for u in unsendable for row in u.rows(plan.campaign, at_us=at)])
+            unsent.clear_bucketed(conn, plan.campaign)
+        for reason, n in plan.skipped().items():
+            result.skipped[reason] = result.skipped.get(reason, 0) + n
+        result.buckets += len(written.created)
+        result.recipients += sum(n for _, n in written.created)
+        result.unsent += sum(len(u.entries) for u in unsendable)
+        self._log_written(plan, written, unsendable)
+        return [bucket_id for bucket_id, _ in written.created]
+
+    def _log_written(
+        self, plan: SlotPlan, written: ledger.SlotWritten, unsendable: tuple[Unsendable, ...]
+    ) -> None:
+        name = plan.campaign
+        if plan.skips:
+            log.info("campaign %s: skipped %s", name, pairs(plan.skipped()))
+        if written.skips_taken:
+            log.info("campaign %s: the skips were already recorded by another run", name)
+        for n in written.not_created:
+            log.warning("campaign %s: bucket %s-* not created; %d of its %d recipient(s) planned elsewhere",
+                        name, n.prefix, n.planned - len(n.left), n.planned)  # fmt: skip
+        for u in unsendable:
+            log.error("campaign %s: %d recipient(s) unsent (%s)", name, len(u.entries), u.reason)
 
     def _refresh_statuses(self) -> None:
         """Whoever unsubscribed since the last cycle must not be bucketed: an incremental member pull
@@ -268,79 +257,6 @@ class Sender(BucketExecutor):
             pull_members(self.store, self.config, self.api, now=self.now())
         except ApiError as exc:
             log.warning("member statuses not refreshed before sending (%s); using the last cycle's", exc)
-
-    def _record_skips(self, campaign: CampaignDef, skips: list[PlannedSend], result: SlotResult) -> None:
-        rows = []
-        for p in skips:
-            result.skipped[p.reason] = result.skipped.get(p.reason, 0) + 1
-            rows.append(self._ledger_row(campaign, p, bucket_id=None, status="skipped"))
-        if rows:
-            log.info("campaign %s: skipped %s", campaign.name, pairs(result.skipped))
-            try:
-                with self.store.engine.begin() as conn:
-                    ledger.insert_skips(conn, rows)
-            except IntegrityError:
-                log.info("campaign %s: the skips were already recorded by another run", campaign.name)
-        odd = [p for p in skips if not documented(p.reason)]
-        for reason in sorted({p.reason for p in odd}):
-            same = [p for p in odd if p.reason == reason]
-            result.unsent += self._record_unsent(
-                campaign, same, UNDOCUMENTED_SKIP, detail=reason or "no reason"
-            )
-
-    def _ledger_row(
-        self, campaign: CampaignDef, p: PlannedSend, *, bucket_id: str | None, status: str
-    ) -> dict[str, Any]:
-        return {
-            "campaign": campaign.name, "email_key": p.email_key, "occurrence": p.occurrence, "bucket_id": bucket_id,
-            "slot_at": to_us(p.send_at or p.slot), "timezone": p.zone, "tz_source": p.tz_source, "status": status,
-            "reason": p.reason or None, "created_at": to_us(self.now()),
-        }  # fmt: skip
-
-    def _write_bucket(
-        self, campaign: CampaignDef, key: str, members: list[PlannedSend], now: datetime, result: SlotResult
-    ) -> str | None:
-        """Bucket and ledger rows in one transaction, before any ESP call."""
-        first = members[0]
-        assert first.send_at is not None
-        prefix = f"{campaign.name[:BUCKET_PREFIX]}-{key}"  # keyed by campaign: see sending.plan.bucket_key
-        variant = json.dumps(
-            dict(
-                zip(("segment", "language", "country", "season"), variant_fields(first.variant), strict=True)
-            )
-            | {"send_date": first.local_date.isoformat()},
-            sort_keys=True,
-        )
-        try:
-            with self.store.engine.begin() as conn:
-                batch = ledger.next_batch(
-                    conn, campaign=campaign.name, slot_us=to_us(first.job_slot), variant=variant
-                )
-                bucket_id = f"{prefix}-{batch}"
-                label = "/".join(v for v in variant_fields(first.variant) if v) or "all"
-                title = f"segmail {campaign.name} {first.job_slot:%Y-%m-%d %H:%M}Z {label} [{bucket_id}]"
-                ledger.insert_bucket(
-                    conn,
-                    {
-                        "bucket_id": bucket_id, "campaign": campaign.name, "slot_at": to_us(first.job_slot),
-                        "send_at": to_us(first.send_at), "variant": variant, "recipients": len(members),
-                        "status": "planned", "title": title[:255], "created_at": to_us(now), "updated_at": to_us(now),
-                    },
-                    [self._ledger_row(campaign, p, bucket_id=bucket_id, status="planned") for p in members],
-                )  # fmt: skip
-        except IntegrityError:  # another run planned (some of) these recipients first: theirs stand
-            with self.store.engine.begin() as conn:
-                have = ledger.ledger_keys(
-                    conn, campaign=campaign.name, occurrences={p.occurrence for p in members}
-                )
-            left = [p for p in members if (p.email_key, p.occurrence) not in have]
-            log.warning("campaign %s: bucket %s-* not created; %d of its %d recipient(s) planned elsewhere",
-                        campaign.name, prefix, len(members) - len(left), len(members))  # fmt: skip
-            result.unsent += self._record_unsent(
-                campaign, left, BUCKET_NOT_CREATED, detail=f"bucket {prefix}-*"
-            )
-            return None
-        return bucket_id
 
     # ---- a test mail -------------------------------------------------------------------------
     def send_test(self, campaign: CampaignDef, to: list[str], variant: Variant, local_date: date) -> str:

@@ -4,7 +4,7 @@ One instance per store acts (see jobs.leader); the others stand by and take over
 The active one runs APScheduler 3.x with its job store in the store's own database, so the
 schedule (the sync cycle and the send jobs) survives restarts and fail-overs. Jobs are plain
 module-level functions registered by reference under stable ids; they reach the running service
-through `current()`. SIGTERM/SIGINT set a stop flag: the running step finishes its chunk, stores
+through jobs/registry.py. SIGTERM/SIGINT set a stop flag: the running step finishes its chunk, stores
 its checkpoint and the cycle is recorded as interrupted.
 """
 
@@ -29,7 +29,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.mailchimp import MailchimpApi
-from jobs import cycle
+from jobs import cycle, registry, steps
 from jobs.config import AppConfig
 from jobs.health import (
     METRICS_CONTENT_TYPE,
@@ -55,20 +55,14 @@ JOBS_TABLE = "segmail_jobs"
 SYNC_JOB_ID = "segmail.sync"
 VERSION = "0.1.0"
 
-_current: Service | None = None
-
-
-def current() -> Service | None:
-    return _current
-
 
 def sync_job() -> None:
     """The scheduled sync cycle (referenced from the job store as `jobs.service:sync_job`)."""
-    service = current()
-    if service is None:  # a job store loaded outside a running service: nothing to act with
+    running = registry.active()
+    if running is None:  # a job store loaded outside a running service: nothing to act with
         log.warning("sync job fired without a running service; ignored")
         return
-    service.run_cycle()
+    running.run_cycle()
 
 
 def utc_now() -> datetime:
@@ -93,9 +87,6 @@ class Service:
         self.now = now
         self.sender = sender
         self.stopping = threading.Event()
-        self.extra_steps: list[tuple[str, cycle.ExtraStep]] = []
-        if sender is not None:
-            self.extra_steps.append(("plan sends", lambda: sender.plan_step(self._add_send_job)))
         self.instance_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
         self.started_at = now()
@@ -114,12 +105,15 @@ class Service:
             log.warning("a cycle is still running; this one is skipped")
             return None
         try:
-            parts = cycle.CycleParts(
+            sender = self.sender
+            inputs = steps.Inputs(
                 store=self.store, config=self.config, api=self.api, source=self.source, now=self.now,
-                stop=self.stopping.is_set, instance=self.instance_id, extra_steps=self.extra_steps,
+                stop=self.stopping.is_set,
+                plan_sends=None if sender is None else lambda: sender.plan_step(self._add_send_job),
             )  # fmt: skip
+            selection = steps.CYCLE if sender is None else steps.CYCLE_AND_SENDS
             try:
-                result = cycle.run_cycle(parts)
+                result = cycle.run_cycle(inputs, selection, instance=self.instance_id)
             except Exception:
                 log.exception("the cycle could not run (is the store reachable?)")
                 with self.counters.lock:
@@ -236,8 +230,11 @@ class Service:
 
     def run(self, *, once: bool = False) -> int:
         """Until SIGTERM/SIGINT (or one cycle with `once`). 0 on a clean stop, 1 if leadership was lost."""
-        global _current
-        _current = self
+        registry.install(
+            registry.Running(
+                run_cycle=self.run_cycle, run_slot=None if self.sender is None else self.sender.run_slot
+            )
+        )
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
@@ -258,7 +255,7 @@ class Service:
             self._beat("stopped")
             if server is not None:
                 server.stop()
-            _current = None
+            registry.install(None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()

@@ -1,4 +1,4 @@
-"""`segmail sync`: pull members and engagement from Mailchimp, compute segments, push tag diffs.
+"""`segmail sync`'s jobs: pull members and engagement from Mailchimp, push tag diffs (jobs/steps.py runs them).
 
 Every step is resumable: a member page's cursor is saved with the page, engagement's cursor
 only after every campaign was read, and each 500-email segment chunk Mailchimp confirms is
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import ast
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from connector.http import ApiError, ItemError, TransientError
 from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
 from connector.records import Event, Member
-from jobs.compute import ComputeResult, compute
+from jobs.compute import ComputeResult
 from jobs.config import AppConfig
 from jobs.pull import PullSummary, Stream, pull
 from jobs.stopping import StopCheck, bounded_map, check, never
@@ -59,7 +57,8 @@ class TagResult:
 @dataclass
 class SyncSummary:
     members_pulled: int = 0
-    member_problems: list[str] = field(default_factory=list)
+    member_problems: list[str] = field(default_factory=list)  # the first ones (PullSummary keeps 1000)
+    members_skipped: int = 0
     campaigns_read: int = 0
     events_pulled: int = 0
     compute: ComputeResult | None = None
@@ -67,52 +66,6 @@ class SyncSummary:
     requests: int = 0
     retries: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # per step, for summaries and benchmarks
-
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def sync_once(
-    store: Store,
-    config: AppConfig,
-    api: MailchimpApi,
-    *,
-    as_of: datetime,
-    now: Callable[[], datetime],
-    progress: Progress = _quiet,
-    stop: StopCheck = never,
-) -> SyncSummary:
-    summary = SyncSummary()
-    with _step(summary, "pull members", progress):
-        members = pull_members(store, config, api, now=now(), stop=stop)
-        summary.members_pulled, summary.member_problems = members.records, members.problems
-    with _step(summary, "pull engagement", progress):
-        summary.campaigns_read, summary.events_pulled = pull_engagement(
-            store, config, api, now=now(), stop=stop
-        )
-    check(stop)
-    with _step(summary, "compute", progress):
-        summary.compute = compute(store, config, as_of=as_of, now=now())
-    check(stop)
-    with _step(summary, "push tags", progress):
-        summary.tags = push_tags(store, config, api, now=now, stop=stop)
-    summary.requests = api.stats.requests
-    summary.retries = api.stats.retry.retries
-    return summary
-
-
-@contextmanager
-def _step(summary: SyncSummary, name: str, progress: Progress) -> Iterator[None]:
-    progress(name)
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        summary.seconds[name] = round(time.monotonic() - start, 3)
 
 
 def pull_members(

@@ -1,16 +1,19 @@
 """The send ledger: buckets (one Mailchimp campaign each) and one row per campaign, recipient and occurrence.
 
-Rows are written before any ESP call and Mailchimp's ids as soon as they are known, each in its own
-transaction, so a process killed at any point leaves a ledger that says exactly what to continue.
+A send job's skips and buckets are written in one transaction before any ESP call (`write_slot`),
+and Mailchimp's ids each in its own as soon as they are known, so a process killed at any point
+leaves a ledger that says exactly what to continue.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, String, cast, func, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement
 
 from store.schema import contacts, memberships, orders, send_buckets, send_ledger
@@ -152,15 +155,118 @@ def next_batch(conn: Connection, *, campaign: str, slot_us: int, variant: str) -
     )
 
 
-def insert_bucket(conn: Connection, bucket: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
-    conn.execute(send_buckets.insert(), [bucket])
-    if rows:
-        conn.execute(send_ledger.insert(), list(rows))
+class Entry(NamedTuple):
+    """One recipient's ledger row as the planner decided it, before the bucket it joins is known."""
+
+    email_key: str
+    occurrence: str
+    slot_at: int  # UTC µs: the send instant, or the planned slot of a skip
+    timezone: str
+    tz_source: str
+    reason: str | None
 
 
-def insert_skips(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(send_ledger.insert(), list(rows))
+@dataclass(frozen=True, kw_only=True)
+class NewBucket:
+    """A bucket to write; its id is `prefix-N`, N the buckets that already hold this slot and mail."""
+
+    prefix: str
+    slot_at: int  # the job slot (UTC µs)
+    send_at: int
+    variant: str  # JSON: what next_batch counts by
+    title: str  # the Mailchimp campaign title, without its " [bucket id]" end
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlotWrite:
+    """Everything one send job writes before its first ESP call."""
+
+    campaign: str
+    created_at: int
+    skips: tuple[Entry, ...] = ()
+    buckets: tuple[NewBucket, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotCreated:
+    """A bucket another run got to first (some of its recipients, or its id): theirs stand."""
+
+    prefix: str
+    planned: int
+    left: tuple[Entry, ...]  # its recipients no ledger row holds: nobody is going to mail them
+
+
+@dataclass(frozen=True)
+class SlotWritten:
+    created: tuple[tuple[str, int], ...]  # (bucket id, recipients), in plan order
+    not_created: tuple[NotCreated, ...]
+    skips_taken: bool  # another run had recorded (some of) these skips: none of them were written
+
+
+def write_slot(conn: Connection, write: SlotWrite) -> SlotWritten:
+    """The skips, then each bucket with its ledger rows, in the caller's transaction.
+
+    The ledger's primary key makes a recipient's (campaign, occurrence) unique, so a second planner
+    fails instead of doubling. Each part goes in under a savepoint: a part whose key another run
+    (or an older bucket id) holds is left out and reported, and the rest is still written.
+    """
+    skip_rows = [_row(write, e, bucket_id=None, status="skipped") for e in write.skips]
+    skips_taken = bool(skip_rows) and not _unless_taken(
+        conn, lambda: conn.execute(send_ledger.insert(), skip_rows)
+    )
+    created: list[tuple[str, int]] = []
+    not_created: list[NotCreated] = []
+    for bucket in write.buckets:
+        bucket_id = _write_bucket(conn, write, bucket)
+        if bucket_id is not None:
+            created.append((bucket_id, len(bucket.entries)))
+            continue
+        have = ledger_keys(conn, campaign=write.campaign, occurrences={e.occurrence for e in bucket.entries})
+        left = tuple(e for e in bucket.entries if (e.email_key, e.occurrence) not in have)
+        not_created.append(NotCreated(bucket.prefix, len(bucket.entries), left))
+    return SlotWritten(tuple(created), tuple(not_created), skips_taken)
+
+
+def _write_bucket(conn: Connection, write: SlotWrite, bucket: NewBucket) -> str | None:
+    batch = next_batch(conn, campaign=write.campaign, slot_us=bucket.slot_at, variant=bucket.variant)
+    bucket_id = f"{bucket.prefix}-{batch}"
+    row = {
+        "bucket_id": bucket_id, "campaign": write.campaign, "slot_at": bucket.slot_at, "send_at": bucket.send_at,
+        "variant": bucket.variant, "recipients": len(bucket.entries), "status": "planned",
+        "title": f"{bucket.title} [{bucket_id}]"[:255], "created_at": write.created_at, "updated_at": write.created_at,
+    }  # fmt: skip
+    rows = [_row(write, e, bucket_id=bucket_id, status="planned") for e in bucket.entries]
+
+    def insert() -> None:
+        conn.execute(send_buckets.insert(), [row])
+        if rows:
+            conn.execute(send_ledger.insert(), rows)
+
+    return bucket_id if _unless_taken(conn, insert) else None
+
+
+def _row(write: SlotWrite, e: Entry, *, bucket_id: str | None, status: str) -> dict[str, Any]:
+    return {
+        "campaign": write.campaign, "email_key": e.email_key, "occurrence": e.occurrence, "bucket_id": bucket_id,
+        "slot_at": e.slot_at, "timezone": e.timezone, "tz_source": e.tz_source, "status": status,
+        "reason": e.reason, "created_at": write.created_at,
+    }  # fmt: skip
+
+
+def _unless_taken(conn: Connection, insert: Callable[[], object]) -> bool:
+    """`insert` under a savepoint; False (and nothing of it kept) when a unique key it needs is taken."""
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not getattr(raw, "in_transaction", True):
+        # pysqlite opens its transaction lazily, at the first write; a SAVEPOINT before that would
+        # open one of its own, committed by its RELEASE whatever the outer transaction then does
+        conn.exec_driver_sql("BEGIN")
+    try:
+        with conn.begin_nested():
+            insert()
+    except IntegrityError:
+        return False
+    return True
 
 
 def update_bucket(conn: Connection, bucket_id: str, **values: Any) -> None:

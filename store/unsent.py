@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, delete, exists, func, select, update
 
-from sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
 from store.ledger import ACTIVE_LEDGER, stream_rows
 from store.schema import contacts, send_buckets, send_ledger, send_unsent
 from store.upsert import upsert
 
 KEY = ("campaign", "email_key", "occurrence")
+# The reason codes schema v4's backfill wrote (sending/unsent.py names them): a migration keeps the
+# values it was written with, and the store does not import the layer above it.
+V4_BUCKET_FAILED, V4_CAMPAIGN_REMOVED = "bucket_failed", "campaign_removed"
 
 
-def record(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows with the KEY columns, reason, detail, bucket_id, slot_at and recorded_at; a repeat updates."""
-    upsert(conn, send_unsent, rows, KEY)
+class Unsent(NamedTuple):
+    """One recipient left without a campaign's mail, and why (a send_unsent row)."""
+
+    campaign: str
+    email_key: str
+    occurrence: str
+    reason: str
+    detail: str | None
+    bucket_id: str | None
+    slot_at: int
+    recorded_at: int
+
+
+def record(conn: Connection, rows: Sequence[Unsent]) -> None:
+    """A repeat (the same campaign, recipient and occurrence) updates the row."""
+    upsert(conn, send_unsent, [r._asdict() for r in rows], KEY)
 
 
 def record_bucket(conn: Connection, bucket_id: str, *, reason: str, detail: str | None, at_us: int) -> int:
@@ -27,11 +42,7 @@ def record_bucket(conn: Connection, bucket_id: str, *, reason: str, detail: str 
         select(send_ledger.c.campaign, send_ledger.c.email_key, send_ledger.c.occurrence, send_ledger.c.slot_at)
         .where(send_ledger.c.bucket_id == bucket_id)
     ).all()  # fmt: skip
-    record(conn, [
-        {"campaign": c, "email_key": k, "occurrence": o, "reason": reason, "detail": detail,
-         "bucket_id": bucket_id, "slot_at": s, "recorded_at": at_us}
-        for c, k, o, s in rows
-    ])  # fmt: skip
+    record(conn, [Unsent(c, k, o, reason, detail, bucket_id, s, at_us) for c, k, o, s in rows])
     conn.execute(update(send_ledger).where(send_ledger.c.bucket_id == bucket_id).values(status="unsent"))
     return len(rows)
 
@@ -87,7 +98,7 @@ def backfill(conn: Connection) -> None:
     """Schema v3 → v4: buckets that failed or were cancelled before unsent errors were recorded."""
     b, led = send_buckets, send_ledger
     dead = b.c.status.in_(("failed", "cancelled"))
-    reason = case((b.c.status == "cancelled", CAMPAIGN_REMOVED), else_=BUCKET_FAILED)
+    reason = case((b.c.status == "cancelled", V4_CAMPAIGN_REMOVED), else_=V4_BUCKET_FAILED)
     rows = (
         select(led.c.campaign, led.c.email_key, led.c.occurrence, reason, b.c.error, b.c.bucket_id, led.c.slot_at, b.c.updated_at)
         .join(b, b.c.bucket_id == led.c.bucket_id)

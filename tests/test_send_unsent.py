@@ -19,6 +19,7 @@ from jobs.health import Counters, health, metrics_registry, metrics_text, snapsh
 from jobs.send import SlotResult
 from jobs.status import print_status, status_report
 from sending.plan import PlannedSend
+from sending.slot import plan_slot
 from sending.unsent import documented
 from store import instances, ledger
 from store.codec import to_us
@@ -172,7 +173,7 @@ def test_a_skip_for_an_undocumented_reason_is_an_unsent_error(sandbox, store, cl
     (p,) = sender.plan(c.campaigns["vip_early"], now=NOW, since_us=None)
     odd: PlannedSend = p._replace(send_at=None, action="skip", reason="quota")  # no planner rule says "quota"
     result = SlotResult(campaign="vip_early", job_slot=p.job_slot)
-    sender._record_skips(c.campaigns["vip_early"], [odd], result)
+    sender.write_slot(plan_slot("vip_early", p.job_slot, [odd]), result)
     assert result.unsent == 1 and result.skipped == {"quota": 1}
     (row,) = unsent_rows(store)
     assert (row["reason"], row["detail"]) == ("undocumented_skip", "quota")

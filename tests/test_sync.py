@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 import jobs.sync as sync_job
 from connector.http import ConfigurationError
+from jobs.cycle import sync_once
 from jobs.importer import import_csv
-from jobs.sync import sync_once
 from jobs.wiring import WiringError, open_mailchimp
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop

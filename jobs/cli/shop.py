@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs import shop_pull
+    from jobs.cycle import shop_pull_once
     from jobs.logs import command_log_lines, secrets_from
     from jobs.wiring import open_shop
 
@@ -29,7 +29,7 @@ def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
     source = open_shop(ctx.config)
     try:  # one log line per stored page and per wait; a failure goes to jobs/errors.py like any command's
         with command_log_lines(secrets=secrets_from(os.environ)):
-            summary = shop_pull.pull_orders(ctx.store, ctx.config, source, now=datetime.now(UTC))
+            summary = shop_pull_once(ctx.store, ctx.config, source, now=lambda: datetime.now(UTC))
     finally:
         source.close()
     for problem in summary.problems[:20]:

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs import sync
+    from jobs import cycle, sync
     from jobs.wiring import open_mailchimp
 
     if not args.once:
@@ -38,7 +38,7 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
         if args.dry_run:
             return _sync_dry_run(ctx, api, as_of)
         with err.status("sync") as status:
-            summary = sync.sync_once(
+            summary = cycle.sync_once(
                 ctx.store,
                 config,
                 api,
@@ -83,7 +83,7 @@ def _print_sync(summary: object, config: AppConfig) -> None:
 
     assert isinstance(summary, SyncSummary)
     out.print(
-        f"members pulled: {summary.members_pulled} ({len(summary.member_problems)} skipped), "
+        f"members pulled: {summary.members_pulled} ({summary.members_skipped} skipped), "
         f"campaigns read: {summary.campaigns_read}, events pulled: {summary.events_pulled}",
         highlight=False,
     )
