@@ -14,6 +14,7 @@ from typing import Any
 
 from connector import fields
 from connector.fields import FieldError
+from connector.http import HttpStats
 from connector.mailchimp import MailchimpApi
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
@@ -46,6 +47,10 @@ class MailchimpStoreOrders:
         self.store_id = store_id
         self.lookback = lookback
         self.statuses = status_map("mailchimp", statuses or {})
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.api.stats
 
     def orders(self, *, cursor: str | None) -> Iterator[OrderPage]:
         since = datetime.fromisoformat(cursor) - self.lookback if cursor else None

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from connector.http import DEFAULTS
 from connector.shop_status import CANONICAL
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segments.suggest import did_you_mean
@@ -54,9 +55,9 @@ class MailchimpConfig(BaseModel):
     list_id: str = ""  # the audience; required by `segmail sync`
     api_url: str | None = None  # default: https://<dc>.api.mailchimp.com/3.0 from the API key
     tag_prefix: str = Field("segmail:", max_length=50)
-    timeout_s: float = Field(30.0, gt=0, le=120)  # Mailchimp itself gives up at 120 s
+    timeout_s: float = Field(DEFAULTS.timeout_s, gt=0, le=120)  # Mailchimp itself gives up at 120 s
     max_connections: int = Field(10, ge=1, le=10)  # Mailchimp's limit per API key
-    attempts: int = Field(6, ge=1, le=20)
+    attempts: int = Field(DEFAULTS.attempts, ge=1, le=20)
     lookback_minutes: float = Field(10.0, ge=0)
     engagement_window_days: float | None = Field(None, gt=0)  # default: the longest any rule uses
     engagement_margin_days: float = Field(7.0, ge=0)
@@ -82,6 +83,9 @@ class ShopConfig(BaseModel):
     api_version: str = "2025-01"  # shopify Admin GraphQL version
     store_id: str | None = None  # mailchimp: the e-commerce store connected to the audience
     page_size: int = Field(100, ge=1, le=250)
+    timeout_s: float = Field(
+        DEFAULTS.timeout_s, gt=0
+    )  # per request to the shop's API (its own, not Mailchimp's)
     lookback_minutes: float = Field(10.0, ge=0)
     statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
     # the one currency money features count in (store.currency); unset: the shop API's, else the orders'

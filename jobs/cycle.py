@@ -161,7 +161,7 @@ def run_cycle(parts: CycleParts) -> CycleResult:
         "resumed_from": resumed_from,
         "seconds": result.seconds,
         "steps": [asdict(s) for s in result.steps],
-        "api": {"requests": parts.api.stats.requests, "retries": parts.api.stats.retry.retries},
+        "api": {"requests": parts.api.stats.requests, "retries": parts.api.stats.retries},
     }
     error = "; ".join(result.errors) or ("interrupted" if result.status == "interrupted" else None)
     with store.engine.begin() as conn:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from connector.http import ConfigurationError
+from connector.http import ConfigurationError, HttpStats
 from connector.records import OrderPage
 from jobs.config import AppConfig
 from jobs.stopping import StopCheck, check, never
@@ -39,6 +39,9 @@ class ShopConfigError(Exception):
 
 class OrderSource(Protocol):
     def orders(self, *, cursor: str | None) -> Iterator[OrderPage]: ...
+
+    @property
+    def stats(self) -> HttpStats: ...
 
     def close(self) -> None: ...
 
@@ -78,7 +81,7 @@ def open_source(
         try:
             settings = WooSettings(
                 base_url=shop.url, consumer_key=_secret(env, ENV_WC_KEY), consumer_secret=_secret(env, ENV_WC_SECRET),
-                page_size=min(shop.page_size, 100), timeout_s=config.mailchimp.timeout_s, lookback=lookback,
+                page_size=min(shop.page_size, 100), timeout_s=shop.timeout_s, lookback=lookback,
             )  # fmt: skip
         except ValueError as exc:
             raise ShopConfigError(f"shop: {exc}") from None
@@ -89,7 +92,7 @@ def open_source(
     try:
         shopify = ShopifySettings(
             shop_url=shop.url, access_token=_secret(env, ENV_SHOPIFY_TOKEN), api_version=shop.api_version,
-            page_size=shop.page_size, timeout_s=config.mailchimp.timeout_s, lookback=lookback,
+            page_size=shop.page_size, timeout_s=shop.timeout_s, lookback=lookback,
         )  # fmt: skip
     except ValueError as exc:
         raise ShopConfigError(f"shop: {exc}") from None

@@ -139,7 +139,7 @@ def sync_once(
     with _step(summary, "push tags", progress):
         summary.tags = push_tags(store, config, api, now=now, stop=stop)
     summary.requests = api.stats.requests
-    summary.retries = api.stats.retry.retries
+    summary.retries = api.stats.retries
     return summary
 
 
