@@ -48,10 +48,6 @@ class MailchimpStoreOrders:
         self.lookback = lookback
         self.statuses = status_map("mailchimp", statuses or {})
 
-    @property
-    def stats(self) -> HttpStats:
-        return self.api.stats
-
     def orders(self, *, cursor: str | None) -> Iterator[OrderPage]:
         since = datetime.fromisoformat(cursor) - self.lookback if cursor else None
         newest = datetime.fromisoformat(cursor) if cursor else None
@@ -83,6 +79,10 @@ class MailchimpStoreOrders:
 
     def close(self) -> None:
         self.api.close()
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.api.stats
 
     def _order(self, item: dict[str, Any]) -> tuple[Order, datetime | None]:
         order_id = fields.text(str(item["id"]), max_len=128)

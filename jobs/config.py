@@ -83,10 +83,10 @@ class ShopConfig(BaseModel):
     api_version: str = "2025-01"  # shopify Admin GraphQL version
     store_id: str | None = None  # mailchimp: the e-commerce store connected to the audience
     page_size: int = Field(100, ge=1, le=250)
-    timeout_s: float = Field(
-        DEFAULTS.timeout_s, gt=0
-    )  # per request to the shop's API (its own, not Mailchimp's)
     lookback_minutes: float = Field(10.0, ge=0)
+    # seconds per request to the shop (not Mailchimp's); neither shop documents a limit, so the
+    # bound only catches milliseconds typed as seconds
+    timeout_s: float = Field(DEFAULTS.timeout_s, gt=0, le=600)
     statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
     # the one currency money features count in (store.currency); unset: the shop API's, else the orders'
     currency: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,8 +31,7 @@ from connector.http import (
 from connector.mailchimp import MailchimpApi
 from connector.shopify import ShopifySettings
 from connector.shopify_graphql import ShopifyGraphQL
-from connector.woocommerce import WooCommerceClient, WooSettings
-from jobs.shop_pull import open_source
+from connector.woocommerce import BY_CREATED, BY_MODIFIED, WooCommerceClient, WooSettings, _Unsupported
 from tests.http_handler import HandlerTransport, answers
 from tests.shop import config
 
@@ -206,19 +205,24 @@ def test_shopify_bulk_download_restarts_the_file_and_never_sends_the_token():
 
 # WooCommerce REST API, "List all orders": `modified_after` arrived in 5.8; an older store refuses it with
 # 400 rest_invalid_param (https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders).
-def test_woocommerce_feature_probe_is_a_hook_that_switches_to_creation_time():
+def test_woocommerce_feature_probe_is_a_hook_raising_the_clients_own_signal():
     refused = {"code": "rest_invalid_param", "message": "Invalid parameter(s): orderby",
                "data": {"status": 400, "params": {"orderby": "orderby is not one of date, id, include, title, slug."}}}  # fmt: skip
-    transport = HandlerTransport(answers((400, {}, refused), (200, {"X-WP-TotalPages": "1"}, [])))
+    transport = HandlerTransport(
+        answers((400, {}, refused), (400, {}, refused), (200, {"X-WP-TotalPages": "1"}, []))
+    )
     settings = WooSettings(base_url="https://shop.example", consumer_key="ck_0123", consumer_secret="cs_4567")
+    bound = datetime(2025, 12, 31, 23, 50, tzinfo=UTC)
     with WooCommerceClient(settings, sleep=lambda _s: None, transport=transport) as woo:
-        pages = list(woo.orders(cursor="2026-01-01T00:00:00+00:00"))
-    assert [p.orders for p in pages] == [[]] and woo.stats.requests == 2 and woo.stats.retries == 0
+        with pytest.raises(_Unsupported):  # the first page by modification time is the probe
+            woo._page(BY_MODIFIED, bound, 1)
+        with pytest.raises(ItemError, match=r"^WooCommerce list orders: HTTP 400: rest_invalid_param: "):
+            woo._page(BY_MODIFIED, bound, 2)  # not a probe: the same answer is an ordinary refusal
+        assert woo._page(BY_CREATED, bound, 1) == ([], 1)
+    assert woo.stats.requests == 3 and woo.stats.retries == 0
     asked = [parse_qs(urlsplit(str(r.url)).query) for r in transport.requests]
     assert asked[0]["modified_after"] == ["2025-12-31T23:50:00"] and asked[0]["orderby"] == ["modified"]
-    assert asked[1]["after"] == ["2025-12-31T09:50:00"] and asked[1]["orderby"] == [
-        "date"
-    ]  # 10 min and 14 h back
+    assert asked[2]["after"] == ["2025-12-31T23:50:00"] and asked[2]["orderby"] == ["date"]
 
 
 # ---- defaults in one place --------------------------------------------------------------------
@@ -234,16 +238,3 @@ def test_every_client_and_config_starts_from_the_one_defaults_object():
         == woo.timeout_s
         == DEFAULTS.timeout_s
     )
-
-
-def test_a_shop_client_gets_the_shop_timeout_not_mailchimps():
-    cfg = config(
-        mailchimp={"timeout_s": 90},
-        shop={"kind": "woocommerce", "url": "https://shop.example", "timeout_s": 7},
-    )
-    source = open_source(cfg, {"WC_CONSUMER_KEY": "k", "WC_CONSUMER_SECRET": "s"})
-    try:
-        assert isinstance(source, WooCommerceClient) and source.settings.timeout_s == 7
-        assert source.settings.lookback == timedelta(minutes=10)
-    finally:
-        source.close()
