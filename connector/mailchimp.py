@@ -1,10 +1,11 @@
 """Mailchimp Marketing API: members and engagement in, static-segment (tag) diffs out.
 
-Uses the official `mailchimp-marketing` client with its transport pointed at one pooled
-session, and wraps its quirks once (see ../shared/contracts/mailchimp.md §11):
-- an empty-body error (e.g. a bare 429) comes back as a `Response` instead of raising;
-- error bodies are `application/problem+json`, which the client leaves as a JSON string;
-- response headers (Retry-After) are dropped from its exceptions, so the transport keeps them;
+Uses the official `mailchimp-marketing` client with its transport (`request`) pointed at the one HTTP
+client (connector/http.py), and wraps its quirks once (see ../shared/contracts/mailchimp.md §11):
+- an empty-body error (e.g. a bare 429) would come back as a `Response` instead of raising, error
+  bodies are `application/problem+json`, which it leaves as a JSON string, and response headers
+  (Retry-After) are dropped from its exceptions: so the transport classifies every response itself
+  and raises, and the client only ever sees successes (an empty one still comes back as a `Response`);
 - `fields` must be a list (a string is sent one character per field);
 - a URL containing "server" is rewritten, so the data centre is always passed explicitly.
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -33,24 +35,26 @@ from mailchimp_marketing.api_client import ApiClientError
 from connector import fields
 from connector.fields import FieldError
 from connector.http import (
-    DEFAULT_TIMEOUT_S,
-    MAX_CONNECTIONS,
+    DEFAULTS,
     ApiError,
+    Call,
     ConfigurationError,
+    Hooks,
+    HttpClient,
+    HttpStats,
     ItemError,
-    Redactor,
     Response,
-    RetryStats,
     TransientError,
-    classify,
-    make_session,
-    parse_retry_after,
+    Transport,
+    Verdict,
+    make_response,
     problem_detail,
-    retry_policy,
+    retry_after,
 )
 from connector.records import Event, Member
 
 T = TypeVar("T")
+MAX_CONNECTIONS = 10  # "at most 10 simultaneous connections" per API key (see the module docstring)
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 PAGE_OVERLAP = 50  # members each page re-reads from the one before: see `members`
 SEGMENT_CHUNK = 500  # "A maximum of 500 members can be sent" per members_to_add / members_to_remove
@@ -110,95 +114,85 @@ class CampaignInfo:
     emails_sent: int
 
 
-@dataclass
-class ApiStats:
-    requests: int = 0
-    retry: RetryStats = field(default_factory=RetryStats)
+class _CurrentCall(threading.local):
+    """The name of the call in progress on this thread: the official client cannot pass it to its transport."""
+
+    what = "request"
 
 
 class MailchimpApi:
-    """The official client wired to one session and one retry policy; safe to share between threads."""
+    """The official client, its transport pointed at the one HTTP client; safe to share between threads."""
 
     def __init__(
         self,
         *,
         api_key: str,
         api_url: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        attempts: int = 6,
+        timeout_s: float = DEFAULTS.timeout_s,
+        attempts: int = DEFAULTS.attempts,
         max_connections: int = MAX_CONNECTIONS,
         sleep: Callable[[float], None] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         dc = data_center(api_key)
         self.max_connections = max_connections
-        self.stats = ApiStats()
+        self.http = HttpClient(
+            "Mailchimp",
+            secrets=[api_key],
+            timeout_s=timeout_s,
+            attempts=attempts,
+            pool_size=max_connections,
+            hooks=Hooks(check=_bare_403_is_throttling, detail=_detail),
+            sleep=sleep,
+            log=logging.getLogger("connector.mailchimp"),
+            transport=transport,
+        )
         self._key = api_key
-        self._timeout = timeout_s
-        self._redact = Redactor([api_key])
-        self._session = make_session(pool_size=max_connections)
-        self._local = threading.local()
-        self._attempts = attempts
-        self._sleep = sleep
+        self._current = _CurrentCall()
         self.client = mailchimp_marketing.Client()
         self.client.set_config({"api_key": api_key, "server": dc, "timeout": timeout_s})
         self.client.api_client.host = (api_url or api_url_for(api_key)).rstrip("/")
         self.client.api_client.request = self._transport
 
+    @property
+    def stats(self) -> HttpStats:
+        return self.http.stats
+
     def close(self) -> None:
-        self._session.close()
+        self.http.close()
 
     def _transport(
         self, method: str, url: str, query_params: Any = None, headers: Any = None, body: Any = None
     ) -> Response:
+        """The official client's `request`: one try through the one client, which raises on a failure."""
         data = json.dumps(body) if method in ("POST", "PUT", "PATCH") else None
-        self.stats.requests += 1
-        self._local.last = None
-        response = self._session.request(
+        call = Call(
+            self._current.what,
             method,
             url,
             params=query_params,
             headers=headers,
             data=data,
             auth=("user", self._key),
-            timeout=self._timeout,
         )
-        self._local.last = response
-        return response
+        return self.http.send(call)
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One client call under the retry policy; returns its data, or None for an empty success."""
-        policy = retry_policy(attempts=self._attempts, sleep=self._sleep, stats=self.stats.retry)
-        for attempt in policy:
-            with attempt:
-                return self._once(what, fn, *args, **kwargs)
-        raise AssertionError("unreachable: the policy re-raises the last error")  # pragma: no cover
+        return self.http.retrying(lambda: self._once(what, fn, *args, **kwargs))
 
     def _once(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._current.what = what
         try:
             result = fn(*args, **kwargs)
         except ApiClientError as exc:
-            raise self._error(what, exc.status_code, exc.text) from None
-        if isinstance(result, Response):
-            if result.ok:
-                return None
-            raise self._error(what, result.status_code, result.text)
-        return result
-
-    def _error(self, what: str, status: int | None, body: Any) -> ApiError:
-        last = getattr(self._local, "last", None)
-        retry_after = parse_retry_after(last.headers.get("Retry-After")) if last is not None else None
-        if status is None:
-            reason = type(body).__name__ if isinstance(body, BaseException) else "no response"
-            message = f"Mailchimp {what}: no response ({reason})"
-            detail = ""
-        else:
-            detail = _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
-            shown = detail or ("an empty body" if not body else "a non-JSON body")
-            message = f"Mailchimp {what}: HTTP {status}: {shown}"
-            if status == 403 and not detail:
-                message += " (Mailchimp throttling at high volume)"
-                return TransientError(self._redact(message), status=status, retry_after=retry_after)
-        return classify(status, self._redact(message), detail=self._redact(detail), retry_after=retry_after)
+            if isinstance(exc.text, BaseException):  # what the transport raised, wrapped by the client
+                raise exc.text from None
+            # a refusal the client raised itself (the transport lets none through): read by the same table
+            answer = make_response(exc.status_code or 0, {}, exc.text or "")
+            refusal = self.http.verdict(Call(what, "", ""), answer)
+            raise refusal or ApiError(f"Mailchimp {what}: an answer the client refused") from None
+        return None if isinstance(result, Response) else result  # an empty body comes back as the Response
 
     # -- reads ----------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -500,6 +494,23 @@ class ChunkResult:
     added: list[str]
     removed: list[str]
     refused: dict[str, str]
+
+
+def _detail(body: Any) -> str:
+    """The problem document's human part, addresses masked (a refusal may quote them)."""
+    return _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
+
+
+def _bare_403_is_throttling(_call: Call, response: Response, verdict: Verdict) -> Verdict:
+    """A 403 without a problem document is Mailchimp throttling at high volume, not a refused key."""
+    if isinstance(verdict, ConfigurationError) and verdict.status == 403 and not verdict.detail:
+        return TransientError(
+            f"{verdict} (Mailchimp throttling at high volume)",
+            status=403,
+            retry_after=retry_after(response),
+            throttled=True,
+        )
+    return verdict
 
 
 def _after_overlap(previous: Sequence[Any], page: Sequence[Any]) -> int:

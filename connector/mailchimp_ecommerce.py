@@ -14,6 +14,7 @@ from typing import Any
 
 from connector import fields
 from connector.fields import FieldError
+from connector.http import HttpStats
 from connector.mailchimp import MailchimpApi
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
@@ -79,6 +80,10 @@ class MailchimpStoreOrders:
 
     def close(self) -> None:
         self.api.close()
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.api.stats
 
     def _order(self, item: dict[str, Any]) -> tuple[Order, datetime | None]:
         order_id = fields.text(str(item["id"]), max_len=128)

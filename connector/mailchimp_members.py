@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
+from connector.http import HttpStats
 from connector.mailchimp import MailchimpApi, MemberPage
 from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
@@ -31,6 +32,10 @@ class MailchimpMembers:
             if page.newest_change is not None and (newest is None or page.newest_change > newest):
                 newest = page.newest_change
             yield replace(page, cursor=None if newest is None else newest.isoformat())
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.api.stats
 
     def close(self) -> None:
         """Nothing to release: the client is shared with the sync's other steps, whose owner closes it."""

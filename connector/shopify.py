@@ -25,11 +25,11 @@ from typing import IO, Any, Final, TypeVar
 
 from connector import fields
 from connector.fields import FieldError
-from connector.http import ApiError, ConfigurationError
+from connector.http import DEFAULTS, ApiError, ConfigurationError, HttpStats, Transport, limit_problems
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
 from connector.shopify_bulk import bulk_children, categories, jsonl, partitions
-from connector.shopify_graphql import SCOPES_HELP, QueryTooCostly, ShopifyGraphQL, ShopifyStats
+from connector.shopify_graphql import SCOPES_HELP, QueryTooCostly, ShopifyGraphQL
 from connector.shopify_queries import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
@@ -39,6 +39,7 @@ from connector.shopify_queries import (
     ORDERS_COUNT_CAP,
     ORDERS_COUNT_QUERY,
     ORDERS_QUERY,
+    PagePlan,
     line_items_first,
     plan_page,
 )
@@ -57,8 +58,8 @@ class ShopifySettings:
     access_token: str
     api_version: str = "2025-01"
     page_size: int = 100  # an upper bound: the query-cost limit makes the page smaller (plan_page)
-    timeout_s: float = 30.0
-    attempts: int = 6
+    timeout_s: float = DEFAULTS.timeout_s
+    attempts: int = DEFAULTS.attempts
     lookback: timedelta = DEFAULT_LOOKBACK
     # Paging costs about 13 points an order actually spent (of 30 requested) by the documented rule, so a
     # Standard plan's 100 points a second pages ~8 orders a second: 1,000 orders take about two minutes,
@@ -75,8 +76,7 @@ class ShopifySettings:
             problems.append("access_token must not be empty")
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             problems.append(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {self.page_size}")
-        if self.attempts < 1:
-            problems.append(f"attempts must be at least 1, got {self.attempts}")
+        problems += limit_problems(timeout_s=self.timeout_s, attempts=self.attempts)
         if self.lookback < timedelta(0):
             problems.append(f"lookback must be non-negative, got {self.lookback}")
         if not 0 <= self.bulk_threshold <= ORDERS_COUNT_CAP:
@@ -94,8 +94,17 @@ class ShopifySettings:
         return f"{self.shop_url.rstrip('/')}/admin/api/{self.api_version}/graphql.json"
 
 
+@dataclass
+class ShopifyPull:
+    """How the last reads went, for logs and tests (the HTTP counts are in `ShopifyClient.stats`)."""
+
+    bulk: bool = False  # a first import ran as one bulk operation
+    page: PagePlan | None = None  # the last page asked for
+    line_item_requests: int = 0  # follow-ups for orders with more line items than a page holds
+
+
 class ShopifyClient:
-    """A shop's orders as a page source (connector/source.py), oldest change first; `api` owns the session."""
+    """A shop's orders as a page source (connector/source.py), oldest change first; its `api` owns the HTTP client."""
 
     def __init__(
         self,
@@ -104,14 +113,16 @@ class ShopifyClient:
         statuses: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.settings = settings
         self.api = ShopifyGraphQL(settings.endpoint, settings.access_token, timeout_s=settings.timeout_s,
-                                  attempts=settings.attempts, sleep=sleep, clock=clock)  # fmt: skip
+                                  attempts=settings.attempts, sleep=sleep, clock=clock, transport=transport)  # fmt: skip
+        self.pull = ShopifyPull()
         self._statuses = status_map("shopify", statuses or {})
 
     @property
-    def stats(self) -> ShopifyStats:
+    def stats(self) -> HttpStats:
         return self.api.stats
 
     def call(self, what: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +143,7 @@ class ShopifyClient:
     def pages(self, cursor: str | None) -> Iterator[OrderPage]:
         """Orders changed since `cursor` (minus the look-back), or all of them when it is None."""
         if cursor is None and self._use_bulk():
-            self.stats.bulk = True
+            self.pull.bulk = True
             yield from self._bulk_orders()
             return
         yield from self._paged_orders(lookback_start(cursor, self.settings.lookback, "Shopify"), cursor)
@@ -176,10 +187,10 @@ class ShopifyClient:
             plan = _fitted(
                 "orders page", lambda: plan_page(self.settings.page_size, self.api.budget(ORDERS_QUERY))
             )
-            if plan != self.stats.page:
+            if plan != self.pull.page:
                 log.info("Shopify: pages of %d orders with %d line items each (%d query-cost points)",
                          plan.orders, plan.line_items, plan.cost)  # fmt: skip
-                self.stats.page = plan
+                self.pull.page = plan
             variables = {"first": plan.orders, "lineItems": plan.line_items, "after": after, "query": search}
             try:
                 return self.call("orders page", ORDERS_QUERY, variables).get("orders") or {}
@@ -206,7 +217,7 @@ class ShopifyClient:
             except QueryTooCostly:
                 seen.discard(after)
                 continue
-            self.stats.line_item_requests += 1
+            self.pull.line_item_requests += 1
             conn = (data.get("order") or {}).get("lineItems") or {}
             collected += conn.get("nodes") or []
             more = conn.get("pageInfo") or {}

@@ -1,9 +1,10 @@
-"""One GraphQL call to Shopify: the session, the retry policy, the cost bucket and what Shopify says a query costs.
+"""One GraphQL call to Shopify: the cost bucket and what Shopify says a query costs, as hooks into the one HTTP client.
 
 Every query is priced by the documented rule before it is sent (connector/shopify_queries.py) and
 none goes out over the 1,000-point single-query limit. The bucket is Shopify's leaky bucket as last
 reported in `extensions.cost`: the client waits *before* a request the bucket cannot pay for, and
-again on a `THROTTLED` answer; every wait is one INFO log line with its seconds and its reason.
+again on a `THROTTLED` answer; every wait is one INFO log line with its seconds and its reason
+(the client in connector/http.py sleeps, counts and logs; the bucket only says how long).
 When Shopify reports a higher `requestedQueryCost` than the rule (it "reserves the right to set
 manual costs on fields", https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits) or
 refuses a query with MAX_COST_EXCEEDED, `budget()` for that query shrinks by the same ratio.
@@ -15,29 +16,32 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Final, TypeVar
+from typing import IO, Any, Final
 
 from graphql import GraphQLError
 
 from connector.http import (
+    DEFAULTS,
     ApiError,
+    Call,
     ConfigurationError,
-    Redactor,
+    Hooks,
+    HttpClient,
+    HttpStats,
+    Pause,
     Response,
-    RetryStats,
     TransientError,
+    Transport,
+    Verdict,
     classify,
-    make_session,
-    parse_retry_after,
-    retry_policy,
+    json_body,
 )
-from connector.shopify_queries import MAX_QUERY_COST, PagePlan, cost
+from connector.shopify_queries import MAX_QUERY_COST, cost
 
 SCOPES_HELP: Final = (
     "the Shopify app needs the `read_orders` access scope (and `read_all_orders` for orders older than "
     "60 days) and protected customer data access level 2 (email) — grant them and reinstall the app"
 )
-T = TypeVar("T")
 log = logging.getLogger("connector.shopify")
 
 
@@ -78,47 +82,54 @@ class _Bucket:
         return deficit / self.restore_rate + 0.001 if deficit > 0 else 0.0
 
 
-@dataclass
-class ShopifyStats:
-    requests: int = 0
-    throttle_waits: int = 0
-    throttled_errors: int = 0
-    waited_s: float = 0.0
-    bulk: bool = False
-    line_item_requests: int = 0  # follow-ups for orders with more line items than a page holds
-    page: PagePlan | None = None  # the last page asked for
-    retry: RetryStats | None = None
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """A query's text and its cost by the documented rule (None for a document the rule cannot price)."""
+
+    query: str
+    expected: int | None
 
 
 class ShopifyGraphQL:
-    """POSTs to one shop's GraphQL endpoint; owns the pooled session."""
+    """POSTs to one shop's GraphQL endpoint through its own HTTP client (session, retries, stats)."""
 
     def __init__(
         self,
         endpoint: str,
         access_token: str,
         *,
-        timeout_s: float,
-        attempts: int,
+        timeout_s: float = DEFAULTS.timeout_s,
+        attempts: int = DEFAULTS.attempts,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self.stats = ShopifyStats(retry=RetryStats())
         self._token = access_token
-        self._timeout_s = timeout_s
-        self._attempts = attempts
-        self.sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
-        self.redact = Redactor([access_token])
-        self._session = make_session(pool_size=2)
+        self.http = HttpClient(
+            "Shopify",
+            secrets=[access_token],
+            timeout_s=timeout_s,
+            attempts=attempts,
+            pool_size=2,
+            hooks=Hooks(before_send=self._pace, check=_refused_token, detail=_error_text),
+            sleep=sleep,
+            log=log,
+            transport=transport,
+        )
+        self.sleep = self.http.sleep
+        self.redact = self.http.redact
         self._bucket = _Bucket()
         # Shopify's requestedQueryCost / the documented rule's, per query text (1.0 until it says otherwise)
         self._ratio: dict[str, float] = {}
-        self._retry_reason = ""
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.http.stats
 
     def close(self) -> None:
-        self._session.close()
+        self.http.close()
 
     def budget(self, query: str) -> int:
         """Points `query` may cost by the rule: the single-query limit (or a smaller bucket's size),
@@ -128,70 +139,38 @@ class ShopifyGraphQL:
 
     def call(self, what: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         """One query under the retry policy and the cost bucket; returns `data`."""
-        return self._retrying(lambda: self._once(what, query, variables))
-
-    def _retrying(self, action: Callable[[], T]) -> T:
-        policy = retry_policy(attempts=self._attempts, sleep=self._retry_sleep, stats=self.stats.retry)
-        for attempt in policy:
-            with attempt:
-                try:
-                    return action()
-                except TransientError as exc:
-                    self._retry_reason = str(exc)
-                    raise
-        raise AssertionError("unreachable: the policy re-raises the last error")  # pragma: no cover
-
-    def _retry_sleep(self, seconds: float) -> None:
-        log.info("Shopify: waiting %.1f s before trying again: %s", seconds, self._retry_reason)
-        self.sleep(seconds)
-
-    def _once(self, what: str, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         expected = _rule_cost(query, variables)
         if expected is not None and expected > MAX_QUERY_COST:  # a caller's bug: Shopify would refuse it
             raise ApiError(
                 f"Shopify {what}: costs {expected} points, over Shopify's {MAX_QUERY_COST}; not sent"
             )
-        estimate = self._bucket.last_cost if expected is None else expected * self._ratio.get(query, 1.0)
-        self._wait_for_points(what, estimate)
-        self.stats.requests += 1
-        try:
-            response = self._session.post(
-                self.endpoint,
-                json={"query": query, "variables": dict(variables)},
-                headers={"X-Shopify-Access-Token": self._token, "Accept": "application/json"},
-                timeout=self._timeout_s,
-            )
-        except OSError as exc:  # requests' errors are OSErrors: resets, timeouts, refused connections
-            raise classify(None, f"Shopify {what}: no response ({type(exc).__name__})") from None
-        return self._data(what, query, expected, response)
+        request = Call(
+            what,
+            "POST",
+            self.endpoint,
+            json={"query": query, "variables": dict(variables)},
+            headers={"X-Shopify-Access-Token": self._token, "Accept": "application/json"},
+            context=_Priced(query, expected),
+        )
+        return self.http.request(request, lambda response: self._data(what, query, expected, response))
 
-    def _wait_for_points(self, what: str, points: float) -> None:
+    def _pace(self, call: Call) -> Pause | None:
+        """Before a query: the wait until the bucket, as last reported, can pay for it."""
+        priced = call.context
+        if not isinstance(priced, _Priced):
+            return None  # the bulk download costs no points
+        ratio = self._ratio.get(priced.query, 1.0)
+        points = self._bucket.last_cost if priced.expected is None else priced.expected * ratio
         now = self._clock()
         wait = self._bucket.wait_for(points, now)
-        if wait > 0:
-            self.stats.throttle_waits += 1
-            self.stats.waited_s += wait
-            log.info("Shopify: waiting %.1f s before the %s: it costs about %.0f points, the bucket holds %.0f "
-                     "and refills %.0f a second", wait, what, points, self._bucket.available_at(now),
-                     self._bucket.restore_rate)  # fmt: skip
-            self.sleep(wait)
+        if wait <= 0:
+            return None
+        return Pause(wait, f"it costs about {points:.0f} points, the bucket holds "
+                           f"{self._bucket.available_at(now):.0f} and refills {self._bucket.restore_rate:.0f} a second")  # fmt: skip
 
     def _data(self, what: str, query: str, expected: int | None, response: Response) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise ConfigurationError(
-                f"Shopify {what}: HTTP {status}: the access token was refused or lacks scopes; {SCOPES_HELP}",
-                status=status,
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if status != 200:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            detail = self.redact(_error_text(body))
-            raise classify(status, f"Shopify {what}: HTTP {status}: {detail or 'no details'}",
-                           detail=detail, retry_after=retry_after)  # fmt: skip
+        """The `data` of a 200 answer, after the bucket and the GraphQL errors it reports."""
+        body = json_body(response)
         if not isinstance(body, dict):
             raise classify(502, f"Shopify {what}: the response is not a JSON object")
         cost = (body.get("extensions") or {}).get("cost")
@@ -231,7 +210,6 @@ class ShopifyGraphQL:
                 f"Shopify {what}: refused as over the {MAX_QUERY_COST}-point limit ({priced} points)"
             )
         if "THROTTLED" in codes:
-            self.stats.throttled_errors += 1
             if self._bucket.maximum and requested > self._bucket.maximum:
                 raise QueryTooCostly(f"Shopify {what}: {requested:.0f} points, more than the bucket holds")
             # at least one point's worth: an immediate retry would only be throttled again
@@ -240,32 +218,28 @@ class ShopifyGraphQL:
                 f"Shopify {what}: throttled, {requested:.0f} points needed, "
                 f"{self._bucket.available_at(self._clock()):.0f} in the bucket",
                 retry_after=wait,
+                throttled=True,
             )
         if "ACCESS_DENIED" in codes:
             raise ConfigurationError(f"Shopify {what}: access denied; {SCOPES_HELP}", status=200)
-        raise ApiError(self.redact(f"Shopify {what}: GraphQL errors: {_error_text({'errors': errors})}"))
+        raise ApiError(
+            f"Shopify {what}: GraphQL errors: {_error_text({'errors': errors})}"
+        )  # redacted by the client
 
     def download(self, url: str, out: IO[bytes]) -> None:
         """Stream the JSONL to `out`; the URL is pre-signed, so the token is NOT sent with it."""
+        self.http.download(Call("bulk download", "GET", url), out)
 
-        def fresh() -> None:
-            out.seek(0)
-            out.truncate()
-            self._download_once(url, out)
 
-        self._retrying(fresh)
-
-    def _download_once(self, url: str, out: IO[bytes]) -> None:
-        try:
-            with self._session.get(url, stream=True, timeout=self._timeout_s) as response:
-                if response.status_code != 200:
-                    raise classify(
-                        response.status_code, f"Shopify bulk download: HTTP {response.status_code}"
-                    )
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    out.write(chunk)
-        except OSError as exc:  # requests' errors are OSErrors: resets, timeouts, refused connections
-            raise classify(None, f"Shopify bulk download: no response ({type(exc).__name__})") from None
+def _refused_token(call: Call, _response: Response, verdict: Verdict) -> Verdict:
+    """A 401/403 to a query: the token or its scopes, and what to grant (a pre-signed URL keeps the table's)."""
+    if isinstance(verdict, ConfigurationError) and isinstance(call.context, _Priced):
+        return ConfigurationError(
+            f"Shopify {call.what}: HTTP {verdict.status}: the access token was refused or lacks scopes; "
+            f"{SCOPES_HELP}",
+            status=verdict.status,
+        )
+    return verdict
 
 
 def _rule_cost(query: str, variables: Mapping[str, Any]) -> int | None:

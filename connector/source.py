@@ -16,7 +16,7 @@ from typing import Final, Protocol, TypeVar
 
 from connector import fields
 from connector.fields import FieldError
-from connector.http import ConfigurationError
+from connector.http import ConfigurationError, HttpStats
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -41,6 +41,11 @@ class PageSource(Protocol[R_co]):
     """Pages from `cursor` on, in order; `close` releases the connection pool the source owns."""
 
     def pages(self, cursor: str | None) -> Iterator[Page[R_co]]: ...
+
+    @property
+    def stats(self) -> HttpStats:
+        """What its HTTP client counted (requests, retries), for the run log and /metrics."""
+        ...
 
     def close(self) -> None: ...
 

@@ -13,6 +13,7 @@ Limitation: WooCommerce order line items carry no product categories (`name` is 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,15 +25,17 @@ from urllib.parse import urlsplit
 from connector import fields
 from connector.fields import FieldError
 from connector.http import (
-    ApiError,
+    DEFAULTS,
+    Call,
     ConfigurationError,
-    Redactor,
+    Hooks,
+    HttpClient,
+    HttpStats,
     Response,
-    RetryStats,
-    classify,
-    make_session,
-    parse_retry_after,
-    retry_policy,
+    Transport,
+    Verdict,
+    json_body,
+    limit_problems,
 )
 from connector.records import Order, OrderPage
 from connector.shop_status import canonical, status_map
@@ -67,6 +70,7 @@ MAX_UTC_OFFSET: Final = timedelta(hours=14)
 BY_CREATED: Final = _Window("after", "date", "date_created_gmt", widen=MAX_UTC_OFFSET)
 ORDERS_PATH: Final = "/orders"
 FIXED_PARAMS: Final = {"order": "asc", "dates_are_gmt": "true"}
+_PROBE: Final = "probe"  # a Call's context: the first page by modification time, which tells an old store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +79,8 @@ class WooSettings:
     consumer_key: str
     consumer_secret: str
     page_size: int = PAGE_SIZE_MAX
-    timeout_s: float = 30.0
-    attempts: int = 6
+    timeout_s: float = DEFAULTS.timeout_s
+    attempts: int = DEFAULTS.attempts
     lookback: timedelta = DEFAULT_LOOKBACK
 
     def __post_init__(self) -> None:
@@ -105,10 +109,7 @@ def _settings_problems(s: WooSettings) -> list[str]:
         problems.append("consumer_secret must not be empty")
     if not 1 <= s.page_size <= PAGE_SIZE_MAX:
         problems.append(f"page_size must be between 1 and {PAGE_SIZE_MAX}, got {s.page_size}")
-    if s.timeout_s <= 0:
-        problems.append(f"timeout_s must be positive, got {s.timeout_s}")
-    if s.attempts < 1:
-        problems.append(f"attempts must be at least 1, got {s.attempts}")
+    problems += limit_problems(timeout_s=s.timeout_s, attempts=s.attempts)
     if s.lookback < timedelta(0):
         problems.append(f"lookback must be non-negative, got {s.lookback}")
     return problems
@@ -128,7 +129,7 @@ class _Unsupported(Exception):
 
 
 class WooCommerceClient:
-    """Reads a store's orders page by page over one pooled session and one retry policy.
+    """Reads a store's orders page by page through its own HTTP client (session, retries, stats).
 
     Detecting a store without `modified_after` (WooCommerce < 5.8), on the first request of a read:
     - it rejects the request with 400 `rest_invalid_param` whose `data.params` (or message) names
@@ -144,18 +145,29 @@ class WooCommerceClient:
         *,
         statuses: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.settings = settings
-        self.stats = RetryStats()
-        self.requests = 0
         self.window = BY_MODIFIED
         self._statuses = status_map("woocommerce", statuses or {})
-        self._sleep = sleep
-        self._redact = Redactor([settings.consumer_key, settings.consumer_secret])
-        self._session = make_session(pool_size=1)
+        self.http = HttpClient(
+            "WooCommerce",
+            secrets=[settings.consumer_key, settings.consumer_secret],
+            timeout_s=settings.timeout_s,
+            attempts=settings.attempts,
+            pool_size=1,
+            hooks=Hooks(check=_probe_and_refusal, detail=_wc_detail),
+            sleep=sleep,
+            log=logging.getLogger("connector.woocommerce"),
+            transport=transport,
+        )
+
+    @property
+    def stats(self) -> HttpStats:
+        return self.http.stats
 
     def close(self) -> None:
-        self._session.close()
+        self.http.close()
 
     def __enter__(self) -> WooCommerceClient:
         return self
@@ -224,47 +236,39 @@ class WooCommerceClient:
         params |= FIXED_PARAMS
         if bound is not None:
             params[window.filter_param] = bound.replace(tzinfo=None).isoformat(timespec="seconds")
-        policy = retry_policy(attempts=self.settings.attempts, sleep=self._sleep, stats=self.stats)
-        for attempt in policy:
-            with attempt:
-                return self._get(params, probing=window is BY_MODIFIED and page == 1)
-        raise AssertionError("unreachable: the policy re-raises the last error")  # pragma: no cover
+        call = Call(
+            "list orders",
+            "GET",
+            self.settings.api_url + ORDERS_PATH,
+            params=params,
+            auth=(self.settings.consumer_key, self.settings.consumer_secret),
+            context=_PROBE if window is BY_MODIFIED and page == 1 else None,
+        )
+        return self.http.request(call, _orders)
 
-    def _get(self, params: dict[str, str], *, probing: bool) -> tuple[list[Any], int | None]:
-        self.requests += 1
-        try:
-            response = self._session.get(
-                self.settings.api_url + ORDERS_PATH,
-                params=params,
-                auth=(self.settings.consumer_key, self.settings.consumer_secret),
-                timeout=self.settings.timeout_s,
-            )
-        except OSError as exc:  # requests' exceptions are OSErrors: timeouts, resets, refused
-            raise classify(None, f"WooCommerce list orders: no response ({type(exc).__name__})") from None
-        body = _json(response)
-        if probing and _rejects_modified(response.status_code, body):
-            raise _Unsupported
-        if not response.ok:
-            raise self._error(response, body)
-        if not isinstance(body, list):
-            raise ConfigurationError(
-                "WooCommerce list orders: the answer is not a JSON list of orders; check the base URL and that "
-                "WordPress uses pretty permalinks (the REST API needs them)",
-                status=response.status_code,
-            )
-        return body, _int_header(response, "X-WP-TotalPages")
 
-    def _error(self, response: Response, body: Any) -> ApiError:
-        status = response.status_code
-        if status in (401, 403):
-            return ConfigurationError(
-                f"WooCommerce refused the consumer key/secret ({status}): {_AUTH_HINT}", status=status
-            )
-        detail = self._redact(_wc_detail(body))
-        shown = detail or ("an empty body" if not response.content else "a non-JSON body")
-        message = self._redact(f"WooCommerce list orders: HTTP {status}: {shown}")
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return classify(status, message, detail=detail, retry_after=retry_after)
+def _orders(response: Response) -> tuple[list[Any], int | None]:
+    """The orders of a successful answer and the page count it announces."""
+    body = json_body(response)
+    if not isinstance(body, list):
+        raise ConfigurationError(
+            "WooCommerce list orders: the answer is not a JSON list of orders; check the base URL and that "
+            "WordPress uses pretty permalinks (the REST API needs them)",
+            status=response.status_code,
+        )
+    return body, _int_header(response, "X-WP-TotalPages")
+
+
+def _probe_and_refusal(call: Call, response: Response, verdict: Verdict) -> Verdict:
+    """The feature probe (a store without `modified_after` says so on the first page) and the key hint."""
+    if call.context is _PROBE and _rejects_modified(response.status_code, json_body(response)):
+        raise _Unsupported
+    if isinstance(verdict, ConfigurationError):
+        return ConfigurationError(
+            f"WooCommerce refused the consumer key/secret ({verdict.status}): {_AUTH_HINT}",
+            status=verdict.status,
+        )
+    return verdict
 
 
 # -- mapping ----------------------------------------------------------------------------------------
@@ -384,13 +388,6 @@ def _wc_detail(body: Any) -> str:
         return ""
     parts = [str(body.get(k) or "") for k in ("code", "message")]
     return ": ".join(p for p in parts if p)
-
-
-def _json(response: Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _int_header(response: Response, name: str) -> int | None:

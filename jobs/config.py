@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from connector.http import DEFAULT_TIMEOUT_S
+from connector.http import DEFAULTS
 from connector.shop_status import CANONICAL
 from connector.source import DEFAULT_LOOKBACK
 from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
@@ -59,9 +59,9 @@ class MailchimpConfig(BaseModel):
     list_id: str = ""  # the audience; required by `segmail sync`
     api_url: str | None = None  # default: https://<dc>.api.mailchimp.com/3.0 from the API key
     tag_prefix: str = Field("segmail:", max_length=50)
-    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=120)  # Mailchimp itself gives up at 120 s
+    timeout_s: float = Field(DEFAULTS.timeout_s, gt=0, le=120)  # Mailchimp itself gives up at 120 s
     max_connections: int = Field(10, ge=1, le=10)  # Mailchimp's limit per API key
-    attempts: int = Field(6, ge=1, le=20)
+    attempts: int = Field(DEFAULTS.attempts, ge=1, le=20)
     lookback_minutes: float = Field(LOOKBACK_MINUTES, ge=0)
     engagement_window_days: float | None = Field(None, gt=0)  # default: the longest any rule uses
     engagement_margin_days: float = Field(7.0, ge=0)
@@ -90,7 +90,7 @@ class ShopConfig(BaseModel):
     lookback_minutes: float = Field(LOOKBACK_MINUTES, ge=0)
     # seconds per request to the shop (not Mailchimp's); neither shop documents a limit, so the
     # bound only catches milliseconds typed as seconds
-    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=600)
+    timeout_s: float = Field(DEFAULTS.timeout_s, gt=0, le=600)
     statuses: dict[str, str] = Field(default_factory=dict)  # the shop's status -> a canonical status
     # the one currency money features count in (store.currency); unset: the shop API's, else the orders'
     currency: str | None = None

@@ -79,7 +79,7 @@ def run_cycle(
         "resumed_from": resumed_from,
         "seconds": result.seconds,
         "steps": [asdict(s) for s in result.steps],
-        "api": {"requests": api.stats.requests, "retries": api.stats.retry.retries},
+        "api": {"requests": api.stats.requests, "retries": api.stats.retries},
     }
     error = "; ".join(result.errors) or ("interrupted" if status == "interrupted" else None)
     with store.engine.begin() as conn:
@@ -114,7 +114,7 @@ def sync_once(
         members_pulled=members.records, member_problems=members.problems,
         members_skipped=members.skipped, campaigns_read=campaigns, events_pulled=events,
         compute=outcome.result(steps.COMPUTE), tags=outcome.result(steps.PUSH_TAGS),
-        requests=api.stats.requests, retries=api.stats.retry.retries,
+        requests=api.stats.requests, retries=api.stats.retries,
         seconds={r.name: r.seconds for r in outcome.records},
     )  # fmt: skip
 

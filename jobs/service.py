@@ -136,15 +136,13 @@ class Service:
             for tag in result.tags.values():
                 c.tags_added[tag.tag] = c.tags_added.get(tag.tag, 0) + tag.added
                 c.tags_removed[tag.tag] = c.tags_removed.get(tag.tag, 0) + tag.removed
-            c.api_requests["mailchimp"] = self.api.stats.requests
-            c.api_retries["mailchimp"] = self.api.stats.retry.retries
-            stats = getattr(self.source, "stats", None)
-            if stats is not None:
-                kind = self.config.shop.kind
-                retry = getattr(stats, "retry", stats)
-                if hasattr(stats, "requests"):
-                    c.api_requests[kind] = int(stats.requests)
-                c.api_retries[kind] = int(getattr(retry, "retries", 0))
+            systems = [("mailchimp", self.api.stats)]
+            if self.source is not None and self.source.stats is not self.api.stats:
+                systems.append((self.config.shop.kind, self.source.stats))  # kind "mailchimp" adds up
+            c.api_requests, c.api_retries = {}, {}
+            for name, stats in systems:
+                c.api_requests[name] = c.api_requests.get(name, 0) + stats.requests
+                c.api_retries[name] = c.api_retries.get(name, 0) + stats.retries
             c.step_seconds = {s.name: s.seconds for s in result.steps}
             c.last_cycle_seconds = result.seconds
 

@@ -352,7 +352,7 @@ def test_an_action_whose_answer_was_lost_is_settled_by_reading_the_campaign(
         sandbox.faults = Faults(rate_reset_after_apply=1.0)
         api.schedule(later_draft.id, QUARTER)
         assert [e.fault for e in sandbox.requests_log if e.fault] == ["reset_after_apply"] * 2
-        assert api.stats.retry.retries == 2
+        assert api.stats.retries == 2
 
         sandbox.faults = Faults(rate_503=1.0)  # the first attempt never landed: the refusal is real
         with pytest.raises(ItemError) as refused:

@@ -6,9 +6,9 @@ import pytest
 
 from connector.http import (
     ConfigurationError,
+    HttpStats,
     ItemError,
     Redactor,
-    RetryStats,
     TransientError,
     classify,
     parse_retry_after,
@@ -53,7 +53,7 @@ def _run(policy, outcomes):
 
 def test_transient_errors_are_retried_with_retry_after_honoured():
     waits: list[float] = []
-    stats = RetryStats()
+    stats = HttpStats()
     policy = retry_policy(attempts=5, sleep=waits.append, stats=stats)
     result, calls = _run(
         policy, [TransientError("429", status=429, retry_after=3.0), TransientError("502", status=502), "ok"]

@@ -90,7 +90,7 @@ def test_a_403_without_a_body_is_throttling_and_is_retried():
         finally:
             api.close()
     assert sb.faults_injected["403_empty"] >= 1
-    assert api.stats.retry.retries == sb.faults_injected["403_empty"]
+    assert api.stats.retries == sb.faults_injected["403_empty"]
 
 
 def test_a_403_with_a_problem_document_is_a_refusal_and_a_bare_one_runs_out_as_transient():

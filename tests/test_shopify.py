@@ -250,7 +250,7 @@ def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> N
     paged = pull(sandbox, ft)
     with client_for(sandbox, ft, bulk_threshold=0) as client:
         bulk = list(client.pages(cursor=None))
-        assert client.stats.bulk
+        assert client.pull.bulk
     assert all_orders(bulk) == all_orders(paged)
     assert sorted(p for page in bulk for p in page.problems) == sorted(
         p for page in paged for p in page.problems
@@ -277,7 +277,7 @@ def test_bulk_import_with_children_out_of_order_matches_paging(sandbox, ft) -> N
 def test_first_import_of_a_small_shop_pages_instead_of_bulk(sandbox, ft) -> None:
     with client_for(sandbox, ft, bulk_threshold=10_000) as client:
         list(client.pages(cursor=None))
-        assert not client.stats.bulk
+        assert not client.pull.bulk
     assert not any("bulkOperationRunQuery" in q for q in graphql_queries(sandbox))
 
 
@@ -357,7 +357,7 @@ def _requested_costs(sb: ShopifySandbox) -> list[int]:
 def test_no_query_goes_over_the_limit_and_pages_are_sized_by_cost(sandbox, ft, page_size) -> None:
     with client_for(sandbox, ft, page_size=page_size) as client:
         pages = list(client.pages(cursor=None))
-        assert client.stats.page == PagePlan(orders=33, line_items=10, cost=992)  # 2 + 33 * (10 + 2*10)
+        assert client.pull.page == PagePlan(orders=33, line_items=10, cost=992)  # 2 + 33 * (10 + 2*10)
     costs = _requested_costs(sandbox)
     assert max(costs) == 992 and all(c <= 1000 for c in costs)
     assert max(len(p.orders) + len(p.problems) for p in pages) == 33
@@ -374,7 +374,7 @@ def test_an_order_with_more_line_items_than_a_page_holds_gets_them_all(sandbox, 
     sandbox.edit_order(100_002, categories=kinds)
     with client_for(sandbox, ft, page_size=100) as client:
         orders = all_orders(list(client.pages(cursor=None)))
-        assert client.stats.line_item_requests == 1  # 10 with the order, the other 50 in one follow-up
+        assert client.pull.line_item_requests == 1  # 10 with the order, the other 50 in one follow-up
     assert orders["100002"].categories == kinds
     follow_ups = [e for e in sandbox.requests_log if "SegmailOrderLineItems" in e.graphql.get("query", "")]
     assert [e.graphql["variables"]["first"] for e in follow_ups] == [250]  # 3 + 2 * 250 = 503 points
@@ -388,7 +388,7 @@ def test_a_page_shopify_prices_above_the_limit_is_asked_again_smaller(shop, ft, 
     with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 5}) as sb:
         with client_for(sb, ft, page_size=100) as client:
             pages = list(client.pages(cursor=None))
-            plan = client.stats.page
+            plan = client.pull.page
         refused = [e for e in sb.requests_log if b"MAX_COST_EXCEEDED" in (e.response_body or b"")]
         assert len(refused) == 1
         assert sum(len(p.orders) + len(p.problems) for p in pages) == len(sb.order_numbers())
@@ -419,7 +419,7 @@ def test_the_bulk_decision_reads_the_count_precision(sandbox, ft) -> None:
     for threshold, bulk in ((n - 1, True), (n, False), (10_000, False)):
         with client_for(sandbox, ft, bulk_threshold=threshold) as client:
             list(client.pages(cursor=None))
-            assert client.stats.bulk is bulk, threshold
+            assert client.pull.bulk is bulk, threshold
     limits = [
         e.graphql["variables"]["limit"]
         for e in sandbox.requests_log

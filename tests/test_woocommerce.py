@@ -81,7 +81,7 @@ def test_pages_to_the_end_in_ascending_modified_order(sandbox):
         sandbox.add_order(woo_order(n))
     pages, client = pull(sandbox)
     assert [len(p.orders) for p in pages] == [100, 100, 50]
-    assert client.requests == 3 == len(sandbox.requests_log)
+    assert client.stats.requests == 3 == len(sandbox.requests_log)
     assert [p.cursor for p in pages] == [gmt(T0 + timedelta(minutes=m)) + "+00:00" for m in (100, 200, 250)]
     first = sandbox.requests_log[0]
     assert first.path == "/wp-json/wc/v3/orders"
@@ -257,4 +257,4 @@ def test_an_empty_read_keeps_the_cursor(sandbox):
     cursor = NOW.isoformat()
     pages, client = pull(sandbox, cursor)
     assert [(p.orders, p.problems, p.cursor) for p in pages] == [([], [], cursor)]
-    assert client.requests == 1
+    assert client.stats.requests == 1
