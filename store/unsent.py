@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection, case, delete, exists, func, select, update
 
-from sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
 from store.ledger import ACTIVE_LEDGER, stream_rows
 from store.schema import contacts, send_buckets, send_ledger, send_unsent
 from store.upsert import upsert
@@ -87,7 +86,9 @@ def backfill(conn: Connection) -> None:
     """Schema v3 → v4: buckets that failed or were cancelled before unsent errors were recorded."""
     b, led = send_buckets, send_ledger
     dead = b.c.status.in_(("failed", "cancelled"))
-    reason = case((b.c.status == "cancelled", CAMPAIGN_REMOVED), else_=BUCKET_FAILED)
+    # the reason codes of sending/unsent.py as they were at v4, written out: a schema step keeps
+    # doing what it did when it shipped, and the store does not import the layer above it
+    reason = case((b.c.status == "cancelled", "campaign_removed"), else_="bucket_failed")
     rows = (
         select(led.c.campaign, led.c.email_key, led.c.occurrence, reason, b.c.error, b.c.bucket_id, led.c.slot_at, b.c.updated_at)
         .join(b, b.c.bucket_id == led.c.bucket_id)
