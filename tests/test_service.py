@@ -33,6 +33,8 @@ from store.schema import esp_memberships, memberships
 from tests.conftest import T
 from tests.mailchimp_fixture import checked_sandbox
 
+pytestmark = pytest.mark.slow  # every test runs `segmail run` (or the CLI) in a subprocess
+
 
 @pytest.fixture
 def sandbox():
