@@ -6,9 +6,9 @@ Every module of the packages is parsed with `ast` (nothing is imported) and each
   nothing imports the test suite;
 - only store/ imports SQLAlchemy (or APScheduler's SQLAlchemy job store) at run time; an import
   inside `if TYPE_CHECKING:` is an annotation of a handle a store function takes, not SQL; only
-  store/ imports the table definitions (store.schema);
-- no import cycle between modules (imports inside functions count: they only postpone a cycle).
+  store/ imports the table definitions (store.schema).
 Exceptions are listed below, each with its reason; the test fails when one is no longer needed.
+Import cycles are checked in tests/test_import_cycles.py.
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ SQL_BY_DESIGN = {
 # list once their branches are merged.
 PENDING = {
     ("jobs.send", "sqlalchemy.exc"),  # the IntegrityError a bucket insert raises: moves into store/
-}
-PENDING_CYCLES = {
-    frozenset({"jobs.send", "jobs.service"}),  # the module-global current service, one pipeline later
 }
 
 
@@ -141,72 +138,28 @@ def sql_violations(imports: list[Import]) -> set[tuple[str, str]]:
     return found
 
 
-def cycles(imports: list[Import], modules: set[str]) -> list[frozenset[str]]:
-    """Strongly connected groups of two or more modules (Tarjan), over every non-annotation import."""
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    for imp in imports:
-        if imp.imported in modules and imp.imported != imp.importer and not imp.typing_only:
-            graph[imp.importer].add(imp.imported)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    groups: list[frozenset[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = {stack.pop()}
-            while v not in group:
-                group.add(stack.pop())
-            if len(group) > 1:
-                groups.append(frozenset(group))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return groups
-
-
 @pytest.fixture(scope="module")
-def house() -> tuple[list[Import], set[str]]:
-    modules = sources()
-    return all_imports(modules), set(modules)
+def imports() -> list[Import]:
+    return all_imports(sources())
 
 
 def _explain(pairs: set[tuple[str, str]]) -> str:
     return "\n".join(f"  {a} imports {b}" for a, b in sorted(pairs))
 
 
-def test_every_import_runs_down_the_layers(house):
-    imports, _ = house
+def test_every_import_runs_down_the_layers(imports):
     found = layer_violations(imports)
     assert not found - PENDING, f"imports running back up the layers:\n{_explain(found - PENDING)}"
 
 
-def test_sql_only_in_store(house):
-    imports, _ = house
+def test_sql_only_in_store(imports):
     found = sql_violations(imports)
     unexpected = found - SQL_BY_DESIGN - PENDING
     assert not unexpected, f"SQL outside store/ (move it into a store module):\n{_explain(unexpected)}"
     assert found >= SQL_BY_DESIGN, f"no longer needed, remove:\n{_explain(SQL_BY_DESIGN - found)}"
 
 
-def test_no_import_cycles(house):
-    imports, modules = house
-    found = set(cycles(imports, modules))
-    assert found <= PENDING_CYCLES, f"import cycles: {sorted(sorted(c) for c in found - PENDING_CYCLES)}"
-    assert found >= PENDING_CYCLES, f"cycles gone, remove them from PENDING_CYCLES: {PENDING_CYCLES - found}"
-
-
-def test_pending_exceptions_are_still_needed(house):
-    imports, _ = house
+def test_pending_exceptions_are_still_needed(imports):
     found = layer_violations(imports) | sql_violations(imports)
     assert found >= PENDING, f"fixed, remove from PENDING:\n{_explain(PENDING - found)}"
 
@@ -235,8 +188,3 @@ def test_the_checks_see_what_they_must():
         ("bench.b", "tests.service_harness"),
     }
     assert sql_violations(imports) == {("jobs.w", "sqlalchemy"), ("jobs.w", "store.schema")}
-
-
-def test_a_cycle_is_found_through_a_function_local_import():
-    modules = {"jobs.a": "from jobs.b import x\n", "jobs.b": "def f():\n    from jobs import a\n", "jobs": ""}
-    assert cycles(all_imports(modules), set(modules)) == [frozenset({"jobs.a", "jobs.b"})]
