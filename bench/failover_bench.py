@@ -1,7 +1,7 @@
 """Fail-over benchmark: how long after a `kill -9` of the active `segmail run` the standby acts.
 
 Two real service processes against the Mailchimp sandbox and one store; run from the repository
-root (it reuses the test suite's process harness). Usage:
+root (bench/service_harness.py, which the service tests use too). Usage:
 
     python -m bench.failover_bench                       # SQLite in a temporary folder
     python -m bench.failover_bench --store-url postgresql+psycopg://postgres@127.0.0.1:5432/failover
@@ -15,11 +15,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.service_harness import KEY, ServiceProcess, runs, wait_for, write_config
 from jobs.importer import import_csv
 from sandbox.mailchimp import MailchimpSandbox
 from sandbox.shopgen import generate_shop
 from store.db import open_store
-from tests.service_harness import KEY, ServiceProcess, runs, wait_for, write_config
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from jobs.config import ENV_STORE_URL, AppConfig, load_config
 from jobs.logs import setup_logging
@@ -29,8 +28,8 @@ from jobs.textfmt import pairs
 from sandbox.mailchimp import MailchimpSandbox
 from sandbox.shopgen import generate_shop
 from sandbox.shopify import ShopifySandbox
+from store.contacts import example_member
 from store.db import Store, open_store
-from store.schema import contacts, memberships
 
 LIST_ID = "demo"
 API_KEY = "demo0000000000000000000000000000-us6"
@@ -221,12 +220,7 @@ def next_commands(config_path: Path, email: str | None, as_of: datetime) -> list
 def _example_email(store: Store) -> str | None:
     """A contact of the demo store in a segment (a subscribed VIP when there is one), for `segments explain`."""
     with store.engine.connect() as conn:
-        return conn.execute(
-            select(contacts.c.email)
-            .join(memberships, memberships.c.email_key == contacts.c.email_key)
-            .order_by(contacts.c.status != "subscribed", memberships.c.segment != "vip", contacts.c.email_key)
-            .limit(1)
-        ).scalar_one_or_none()
+        return example_member(conn, prefer_segment="vip")
 
 
 def _print_next(

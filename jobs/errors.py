@@ -13,15 +13,13 @@ import os
 import sys
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError
-
 from connector.csv_files import CsvFileError
 from connector.http import ApiError, ConfigurationError, Redactor, TransientError
 from jobs.config import ENV_STORE_URL, ConfigError
 from jobs.logs import secrets_from
 from jobs.start import StartError
 from jobs.wiring import WiringError
-from store.db import StoreError, StoreUrlError
+from store.db import StoreError, StoreUrlError, driver_error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -74,9 +72,9 @@ def failure(exc: BaseException) -> Failure:
         found = Failure(f"store error: {exc}", EXIT_USAGE)
     elif isinstance(exc, StoreError):
         found = Failure(f"store error: {exc}", EXIT_FAILED)
-    elif isinstance(exc, DBAPIError):
+    elif (cause := driver_error(exc)) is not None:
         found = Failure(
-            f"store error: {type(exc.orig).__name__}: {_first_line(exc.orig or exc)} — check that the "
+            f"store error: {type(cause).__name__}: {_first_line(cause)} — check that the "
             "database is reachable and has space, then run again",
             EXIT_FAILED,
         )

@@ -21,14 +21,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, Connection, func, select
 
 from store import instances as instance_rows
+from store import snapshot as store_snapshot
 from store import unsent
 from store.codec import from_us
 from store.db import Store
 from store.runs import recent_runs
-from store.schema import contacts, esp_memberships, memberships, orders, send_buckets, send_ledger
 
 log = logging.getLogger("segmail.service")
 
@@ -36,24 +35,19 @@ log = logging.getLogger("segmail.service")
 def snapshot(store: Store) -> dict[str, Any]:
     """Counts from the store and the latest cycles, for health, metrics and `segmail status`."""
     with store.engine.begin() as conn:
-        members = _counts(conn, contacts.c.status)
-        order_count = conn.execute(select(func.count()).select_from(orders)).scalar_one()
-        sizes = _counts(conn, memberships.c.segment)
-        tagged = _counts(conn, esp_memberships.c.segment)
-        mails = _counts(conn, send_ledger.c.status)
-        campaigns = _counts(conn, send_buckets.c.status)
+        counts = store_snapshot.counts(conn)
         unsent_errors = unsent.summary(conn)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)
     last = runs[0] if runs else None
     last_ok = next((r for r in runs if r["status"] == "ok"), None)
     return {
-        "members": members,
-        "orders": int(order_count),
-        "segments": sizes,
-        "tagged": tagged,
-        "send_ledger": mails,
-        "send_campaigns": campaigns,
+        "members": counts.members,
+        "orders": counts.orders,
+        "segments": counts.segments,
+        "tagged": counts.tagged,
+        "send_ledger": counts.send_ledger,
+        "send_campaigns": counts.send_campaigns,
         "send_unsent": [{**u, "last_recorded_at": _iso(u["last_recorded_at"])} for u in unsent_errors],
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
@@ -66,11 +60,6 @@ def snapshot(store: Store) -> dict[str, Any]:
             for i in known
         ],
     }
-
-
-def _counts(conn: Connection, column: ColumnElement[Any]) -> dict[str, int]:
-    rows = conn.execute(select(column, func.count()).group_by(column)).all()
-    return {str(key): int(n) for key, n in rows}
 
 
 def _iso(us: int | None) -> str | None:

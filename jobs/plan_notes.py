@@ -10,14 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-
 from jobs.textfmt import pairs
 from sending.campaigns import CampaignDef
 from store.codec import from_us
 from store.db import Store
+from store.memberships import segment_size
 from store.runs import last_run
-from store.schema import memberships
 
 NO_COMPUTE = "nothing computed yet: run `segmail segments compute` or `segmail sync --once` first"
 
@@ -40,13 +38,10 @@ class PlanSource:
 def plan_source(store: Store, campaign: CampaignDef, *, since_us: int | None) -> PlanSource:
     with store.engine.connect() as conn:
         run = last_run(conn, "compute")
-        in_segment = memberships.c.segment == campaign.segment
-        members = conn.execute(select(func.count()).where(in_segment)).scalar_one()
+        members = segment_size(conn, campaign.segment)
         entered = members
         if since_us is not None:
-            entered = conn.execute(
-                select(func.count()).where(in_segment, memberships.c.entered_at >= since_us)
-            ).scalar_one()
+            entered = segment_size(conn, campaign.segment, entered_since_us=since_us)
     if run is None:
         return PlanSource(run_id=None, computed_as_of=None, members=0, entered_since=0)
     return PlanSource(

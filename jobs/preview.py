@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
-
 from connector.fields import email_key
 from sending.campaigns import CampaignDef
 from sending.merge_tags import MergeTagError, fill
@@ -21,8 +19,8 @@ from sending.render import (
 )
 from sending.template_errors import display_name
 from sending.timezones import local_date_of
+from store import contacts
 from store.db import Store
-from store.schema import contacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +51,15 @@ def sample_contact(store: Store, email: str) -> SampleContact | None:
     """The contact with this address (compared as the store keys it), or None. Raises FieldError if invalid."""
     key = email_key(email)
     with store.engine.begin() as conn:
-        row = conn.execute(select(contacts).where(contacts.c.email_key == key)).mappings().first()
+        row = contacts.find(conn, key)
     if row is None:
         return None
     return SampleContact(
-        email=row["email"],
-        first_name=row["first_name"] or "",
-        last_name=row["last_name"] or "",
-        language=row["language"] or "",
-        country=row["country"] or row["mc_country"] or "",
+        email=row.email,
+        first_name=row.first_name or "",
+        last_name=row.last_name or "",
+        language=row.language or "",
+        country=row.country or row.mc_country or "",
     )
 
 

@@ -12,9 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Generic, TypeVar
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from connector.records import Record
 from connector.source import Page, PageSource
@@ -23,6 +21,9 @@ from store import cursors
 from store.codec import to_us
 from store.db import Store
 from store.writer import write_records
+
+if TYPE_CHECKING:  # annotations only: SQL stays in store/
+    from sqlalchemy.engine import Connection
 
 R = TypeVar("R", bound=Record)
 KEEP_PROBLEMS: Final = 1000  # problems kept for the summary; every one is logged and counted

@@ -1,6 +1,6 @@
 """`segmail run`: the long-running service.
 
-One instance per store acts (see jobs.leader); the others stand by and take over when it dies.
+One instance per store acts (see store.locks); the others stand by and take over when it dies.
 The active one runs APScheduler 3.x with its job store in the store's own database, so the
 schedule (the sync cycle and the send jobs) survives restarts and fail-overs. Jobs are plain
 module-level functions registered by reference under stable ids; they reach the running service
@@ -23,7 +23,6 @@ from typing import Any
 
 import pytz
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -41,17 +40,17 @@ from jobs.health import (
     metrics_text,
     snapshot,
 )
-from jobs.leader import Leadership, leadership_for
 from jobs.send import Sender
 from jobs.send import job_id as send_job_id
 from jobs.shop_pull import OrderSource
 from store import instances
 from store.codec import to_us
 from store.db import Store
+from store.locks import Leadership, leadership_for
+from store.schedule import job_store
 
 log = logging.getLogger("segmail.service")
 
-JOBS_TABLE = "segmail_jobs"
 SYNC_JOB_ID = "segmail.sync"
 VERSION = "0.1.0"
 
@@ -178,7 +177,7 @@ class Service:
     # ---- the main loop -----------------------------------------------------------------------
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBS_TABLE)},
+            jobstores={"default": job_store(self.store)},
             # one worker: the cycle and the send jobs never write the store at the same time
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1},

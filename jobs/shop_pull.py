@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Final
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Final
 
 from connector.records import Order
 from connector.source import Page, PageSource
@@ -19,6 +17,9 @@ from jobs.pull import PullSummary, Stream, pull
 from jobs.stopping import StopCheck, never
 from store.currency import record_shop_currency
 from store.db import Store
+
+if TYPE_CHECKING:  # annotations only: SQL stays in store/
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger("segmail.shop")
 

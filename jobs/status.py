@@ -6,36 +6,18 @@ the store, so an admin can check a service running on another machine.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import inspect, text
 
 from jobs.config import AppConfig
 from jobs.health import health, snapshot
-from jobs.service import JOBS_TABLE
 from jobs.textfmt import pairs
 from sending.unsent import UNSENT_REASONS
 from store.db import Store
-
-
-def next_jobs(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
-    """Scheduled jobs from APScheduler's table, read without unpickling them."""
-    with store.engine.begin() as conn:
-        if JOBS_TABLE not in inspect(conn).get_table_names():
-            return []
-        rows = conn.execute(
-            text(f"SELECT id, next_run_time FROM {JOBS_TABLE} ORDER BY next_run_time LIMIT :n"), {"n": limit}
-        ).all()
-    return [
-        {
-            "id": r[0],
-            "next_run_time": datetime.fromtimestamp(r[1], UTC).isoformat() if r[1] is not None else None,
-        }
-        for r in rows
-    ]
+from store.schedule import next_jobs
 
 
 def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str, Any]:
@@ -62,7 +44,10 @@ def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str
         "live_instances": live,
         "health": body,
         "http_status": code,
-        "next_jobs": next_jobs(store),
+        "next_jobs": [
+            {"id": j.id, "next_run_time": j.next_run_time.isoformat() if j.next_run_time else None}
+            for j in next_jobs(store)
+        ],
     }
 
 

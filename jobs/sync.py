@@ -7,41 +7,35 @@ recorded at once — a killed sync restarts where it stopped and never re-sends 
 
 from __future__ import annotations
 
-import ast
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from connector.http import ApiError, ItemError, TransientError
 from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
 from connector.records import Event, Member
-from jobs.compute import ComputeResult
+from jobs.compute import ComputeResult, evaluate
 from jobs.config import AppConfig
 from jobs.pull import PullSummary, Stream, pull
 from jobs.stopping import StopCheck, bounded_map, check, never
 from jobs.wiring import member_source
+from segments import windows
 from segments.config import SegmentDef
-from segments.rules import names_in, parse
 from store import cursors, esp
 from store.codec import to_us
 from store.db import Store
 from store.writer import write_records
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Table
+
 log = logging.getLogger("segmail.sync")
 
 SOURCE = "mailchimp"
-ENGAGEMENT_FEATURES = frozenset(
-    {
-        "last_open_at",
-        "last_click_at",
-        "last_engagement_at",
-        "days_since_last_open",
-        "days_since_last_click",
-        "days_since_last_engagement",
-    }
-)
-DEFAULT_ENGAGEMENT_DAYS = 365.0
 
 
 @dataclass
@@ -80,25 +74,10 @@ def pull_members(
 
 
 def engagement_window_days(config: AppConfig) -> float:
-    """The longest look-back any enabled rule makes over opens/clicks (its largest day parameter)."""
+    """`mailchimp.engagement_window_days`, else the longest window the enabled rules look back over."""
     if config.mailchimp.engagement_window_days is not None:
         return config.mailchimp.engagement_window_days
-    longest = 0.0
-    for defn in config.enabled_segments:
-        tree = parse(defn.rule)
-        names = names_in(tree)
-        if not names & ENGAGEMENT_FEATURES:
-            continue
-        numbers = [float(v) for k, v in defn.params.items() if k in names and isinstance(v, int | float)]
-        numbers += [
-            float(n.value)
-            for n in ast.walk(tree)
-            if isinstance(n, ast.Constant)
-            and isinstance(n.value, int | float)
-            and not isinstance(n.value, bool)
-        ]
-        longest = max([longest, *numbers]) if numbers else max(longest, DEFAULT_ENGAGEMENT_DAYS)
-    return longest or DEFAULT_ENGAGEMENT_DAYS
+    return windows.engagement_window_days(config.enabled_segments)
 
 
 def pull_engagement(
@@ -208,6 +187,43 @@ def _push_one(
         result.removed += len(outcome.removed)
         result.failed += len(outcome.refused)
     return result
+
+
+@dataclass(frozen=True)
+class TagChange:
+    tag: str
+    email_key: str
+    action: str  # add | remove
+
+
+@dataclass(frozen=True)
+class PendingTag:
+    """What a push would send for one tag: its changes, streamed in key order, and the desired
+    members it would skip, not being in the audience."""
+
+    tag: str
+    changes: Iterator[TagChange]
+    not_in_audience: int
+
+
+@contextmanager
+def dry_run(store: Store, config: AppConfig, *, as_of: datetime) -> Iterator[Iterator[PendingTag]]:
+    """`sync --once --dry-run`: per tag, what a push would send if the segments were computed at `as_of`
+    now; nothing is pulled, stored or pushed. Read it inside the `with` (one transaction, rolled back)."""
+    with store.engine.begin() as conn:
+        ev = evaluate(conn, config, as_of=as_of)
+        yield _pending_tags(conn, config, ev.staging)
+        conn.rollback()  # a dry run writes nothing
+
+
+def _pending_tags(conn: Connection, config: AppConfig, desired: Table) -> Iterator[PendingTag]:
+    for defn in config.segment_defs.values():  # a disabled segment has no desired rows: all removes
+        adds = (TagChange(defn.tag, key, "add") for key in esp.pending_adds(conn, defn.name, desired))
+        removes = (
+            TagChange(defn.tag, key, "remove") for key in esp.pending_removes(conn, defn.name, desired)
+        )
+        skipped = esp.pending_counts(conn, defn.name, desired).not_in_audience
+        yield PendingTag(defn.tag, itertools.chain(adds, removes), skipped)
 
 
 def utc_now() -> datetime:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from store import unsent
 from store.schema import meta, metadata, send_unsent
@@ -69,6 +70,14 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def driver_error(exc: BaseException) -> BaseException | None:
+    """The database driver's own error behind a failed statement (what a user is shown), or None when
+    `exc` did not come from the database."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    return exc.orig if exc.orig is not None else exc
 
 
 def redact_url(url: str) -> str:

@@ -223,3 +223,11 @@ def _build(
         )
     )
     return refreshed
+
+
+def values_for(
+    conn: Connection, source: Table, columns: Sequence[ColumnElement[Any]], keys: Sequence[str]
+) -> dict[str, tuple[Any, ...]]:
+    """Per contact in `keys` that is in the population, the value of each expression over its feature row."""
+    query = select(source.c.email_key, *columns).where(source.c.email_key.in_(keys))
+    return {row[0]: tuple(row[1:]) for row in conn.execute(query)}

@@ -12,6 +12,9 @@ from sqlalchemy import create_engine, text
 
 from store.db import Store, open_store
 
+# fixtures several modules use, found by name: the sandboxes, and the contract checks' sandbox-or-live targets
+pytest_plugins = ("tests.plugins.sandboxes", "tests.live_targets")
+
 PG_URL = os.environ.get("SEGMAIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("SEGMAIL_REQUIRE_PG") == "1"
 T = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # the pinned as-of time of the rule tests

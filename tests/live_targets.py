@@ -3,7 +3,8 @@
 A fixture here yields the same kind of target for "sandbox" and "live", so one check function asks both the
 same question through segmail's own connectors. The live side reads only, except the Mailchimp tag check,
 which touches one tag the user names. Without its variables a live target is skipped, and the reason names
-the variables to set.
+the variables to set. The fixtures (`wire`, `mailchimp`, `shopify`, `woocommerce`) are a plugin registered
+in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class Wire:
         self.exchanges.clear()
 
 
-@pytest.fixture(name="wire")  # named, so tests import it under an alias (ruff F811)
+@pytest.fixture(name="wire")  # a plugin (tests/conftest.py): tests ask for it by name
 def wire_fixture(monkeypatch: pytest.MonkeyPatch) -> Wire:
     """Records at `requests.Session.send`, below any connector, so no connector needs a hook for it."""
     log = Wire()

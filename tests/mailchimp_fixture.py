@@ -1,7 +1,6 @@
-"""The `mailchimp_sandbox` fixture: a running Mailchimp sandbox whose every exchange is checked against the spec.
+"""A Mailchimp sandbox whose every exchange is checked against the spec, and the helpers around it.
 
-Use it with `from tests.mailchimp_fixture import mailchimp_sandbox  # noqa: F401`. Pin time with
-`mailchimp_sandbox.clock = lambda: T`, inject failures with `mailchimp_sandbox.faults = Faults(...)`.
+The fixtures built on it (`mailchimp_sandbox`, the send tests' `sandbox`) are in tests/plugins/sandboxes.py.
 """
 
 from __future__ import annotations
@@ -15,13 +14,14 @@ import mailchimp_marketing
 import pytest
 
 from sandbox.mailchimp import MailchimpSandbox
-from sandbox.spec import validate
 
 SHOWN_VIOLATIONS = 5
 
 
 def spec_violations(sandbox: MailchimpSandbox) -> list[str]:
     """Every spec violation of every exchange the sandbox logged."""
+    from sandbox.spec import validate  # openapi-core takes most of a second to import: only when checking
+
     return [problem for entry in list(sandbox.requests_log) for problem in validate(entry)]
 
 
@@ -56,9 +56,3 @@ def official_client(sandbox: MailchimpSandbox, **config: Any) -> mailchimp_marke
     client.set_config({"api_key": sandbox.api_key, "server": "us6", **config})
     client.api_client.host = sandbox.base_url
     return client
-
-
-@pytest.fixture(name="mailchimp_sandbox")  # named, so it can be imported under an alias (ruff F811)
-def mailchimp_sandbox() -> Iterator[MailchimpSandbox]:
-    with checked_sandbox() as sandbox:
-        yield sandbox

@@ -19,9 +19,9 @@ from connector.http import ItemError
 from connector.mailchimp import CampaignInfo, MailchimpApi
 from sandbox.faults import Faults
 from sandbox.mailchimp import MailchimpSandbox
-from tests.mailchimp_fixture import Clock, checked_sandbox, official_client
+from tests.mailchimp_fixture import Clock, official_client
+from tests.plugins.sandboxes import KEY
 
-KEY = "0123456789abcdef0123456789abcdef-us6"
 NEPAL = timezone(timedelta(hours=5, minutes=45))  # a quarter-hour offset
 T0 = datetime(2026, 3, 2, 9, 7, 30, tzinfo=UTC)
 QUARTER = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)  # the first quarter hour after T0
@@ -33,14 +33,8 @@ OUTSIDE = "cy@example.com"
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> Clock:  # the plugin's `sandbox` (tests/plugins/sandboxes.py) reads this clock
     return Clock(T0)
-
-
-@pytest.fixture
-def sandbox(clock: Clock) -> Iterator[MailchimpSandbox]:
-    with checked_sandbox(api_key=KEY, clock=clock) as box:
-        yield box
 
 
 @pytest.fixture

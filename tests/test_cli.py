@@ -109,6 +109,7 @@ def test_rules_check_reports_every_problem(env, capsys, tmp_path):
     assert code == 0 and "all valid" in out
 
 
+@pytest.mark.slow  # sandboxes, a generated shop and a whole service cycle
 def test_demo_runs_on_embedded_defaults(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("SEGMAIL_STORE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # a relative --dir, as the Quickstart's default "segmail-demo" is

@@ -119,6 +119,7 @@ def fixed_server() -> Iterator:
 
 
 # ---- the network and the APIs ------------------------------------------------------------------
+@pytest.mark.slow  # the CLI in a subprocess
 def test_unreachable_mailchimp_names_the_url_to_check(tmp_path, cli_env):
     toml = config(tmp_path, mailchimp_url=f"http://127.0.0.1:{free_port()}/3.0")
     proc = segmail(cli_env, "--config", str(toml), "sync", "--once")
@@ -128,6 +129,7 @@ def test_unreachable_mailchimp_names_the_url_to_check(tmp_path, cli_env):
                         r"in the config \(\[mailchimp\] api_url, \[shop\] url\) and the network, then run again", line)  # fmt: skip
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_retries_exhausted_says_to_run_again_later(tmp_path, cli_env, fixed_server):
     url = fixed_server(
         503, {"title": "Service Unavailable", "detail": "down for maintenance"}, {"Retry-After": "0"}
@@ -139,6 +141,7 @@ def test_retries_exhausted_says_to_run_again_later(tmp_path, cli_env, fixed_serv
     assert line.endswith("the service is busy or down; run again later")
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_a_mailchimp_api_error_is_one_line(tmp_path, cli_env, fixed_server):
     url = fixed_server(400, {"title": "Invalid Resource", "detail": "The list id is unknown"})
     proc = segmail(cli_env, "--config", str(config(tmp_path, mailchimp_url=url + "/3.0")), "sync", "--once")
@@ -148,6 +151,7 @@ def test_a_mailchimp_api_error_is_one_line(tmp_path, cli_env, fixed_server):
                         r"was refused; fix what the message names", line)  # fmt: skip
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_refused_mailchimp_credentials_are_a_config_error(tmp_path, cli_env, fixed_server):
     url = fixed_server(401, {"title": "API Key Invalid", "detail": "Your API key may be invalid"})
     proc = segmail(cli_env, "--config", str(config(tmp_path, mailchimp_url=url + "/3.0")), "sync", "--once")
@@ -161,6 +165,7 @@ def woo(url: str) -> str:
     return f'[shop]\nkind = "woocommerce"\nurl = {json.dumps(url)}\n'
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_a_shop_api_error_is_one_line(tmp_path, cli_env, fixed_server):
     url = fixed_server(400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): modified_after"})
     toml = config(tmp_path, mailchimp_url="http://127.0.0.1:9/3.0", shop=woo(url))
@@ -170,6 +175,7 @@ def test_a_shop_api_error_is_one_line(tmp_path, cli_env, fixed_server):
     assert line.startswith("error: WooCommerce list orders: HTTP 400: ") and "the request was refused" in line
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_refused_shop_credentials_are_a_config_error(tmp_path, cli_env, fixed_server):
     url = fixed_server(
         401, {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources."}
@@ -182,6 +188,7 @@ def test_refused_shop_credentials_are_a_config_error(tmp_path, cli_env, fixed_se
 
 
 # ---- the store and the config ----------------------------------------------------------------------
+@pytest.mark.slow  # the CLI in a subprocess
 @pytest.mark.parametrize(
     ("url", "code", "expected"),
     [
@@ -212,6 +219,7 @@ def test_a_store_that_cannot_be_opened(cli_env, url, code, expected):
         assert line.endswith("check store.url (or SEGMAIL_STORE_URL) and that the database is reachable")
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_a_missing_unreadable_or_broken_config_file(tmp_path, cli_env):
     missing = tmp_path / "none.toml"
     proc = segmail(cli_env, "--config", str(missing), "rules", "check")
@@ -227,12 +235,14 @@ def test_a_missing_unreadable_or_broken_config_file(tmp_path, cli_env):
     assert proc.returncode == 2 and one_line(proc).startswith(f"invalid config {broken}: not valid TOML: ")
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_an_output_file_that_cannot_be_written(tmp_path, cli_env):
     target = tmp_path / "no-such-dir" / "seg.csv"
     proc = segmail(cli_env, "segments", "export", "--out", str(target))
     assert proc.returncode == 2 and one_line(proc) == f"error: {target}: No such file or directory"
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_a_port_in_use(cli_env):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -246,6 +256,7 @@ def test_a_port_in_use(cli_env):
 
 
 # ---- the terminal: pipes, Ctrl-C, options ------------------------------------------------------------
+@pytest.mark.slow  # the CLI in a subprocess
 @pytest.mark.parametrize("args", [["rules", "check"], ["--help"], ["segments", "--help"], ["--version"]])
 def test_output_into_a_closed_pipe_stops_quietly(cli_env, args):
     """`segmail ... | head`: the reader is gone before we write (its end is closed up front: deterministic)."""
@@ -259,6 +270,7 @@ def test_output_into_a_closed_pipe_stops_quietly(cli_env, args):
     assert proc.returncode == 1 and proc.stderr == ""
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, cli_env):
     with socket.socket() as silent:  # accepts the connection and never answers: the CLI blocks in a read
         silent.bind(("127.0.0.1", 0))
@@ -280,6 +292,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, cli_env):
     ]
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_an_unknown_option_names_the_subcommand_help(cli_env):
     proc = segmail(cli_env, "sync", "--once", "--bogus")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -302,6 +315,7 @@ def test_every_runnable_module_is_found():
     assert {"jobs.cli", "sandbox.mailchimp", "sending.render", "sending.i18n"} <= set(modules_with_main())
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 @pytest.mark.parametrize("module", modules_with_main())
 def test_help_of_every_runnable_module(cli_env, module):
     proc = subprocess.run(

@@ -73,6 +73,7 @@ def test_version_comes_from_the_installed_package(capsys):
     assert capsys.readouterr().out.strip() == f"segmail {metadata.version('segmail')}"
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_python_dash_m_help():
     proc = subprocess.run(
         [sys.executable, "-m", "jobs.cli", "--help"], capture_output=True, text=True, timeout=120

@@ -31,10 +31,6 @@ from tests.live_targets import (
     WooTarget,
     first_pages,
 )
-from tests.live_targets import mailchimp_fixture as _mailchimp  # noqa: F401
-from tests.live_targets import shopify_fixture as _shopify  # noqa: F401
-from tests.live_targets import wire_fixture as _wire  # noqa: F401
-from tests.live_targets import woocommerce_fixture as _woocommerce  # noqa: F401
 
 SHOPIFY_MAX_COST = (
     1_000  # "The maximum cost of a single query is 1,000 points" (shopify.dev, API rate limits)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
@@ -28,6 +29,7 @@ edge_days = st.one_of(st.integers(0, 400).map(Fraction), st.integers(0, 800).map
 jitter_us = st.sampled_from([-1, 0, 1, -US_PER_DAY // 2, 7])
 
 
+@pytest.mark.slow  # a property search against the database
 @settings(max_examples=150, deadline=None)
 @given(n=edge_days, jitter=jitter_us, op=st.sampled_from(sorted(OPS)), spent_cents=st.integers(0, 10**7))
 def test_days_and_money_comparisons_match_exact_arithmetic(n, jitter, op, spent_cents):

@@ -20,7 +20,6 @@ from sandbox.mailchimp import LoggedRequest, MailchimpSandbox
 from sandbox.shopgen import generate_shop
 from sandbox.spec import SPEC_PATH, validate
 from tests.mailchimp_fixture import checked_sandbox, official_client
-from tests.mailchimp_fixture import mailchimp_sandbox as _mailchimp_sandbox  # noqa: F401
 
 T0 = datetime(2026, 1, 31, 10, 7, 30, tzinfo=UTC)
 SPEC_SHA256 = "faadf55c59b8ee2c05d676370085a3051600e2e42278f36fa4aa7f6d72adaca1"

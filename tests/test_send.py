@@ -20,12 +20,10 @@ from jobs.sync import pull_members
 from jobs.wiring import open_mailchimp
 from sandbox.faults import Faults
 from store.schema import send_buckets, send_ledger
-from tests.mailchimp_fixture import Clock, checked_sandbox
+from tests.plugins.sandboxes import KEY, NOW  # the fixtures `clock` and `sandbox` read them
 from tests.shop import Shop, config
 
-KEY = "0123456789abcdef0123456789abcdef-us6"
-NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # a Monday; the VIP broadcast is on Tuesday 1 December
-D = date(2026, 12, 1)
+D = date(2026, 12, 1)  # NOW is a Monday; the VIP broadcast is on this Tuesday
 SHOPPING = [("ny@x.io", "America/New_York", "US"), ("berlin@x.io", "Europe/Berlin", "DE"),
             ("sydney@x.io", "Australia/Sydney", "AU"), ("kathmandu@x.io", "Asia/Kathmandu", "NP"),
             ("kiritimati@x.io", "Pacific/Kiritimati", "KI"), ("berlin2@x.io", "Europe/Berlin", "DE"),
@@ -35,17 +33,6 @@ SEND = {"shop_name": "Boots & Co", "shop_address": "Boots & Co, 1 Main St, 10115
 VIP = {"segment": "vip", "template": "vip_early_access.html", "subject": "{{ _('Your early access starts today') }}",
        "from_name": "Boots & Co", "reply_to": "hello@boots.example", "local_time": "10:00", "trigger": "at",
        "date": D.isoformat()}  # fmt: skip
-
-
-@pytest.fixture
-def clock():
-    return Clock(NOW)
-
-
-@pytest.fixture
-def sandbox(clock):
-    with checked_sandbox(api_key=KEY, clock=clock) as box:
-        yield box
 
 
 def cfg(sandbox, campaigns, *, send=None, segments=None):

@@ -18,11 +18,8 @@ from jobs.compute import compute
 from jobs.sync import pull_members
 from jobs.wiring import open_mailchimp
 from store.schema import send_buckets
-from tests import test_send
 from tests.shop import Shop
 from tests.test_send import KEY, NOW, VIP, cfg, jobs_of, sender_for
-
-clock, sandbox = test_send.clock, test_send.sandbox  # the same fixtures: a pinned clock and a checked sandbox
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 BERLIN = "Europe/Berlin"

@@ -25,10 +25,8 @@ from store import instances, ledger
 from store.codec import to_us
 from store.db import MIGRATIONS, open_store, set_meta
 from store.schema import send_buckets, send_ledger, send_unsent
-from tests import test_send
 from tests.test_send import NOW, SHOPPING, VIP, cfg, deliver_all, jobs_of, sender_for, setup
 
-clock, sandbox = test_send.clock, test_send.sandbox  # the same fixtures: a pinned clock and a checked sandbox
 BERLIN_SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 

@@ -14,14 +14,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from jobs.importer import import_csv
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
-from store.db import open_store
-from store.schema import esp_memberships, memberships
-from tests.conftest import T
-from tests.mailchimp_fixture import checked_sandbox
-from tests.service_harness import (
+from bench.service_harness import (
     KEY,
     ROOT,
     ServiceProcess,
@@ -32,6 +25,15 @@ from tests.service_harness import (
     wait_for,
     write_config,
 )
+from jobs.importer import import_csv
+from sandbox.faults import Faults
+from sandbox.shopgen import generate_shop
+from store.db import open_store
+from store.schema import esp_memberships, memberships
+from tests.conftest import T
+from tests.mailchimp_fixture import checked_sandbox
+
+pytestmark = pytest.mark.slow  # every test runs `segmail run` (or the CLI) in a subprocess
 
 
 @pytest.fixture

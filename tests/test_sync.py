@@ -15,6 +15,7 @@ from jobs.importer import import_csv
 from jobs.wiring import WiringError, open_mailchimp
 from sandbox.faults import Faults
 from sandbox.shopgen import generate_shop
+from segments.windows import DEFAULT_ENGAGEMENT_DAYS
 from store import esp
 from store.schema import contacts, events, memberships
 from tests.conftest import T
@@ -322,7 +323,7 @@ def test_engagement_window_comes_from_the_rules():
     wide = config({"unengaged": {"window_days": 400}})
     assert sync_job.engagement_window_days(wide) == 400
     none = config({"unengaged": {"enabled": False}})
-    assert sync_job.engagement_window_days(none) == sync_job.DEFAULT_ENGAGEMENT_DAYS
+    assert sync_job.engagement_window_days(none) == DEFAULT_ENGAGEMENT_DAYS
     custom = config({"unengaged": {"enabled": False}, "clickers": {"rule": "days_since_last_click <= 45"}})
     assert sync_job.engagement_window_days(custom) == 45
 

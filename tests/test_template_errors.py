@@ -17,7 +17,7 @@ import pytest
 from jobs.cli import main
 from jobs.start import open_service
 from sending.render import Renderer, ShopIdentity, TemplateError, Variant
-from tests.test_send import KEY, SHOPPING, VIP, cfg, clock, sandbox, sender_for, setup  # noqa: F401 (fixtures)
+from tests.test_send import KEY, SHOPPING, VIP, cfg, sender_for, setup
 from tests.test_send_cli import write_toml
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"

@@ -184,6 +184,7 @@ def zone_day_time(draw: st.DrawFn) -> tuple[str, date, time]:
     return zone, day, time(quarter // 4, quarter % 4 * 15)
 
 
+@pytest.mark.slow  # a property search: 6,000 cases
 @settings(
     max_examples=6000,
     derandomize=True,

@@ -10,7 +10,6 @@ from datetime import datetime
 from rich.table import Table
 
 from jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
-from jobs.compute import evaluate
 from jobs.config import AppConfig
 from jobs.errors import EXIT_OK, UsageError
 
@@ -53,27 +52,18 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sync_dry_run(ctx: Context, api: object, as_of: datetime) -> int:
-    # the diff itself moves into jobs/sync.py (issue 11, another branch); this body is the old one
-    from store import esp
+    from jobs.sync import dry_run
 
-    config = ctx.config
     shown = 0
-    with ctx.store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of)
+    with dry_run(ctx.store, ctx.config, as_of=as_of) as pending:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["tag", "email", "action"])
-        for defn in config.segment_defs.values():  # a disabled segment has no desired rows: all removes
-            for action, keys in (
-                ("add", esp.pending_adds(conn, defn.name, ev.staging)),
-                ("remove", esp.pending_removes(conn, defn.name, ev.staging)),
-            ):
-                for key in keys:
-                    writer.writerow([defn.tag, key, action])
-                    shown += 1
-            skipped = esp.pending_counts(conn, defn.name, ev.staging).not_in_audience
-            if skipped:
-                err.print(f"{defn.tag}: {skipped} member(s) not in the audience would be skipped")
-        conn.rollback()  # a dry run writes nothing
+        for tag in pending:
+            for change in tag.changes:
+                writer.writerow([change.tag, change.email_key, change.action])
+                shown += 1
+            if tag.not_in_audience:
+                err.print(f"{tag.tag}: {tag.not_in_audience} member(s) not in the audience would be skipped")
     err.print(f"{shown} tag change(s) would be sent (dry run: nothing pulled, computed or pushed)")
     return EXIT_OK
 

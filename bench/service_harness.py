@@ -1,5 +1,8 @@
 """Running the real `segmail run` in a subprocess against the sandbox and a real store.
 
+Used by the service tests (tests/test_service.py) and the fail-over benchmark (bench/failover_bench.py);
+it lives here, not in tests/, so that a benchmark never imports the test suite and mypy strict checks it.
+
 Waiting is on conditions (a run row, a log line, an HTTP answer) with a deadline, never a fixed
 sleep; the deadlines are generous because CI machines are slow, and a passing test returns as soon
 as its condition holds.

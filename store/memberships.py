@@ -1,0 +1,120 @@
+"""Segment memberships: the desired ones of an evaluation (a temporary table) and the stored ones.
+
+segments/ decides who belongs where (compiled rule conditions); this module only stages those
+conditions' rows, moves the stored memberships onto them and reads either side back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
+
+from store.schema import memberships
+
+_STREAM_ROWS = 20_000  # rows fetched at a time when a whole side is streamed (exports)
+
+
+@dataclass(frozen=True)
+class SegmentChange:
+    size: int
+    entered: int
+    left: int
+
+
+def stage(conn: Connection, features: Table, conditions: Mapping[str, ColumnElement[bool]]) -> Table:
+    """A temporary table (segment, email_key) of the feature rows each segment's condition holds for."""
+    staging = Table(
+        "tmp_desired",
+        MetaData(),
+        Column("segment", String(64), primary_key=True),
+        Column("email_key", String(320), primary_key=True),
+        prefixes=["TEMPORARY"],
+    )
+    staging.drop(conn, checkfirst=True)
+    staging.create(conn)
+    for name, condition in conditions.items():
+        rows = select(literal(name, String), features.c.email_key).where(condition)
+        conn.execute(insert(staging).from_select(["segment", "email_key"], rows))
+    return staging
+
+
+def _not_in(table: Table, other: Table) -> Any:
+    return ~exists().where(other.c.segment == table.c.segment, other.c.email_key == table.c.email_key)
+
+
+def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int) -> SegmentChange:
+    """Make the stored members of `segment` equal the staged ones; who entered (at `at_us`) and left."""
+    m, s = memberships, staging
+    left = conn.execute(m.delete().where(m.c.segment == segment, _not_in(m, s))).rowcount
+    entered_rows = select(s.c.segment, s.c.email_key, literal(at_us), literal(run_id)).where(
+        s.c.segment == segment, _not_in(s, m)
+    )
+    entered = conn.execute(
+        insert(m).from_select(["segment", "email_key", "entered_at", "run_id"], entered_rows)
+    ).rowcount
+    size = conn.execute(select(func.count()).where(s.c.segment == segment)).scalar_one()
+    return SegmentChange(size=int(size), entered=int(entered or 0), left=int(left or 0))
+
+
+def drop_segments(conn: Connection, segments: Sequence[str]) -> int:
+    """Every stored membership of these segments; how many went."""
+    if not segments:
+        return 0
+    return int(conn.execute(memberships.delete().where(memberships.c.segment.in_(segments))).rowcount or 0)
+
+
+def _stream(conn: Connection, table: Table) -> Iterator[tuple[str, str]]:
+    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(
+        select(table.c.email_key, table.c.segment).order_by(table.c.segment, table.c.email_key)
+    )
+    for row in result:
+        yield row[0], row[1]
+
+
+def staged_rows(conn: Connection, staging: Table) -> Iterator[tuple[str, str]]:
+    """(email_key, segment) of a staged evaluation, ordered, streamed."""
+    return _stream(conn, staging)
+
+
+def stored_rows(conn: Connection) -> Iterator[tuple[str, str]]:
+    """(email_key, segment) of the stored memberships, ordered, streamed."""
+    return _stream(conn, memberships)
+
+
+def entering(conn: Connection, staging: Table, segment: str) -> list[str]:
+    """Keys staged in `segment` that are not stored members of it, in key order."""
+    s = staging
+    query = (
+        select(s.c.email_key).where(s.c.segment == segment, _not_in(s, memberships)).order_by(s.c.email_key)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def leaving(conn: Connection, staging: Table, segment: str) -> list[str]:
+    """Stored members of `segment` that are not staged in it, in key order."""
+    m = memberships
+    query = select(m.c.email_key).where(m.c.segment == segment, _not_in(m, staging)).order_by(m.c.email_key)
+    return list(conn.execute(query).scalars())
+
+
+def segment_size(conn: Connection, segment: str, *, entered_since_us: int | None = None) -> int:
+    """Stored members of `segment`; with `entered_since_us`, only those who entered at or after it."""
+    query = select(func.count()).where(memberships.c.segment == segment)
+    if entered_since_us is not None:
+        query = query.where(memberships.c.entered_at >= entered_since_us)
+    return int(conn.execute(query).scalar_one())
