@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.service_harness import KEY, ServiceProcess, runs, wait_for, write_config
-from jobs.importer import import_csv
-from sandbox.mailchimp import MailchimpSandbox
-from sandbox.shopgen import generate_shop
-from store.db import open_store
+from segmail.jobs.importer import import_csv
+from segmail.sandbox.mailchimp import MailchimpSandbox
+from segmail.sandbox.shopgen import generate_shop
+from segmail.store.db import open_store
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -22,11 +22,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jobs.config import parse_config
-from jobs.cycle import sync_once
-from jobs.wiring import open_mailchimp
-from sandbox.shopgen import generate_increment, generate_shop
-from store.db import open_store
+from segmail.jobs.config import parse_config
+from segmail.jobs.cycle import sync_once
+from segmail.jobs.wiring import open_mailchimp
+from segmail.sandbox.shopgen import generate_increment, generate_shop
+from segmail.store.db import open_store
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -52,7 +52,7 @@ class Traffic(logging.Handler):
 
 def _import(url: str, kind: str, path: Path) -> None:
     env = {**os.environ, "SEGMAIL_STORE_URL": url}
-    subprocess.run([sys.executable, "-m", "jobs.cli", "import", kind, str(path)], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "segmail.jobs.cli", "import", kind, str(path)], env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="segmail-mcbench-"))
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mailchimp", "--api-key", KEY, "--seed", str(args.seed),
+        [sys.executable, "-m", "segmail.sandbox.mailchimp", "--api-key", KEY, "--seed", str(args.seed),
          "--contacts", str(args.members), "--as-of", AS_OF.isoformat(), "--faults", f"latency_ms={args.latency_ms}"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

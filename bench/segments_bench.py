@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sandbox.shopgen import generate_increment, generate_shop
+from segmail.sandbox.shopgen import generate_increment, generate_shop
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -29,7 +29,7 @@ def run_phase(label: str, argv_list: list[list[str]], env: dict[str, str]) -> tu
     peak = 0.0
     for argv in argv_list:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", *argv],
+            [sys.executable, "-m", "segmail.jobs.cli", *argv],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from store.codec import to_us
-from store.db import open_store
-from store.schema import contacts, memberships, orders
+from segmail.store.codec import to_us
+from segmail.store.db import open_store
+from segmail.store.schema import contacts, memberships, orders
 
 AS_OF = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 BATCH = 20_000
@@ -138,7 +138,7 @@ def plan(url: str, workdir: Path, template: str) -> tuple[float, float, Counter[
 # the child runs the real CLI, then reports its own peak RSS (VmHWM) on stderr
 CHILD = """
 import sys
-from jobs.cli import main
+from segmail.jobs.cli import main
 code = main(["--config", sys.argv[1], "send", "plan", "--campaign", "vip_early", "--as-of", sys.argv[2]])
 status = open("/proc/self/status").read()
 print(next(l for l in status.splitlines() if l.startswith("VmHWM")), file=sys.stderr)
@@ -149,8 +149,8 @@ sys.exit(code)
 def floor(config_path: Path) -> tuple[int, float]:
     """Distinct (send instant, rendered variant) pairs, counted independently of the bucket keys,
     and the in-process planning time (what a send job spends, without CSV output)."""
-    from jobs.config import load_config
-    from jobs.send import Sender, make_renderer
+    from segmail.jobs.config import load_config
+    from segmail.jobs.send import Sender, make_renderer
 
     config = load_config(config_path)
     store = open_store(config.store_url())

@@ -77,14 +77,14 @@ def write_config(
 
 
 class ServiceProcess:
-    """`python -m jobs.cli --config C run --log-format json`, its stderr collected line by line."""
+    """`python -m segmail.jobs.cli --config C run --log-format json`, its stderr collected line by line."""
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
         full_env = {**os.environ, "MAILCHIMP_API_KEY": KEY, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("SEGMAIL_CONFIG", None)
         full_env.pop("SEGMAIL_STORE_URL", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "--config", str(config), "run", "--log-format", "json", *args],
+            [sys.executable, "-m", "segmail.jobs.cli", "--config", str(config), "run", "--log-format", "json", *args],
             cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: list[str] = []

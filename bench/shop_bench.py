@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector.shopify_queries import MAX_QUERY_COST, plan_page
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
+from segmail.connector.shopify_queries import MAX_QUERY_COST, plan_page
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.shopgen import generate_shop
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -30,13 +30,13 @@ KEY = "0123456789abcdef0123456789abcdef-us6"
 _CHILD = (
     "import runpy, sys\n"
     "sys.argv = ['segmail', *sys.argv[1:]]\n"
-    "try:\n    runpy.run_module('jobs.cli', run_name='__main__')\n"
+    "try:\n    runpy.run_module('segmail.jobs.cli', run_name='__main__')\n"
     "finally:\n    print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).strip(), file=sys.stderr)\n"
 )
 
 
 def _mailchimp(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[Any, str, dict[str, str], int]:
-    from sandbox.mailchimp import MailchimpSandbox
+    from segmail.sandbox.mailchimp import MailchimpSandbox
 
     box = MailchimpSandbox(api_key=KEY, faults=Faults(latency_ms=latency_ms), clock=lambda: AS_OF)
     box.load_store_orders("store1", orders_csv, contacts_csv=contacts_csv)
@@ -48,7 +48,7 @@ def _mailchimp(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[A
 def _woocommerce(
     orders_csv: Path, contacts_csv: Path, latency_ms: int
 ) -> tuple[Any, str, dict[str, str], int]:
-    from sandbox.woocommerce import WooCommerceSandbox
+    from segmail.sandbox.woocommerce import WooCommerceSandbox
 
     box = WooCommerceSandbox(faults=Faults(latency_ms=latency_ms), clock=lambda: AS_OF)
     box.load_orders(orders_csv, contacts_csv=contacts_csv)
@@ -58,7 +58,7 @@ def _woocommerce(
 
 
 def _shopify(orders_csv: Path, contacts_csv: Path, latency_ms: int) -> tuple[Any, str, dict[str, str], int]:
-    from sandbox.shopify import ShopifySandbox
+    from segmail.sandbox.shopify import ShopifySandbox
 
     box = ShopifySandbox(faults=Faults(latency_ms=latency_ms))
     box.load_orders(orders_csv, contacts_csv=contacts_csv)

@@ -18,8 +18,8 @@ import re
 from decimal import Decimal
 from typing import Final
 
-from connector import fields
-from connector.fields import FieldError
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
 
 _PLAIN: Final = re.compile(r"\d+(?:\.(\d+))?")
 _GROUPED: Final = {mark: re.compile(rf"\d{{1,3}}(?:{re.escape(mark)}\d{{3}})+") for mark in ".,"}

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from connector import amounts, fields, mailchimp_export, shopify_export, woocommerce_export
-from connector.csv_format import (
+from segmail.connector import amounts, fields, mailchimp_export, shopify_export, woocommerce_export
+from segmail.connector.csv_format import (
     CsvFormat,
     ParseContext,
     Warn,
@@ -23,9 +23,9 @@ from connector.csv_format import (
     per_row,
     refund_within,
 )
-from connector.csv_tables import DELIMITER_NAMES, CsvFileError, Getter, Table, TableRef
-from connector.fields import FieldError
-from connector.records import EVENT_TYPES, Contact, Event, Order, Record, RowProblem
+from segmail.connector.csv_tables import DELIMITER_NAMES, CsvFileError, Getter, Table, TableRef
+from segmail.connector.fields import FieldError
+from segmail.connector.records import EVENT_TYPES, Contact, Event, Order, Record, RowProblem
 
 __all__ = ["FORMATS", "KINDS", "CsvFileError", "CsvReader", "ReadOptions"]
 

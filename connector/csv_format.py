@@ -14,10 +14,10 @@ from datetime import tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from connector import amounts, fields
-from connector.csv_tables import CsvFileError, Getter, Item
-from connector.fields import FieldError
-from connector.records import Order, Record, RowProblem
+from segmail.connector import amounts, fields
+from segmail.connector.csv_tables import CsvFileError, Getter, Item
+from segmail.connector.fields import FieldError
+from segmail.connector.records import Order, Record, RowProblem
 
 Warn = Callable[[str], None]
 Reader = Callable[[Iterator[Item], "ParseContext"], Iterator[Record | RowProblem]]

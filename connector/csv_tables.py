@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Final
 
-from connector.records import RowProblem
+from segmail.connector.records import RowProblem
 
 DELIMITERS: Final = (",", ";", "\t")
 DELIMITER_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab"}

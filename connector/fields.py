@@ -9,7 +9,7 @@ from typing import Final
 
 import pytz
 
-from connector.records import CONTACT_STATUSES
+from segmail.connector.records import CONTACT_STATUSES
 
 _EMAIL: Final = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"

@@ -41,7 +41,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from connector.http_errors import (
+from segmail.connector.http_errors import (
     ApiError,
     ConfigurationError,
     ItemError,
@@ -82,7 +82,7 @@ T = TypeVar("T")
 # re-exported so connectors can recognise a raw response, and mount a transport, without importing requests
 Response = requests.Response
 Transport = BaseAdapter
-_log = logging.getLogger("connector.http")
+_log = logging.getLogger("segmail.connector.http")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 import mailchimp_marketing
 from mailchimp_marketing.api_client import ApiClientError
 
-from connector import fields
-from connector.fields import FieldError
-from connector.http import (
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
+from segmail.connector.http import (
     DEFAULTS,
     ApiError,
     Call,
@@ -51,7 +51,7 @@ from connector.http import (
     problem_detail,
     retry_after,
 )
-from connector.records import Event, Member
+from segmail.connector.records import Event, Member
 
 T = TypeVar("T")
 MAX_CONNECTIONS = 10  # "at most 10 simultaneous connections" per API key (see the module docstring)
@@ -144,7 +144,7 @@ class MailchimpApi:
             pool_size=max_connections,
             hooks=Hooks(check=_bare_403_is_throttling, detail=_detail),
             sleep=sleep,
-            log=logging.getLogger("connector.mailchimp"),
+            log=logging.getLogger("segmail.connector.mailchimp"),
             transport=transport,
         )
         self._key = api_key

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connector import fields
-from connector.fields import FieldError
-from connector.http import HttpStats
-from connector.mailchimp import MailchimpApi
-from connector.records import Order, OrderPage
-from connector.shop_status import canonical, status_map
-from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
+from segmail.connector.http import HttpStats
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.connector.records import Order, OrderPage
+from segmail.connector.shop_status import canonical, status_map
+from segmail.connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 ORDER_FIELDS = [
     "orders.id",

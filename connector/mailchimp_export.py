@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from connector import fields
-from connector.csv_format import CsvFormat, ParseContext, Warn, per_row
-from connector.csv_tables import CsvFileError, Getter
-from connector.fields import FieldError
-from connector.records import Member
+from segmail.connector import fields
+from segmail.connector.csv_format import CsvFormat, ParseContext, Warn, per_row
+from segmail.connector.csv_tables import CsvFileError, Getter
+from segmail.connector.fields import FieldError
+from segmail.connector.records import Member
 
 # file-name prefix → member status; checked against the name of the CSV itself, not the zip
 _BY_FILE: Final = (

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
-from connector.http import HttpStats
-from connector.mailchimp import MailchimpApi, MemberPage
-from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
+from segmail.connector.http import HttpStats
+from segmail.connector.mailchimp import MailchimpApi, MemberPage
+from segmail.connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 
 class MailchimpMembers:

@@ -23,14 +23,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Final, TypeVar
 
-from connector import fields
-from connector.fields import FieldError
-from connector.http import DEFAULTS, ApiError, ConfigurationError, HttpStats, Transport, limit_problems
-from connector.records import Order, OrderPage
-from connector.shop_status import canonical, status_map
-from connector.shopify_bulk import bulk_children, categories, jsonl, partitions
-from connector.shopify_graphql import SCOPES_HELP, QueryTooCostly, ShopifyGraphQL
-from connector.shopify_queries import (
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
+from segmail.connector.http import (
+    DEFAULTS,
+    ApiError,
+    ConfigurationError,
+    HttpStats,
+    Transport,
+    limit_problems,
+)
+from segmail.connector.records import Order, OrderPage
+from segmail.connector.shop_status import canonical, status_map
+from segmail.connector.shopify_bulk import bulk_children, categories, jsonl, partitions
+from segmail.connector.shopify_graphql import SCOPES_HELP, QueryTooCostly, ShopifyGraphQL
+from segmail.connector.shopify_queries import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
     BULK_RUN_MUTATION,
@@ -43,7 +50,7 @@ from connector.shopify_queries import (
     line_items_first,
     plan_page,
 )
-from connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
+from segmail.connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 _BULK_FAILED: Final = frozenset({"FAILED", "CANCELED", "CANCELING", "EXPIRED"})
 T = TypeVar("T")

@@ -14,7 +14,7 @@ Phone, Notes, Note Attributes, Cancelled at, Payment Method, Payment Reference, 
 Vendor, Outstanding Balance, Employee, Location, Device ID, Id, Tags, Risk Level, Source,
 Lineitem discount, Tax 1 Name, Tax 1 Value, ... Times are written `2024-03-05 14:22:10 -0500`.
 
-The financial status goes through the same table as the API connector (`connector.shop_status`,
+The financial status goes through the same table as the API connector (`segmail.connector.shop_status`,
 with `[shop.statuses]` overrides); a cancelled order (Cancelled at set) is `cancelled`, as in the
 API connector. Orders are keyed by Id (the API's numeric order id, so a later `shop pull` updates
 the same rows) or, without an Id column, by Name. The export has no product type, so imported
@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from connector import amounts, fields
-from connector.csv_format import (
+from segmail.connector import amounts, fields
+from segmail.connector.csv_format import (
     CsvFormat,
     OrderColumns,
     ParseContext,
@@ -36,10 +36,10 @@ from connector.csv_format import (
     export_order,
     per_row,
 )
-from connector.csv_tables import Getter, Item
-from connector.fields import FieldError
-from connector.records import Order, Record, RowProblem
-from connector.shop_status import canonical, status_map
+from segmail.connector.csv_tables import Getter, Item
+from segmail.connector.fields import FieldError
+from segmail.connector.records import Order, Record, RowProblem
+from segmail.connector.shop_status import canonical, status_map
 
 _COLUMNS: Final = OrderColumns(
     emails=("Email",),

@@ -20,7 +20,7 @@ from typing import IO, Any, Final
 
 from graphql import GraphQLError
 
-from connector.http import (
+from segmail.connector.http import (
     DEFAULTS,
     ApiError,
     Call,
@@ -36,13 +36,13 @@ from connector.http import (
     classify,
     json_body,
 )
-from connector.shopify_queries import MAX_QUERY_COST, cost
+from segmail.connector.shopify_queries import MAX_QUERY_COST, cost
 
 SCOPES_HELP: Final = (
     "the Shopify app needs the `read_orders` access scope (and `read_all_orders` for orders older than "
     "60 days) and protected customer data access level 2 (email) — grant them and reinstall the app"
 )
-log = logging.getLogger("connector.shopify")
+log = logging.getLogger("segmail.connector.shopify")
 
 
 class QueryTooCostly(ApiError):

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from graphql import DocumentNode, GraphQLSchema, build_schema, parse
 
-from connector.shopify_cost import MAX_QUERY_COST, requested_cost
+from segmail.connector.shopify_cost import MAX_QUERY_COST, requested_cost
 
 MAX_PAGE_SIZE: Final = 250  # "You can retrieve up to a maximum of 250 resources" per connection page
 MIN_LINE_ITEMS: Final = 10  # line items asked with each order; an order with more gets a follow-up query

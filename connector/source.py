@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol, TypeVar
 
-from connector import fields
-from connector.fields import FieldError
-from connector.http import ConfigurationError, HttpStats
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
+from segmail.connector.http import ConfigurationError, HttpStats
 
 R_co = TypeVar("R_co", covariant=True)
 

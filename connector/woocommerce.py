@@ -22,9 +22,9 @@ from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from connector import fields
-from connector.fields import FieldError
-from connector.http import (
+from segmail.connector import fields
+from segmail.connector.fields import FieldError
+from segmail.connector.http import (
     DEFAULTS,
     Call,
     ConfigurationError,
@@ -37,9 +37,9 @@ from connector.http import (
     json_body,
     limit_problems,
 )
-from connector.records import Order, OrderPage
-from connector.shop_status import canonical, status_map
-from connector.source import DEFAULT_LOOKBACK, lookback_start
+from segmail.connector.records import Order, OrderPage
+from segmail.connector.shop_status import canonical, status_map
+from segmail.connector.source import DEFAULT_LOOKBACK, lookback_start
 
 __all__ = ["API_PATH", "PAGE_SIZE_MAX", "WooCommerceClient", "WooSettings", "order_from_json"]
 
@@ -158,7 +158,7 @@ class WooCommerceClient:
             pool_size=1,
             hooks=Hooks(check=_probe_and_refusal, detail=_wc_detail),
             sleep=sleep,
-            log=logging.getLogger("connector.woocommerce"),
+            log=logging.getLogger("segmail.connector.woocommerce"),
             transport=transport,
         )
 

@@ -32,8 +32,8 @@ import re
 from decimal import Decimal
 from typing import Final
 
-from connector import amounts, fields
-from connector.csv_format import (
+from segmail.connector import amounts, fields
+from segmail.connector.csv_format import (
     CsvFormat,
     OrderColumns,
     ParseContext,
@@ -42,10 +42,10 @@ from connector.csv_format import (
     per_row,
     require_zone,
 )
-from connector.csv_tables import Getter
-from connector.fields import FieldError
-from connector.records import Order
-from connector.shop_status import canonical, status_map
+from segmail.connector.csv_tables import Getter
+from segmail.connector.fields import FieldError
+from segmail.connector.records import Order
+from segmail.connector.shop_status import canonical, status_map
 
 _REFUND_AMOUNT: Final = re.compile(r"(?:^|;)\s*amount:([^|;]*)")
 _COLUMNS: Final = OrderColumns(

@@ -14,16 +14,16 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from connector.http import ApiError, ItemError
-from connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
-from jobs.config import AppConfig
-from sending.campaigns import CampaignDef
-from sending.render import RenderedMail, Renderer, Variant
-from sending.timezones import quarter_hour_ceil
-from sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
-from store import ledger, unsent
-from store.codec import from_us, to_us
-from store.db import Store
+from segmail.connector.http import ApiError, ItemError
+from segmail.connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
+from segmail.jobs.config import AppConfig
+from segmail.sending.campaigns import CampaignDef
+from segmail.sending.render import RenderedMail, Renderer, Variant
+from segmail.sending.timezones import quarter_hour_ceil
+from segmail.sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
+from segmail.store import ledger, unsent
+from segmail.store.codec import from_us, to_us
+from segmail.store.db import Store
 
 log = logging.getLogger("segmail.send")
 
@@ -31,7 +31,7 @@ SEND_NOW_WITHIN = timedelta(minutes=15)  # Mailchimp schedules quarter hours; cl
 
 
 class BucketExecutor:
-    """The Mailchimp side of sending; jobs.send.Sender plans and writes the buckets it executes."""
+    """The Mailchimp side of sending; segmail.jobs.send.Sender plans and writes the buckets it executes."""
 
     def __init__(
         self,

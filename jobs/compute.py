@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from jobs.config import AppConfig
-from segments import engine
-from store.db import Store
-from store.runs import finish_run, start_run
+from segmail.jobs.config import AppConfig
+from segmail.segments import engine
+from segmail.store.db import Store
+from segmail.store.runs import finish_run, start_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

@@ -25,12 +25,12 @@ from pydantic import (
     model_validator,
 )
 
-from connector.http import DEFAULTS
-from connector.shop_status import CANONICAL
-from connector.source import DEFAULT_LOOKBACK
-from segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
-from segments.suggest import did_you_mean
-from sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
+from segmail.connector.http import DEFAULTS
+from segmail.connector.shop_status import CANONICAL
+from segmail.connector.source import DEFAULT_LOOKBACK
+from segmail.segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
+from segmail.segments.suggest import did_you_mean
+from segmail.sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
 ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file

@@ -12,9 +12,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.config import AppConfig
-from segments.suggest import did_you_mean
-from sending.render import Renderer
+from segmail.jobs.config import AppConfig
+from segmail.segments.suggest import did_you_mean
+from segmail.sending.render import Renderer
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,16 +17,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connector.mailchimp import MailchimpApi
-from jobs import steps, sync
-from jobs.config import AppConfig
-from jobs.pull import PullSummary
-from jobs.shop_pull import OrderSource
-from jobs.steps import Inputs, Step, StepRecord, run_steps
-from jobs.stopping import StopCheck, never
-from jobs.textfmt import text
-from store.db import Store
-from store.runs import finish_run, mark_crashed, start_run
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.jobs import steps, sync
+from segmail.jobs.config import AppConfig
+from segmail.jobs.pull import PullSummary
+from segmail.jobs.shop_pull import OrderSource
+from segmail.jobs.steps import Inputs, Step, StepRecord, run_steps
+from segmail.jobs.stopping import StopCheck, never
+from segmail.jobs.textfmt import text
+from segmail.store.db import Store
+from segmail.store.runs import finish_run, mark_crashed, start_run
 
 log = logging.getLogger("segmail.cycle")
 KIND = "cycle"

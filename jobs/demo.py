@@ -21,15 +21,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import ENV_STORE_URL, AppConfig, load_config
-from jobs.logs import setup_logging
-from jobs.start import open_service
-from jobs.textfmt import pairs
-from sandbox.mailchimp import MailchimpSandbox
-from sandbox.shopgen import generate_shop
-from sandbox.shopify import ShopifySandbox
-from store.contacts import example_member
-from store.db import Store, open_store
+from segmail.jobs.config import ENV_STORE_URL, AppConfig, load_config
+from segmail.jobs.logs import setup_logging
+from segmail.jobs.start import open_service
+from segmail.jobs.textfmt import pairs
+from segmail.sandbox.mailchimp import MailchimpSandbox
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.shopify import ShopifySandbox
+from segmail.store.contacts import example_member
+from segmail.store.db import Store, open_store
 
 LIST_ID = "demo"
 API_KEY = "demo0000000000000000000000000000-us6"

@@ -13,13 +13,13 @@ import os
 import sys
 from dataclasses import dataclass
 
-from connector.csv_files import CsvFileError
-from connector.http import ApiError, ConfigurationError, Redactor, TransientError
-from jobs.config import ENV_STORE_URL, ConfigError
-from jobs.logs import secrets_from
-from jobs.start import StartError
-from jobs.wiring import WiringError
-from store.db import StoreError, StoreUrlError, driver_error
+from segmail.connector.csv_files import CsvFileError
+from segmail.connector.http import ApiError, ConfigurationError, Redactor, TransientError
+from segmail.jobs.config import ENV_STORE_URL, ConfigError
+from segmail.jobs.logs import secrets_from
+from segmail.jobs.start import StartError
+from segmail.jobs.wiring import WiringError
+from segmail.store.db import StoreError, StoreUrlError, driver_error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

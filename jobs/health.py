@@ -22,12 +22,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store import instances as instance_rows
-from store import snapshot as store_snapshot
-from store import unsent
-from store.codec import from_us
-from store.db import Store
-from store.runs import recent_runs
+from segmail.store import instances as instance_rows
+from segmail.store import snapshot as store_snapshot
+from segmail.store import unsent
+from segmail.store.codec import from_us
+from segmail.store.db import Store
+from segmail.store.runs import recent_runs
 
 log = logging.getLogger("segmail.service")
 

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.csv_files import CsvReader, ReadOptions
-from connector.csv_tables import CsvFileError, TableRef, table_refs
-from connector.records import Order, Record, RowProblem
-from jobs.progress import byte_progress
-from store.codec import to_us
-from store.currency import known_shop_currency
-from store.db import Store
-from store.writer import Encoded, encode, write_encoded
+from segmail.connector.csv_files import CsvReader, ReadOptions
+from segmail.connector.csv_tables import CsvFileError, TableRef, table_refs
+from segmail.connector.records import Order, Record, RowProblem
+from segmail.jobs.progress import byte_progress
+from segmail.store.codec import to_us
+from segmail.store.currency import known_shop_currency
+from segmail.store.db import Store
+from segmail.store.writer import Encoded, encode, write_encoded
 
 BATCH = 20_000  # rows per transaction: fewer WAL checkpoints, bounded memory
 PARALLEL_FROM_BYTES = 8 << 20

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.http import Redactor
+from segmail.connector.http import Redactor
 
 # environment variables whose values never appear in a log line
 SECRET_ENV = (

@@ -10,12 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from jobs.textfmt import pairs
-from sending.campaigns import CampaignDef
-from store.codec import from_us
-from store.db import Store
-from store.memberships import segment_size
-from store.runs import last_run
+from segmail.jobs.textfmt import pairs
+from segmail.sending.campaigns import CampaignDef
+from segmail.store.codec import from_us
+from segmail.store.db import Store
+from segmail.store.memberships import segment_size
+from segmail.store.runs import last_run
 
 NO_COMPUTE = "nothing computed yet: run `segmail segments compute` or `segmail sync --once` first"
 

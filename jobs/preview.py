@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from connector.fields import email_key
-from sending.campaigns import CampaignDef
-from sending.merge_tags import MergeTagError, fill
-from sending.plan import make_variant
-from sending.render import (
+from segmail.connector.fields import email_key
+from segmail.sending.campaigns import CampaignDef
+from segmail.sending.merge_tags import MergeTagError, fill
+from segmail.sending.plan import make_variant
+from segmail.sending.render import (
     RenderedMail,
     Renderer,
     TemplateError,
@@ -17,10 +17,10 @@ from sending.render import (
     Variant,
     normalize_language,
 )
-from sending.template_errors import display_name
-from sending.timezones import local_date_of
-from store import contacts
-from store.db import Store
+from segmail.sending.template_errors import display_name
+from segmail.sending.timezones import local_date_of
+from segmail.store import contacts
+from segmail.store.db import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
-from connector.records import Record
-from connector.source import Page, PageSource
-from jobs.stopping import StopCheck, check, never
-from store import cursors
-from store.codec import to_us
-from store.db import Store
-from store.writer import write_records
+from segmail.connector.records import Record
+from segmail.connector.source import Page, PageSource
+from segmail.jobs.stopping import StopCheck, check, never
+from segmail.store import cursors
+from segmail.store.codec import to_us
+from segmail.store.db import Store
+from segmail.store.writer import write_records
 
 if TYPE_CHECKING:  # annotations only: SQL stays in store/
     from sqlalchemy.engine import Connection

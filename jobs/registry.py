@@ -1,7 +1,7 @@
 """The running service, as the scheduler's job functions reach it.
 
-APScheduler stores a job as the import path of a plain function (`jobs.service:sync_job`,
-`jobs.send:send_job`) and calls it with its stored arguments; the function acts through the handles
+APScheduler stores a job as the import path of a plain function (`segmail.jobs.service:sync_job`,
+`segmail.jobs.send:send_job`) and calls it with its stored arguments; the function acts through the handles
 the running service installs here. A module of its own, so that jobs/send.py and jobs/service.py
 each read it without importing one another.
 """

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from jobs.compute import evaluate
-from jobs.config import AppConfig
-from segments import engine
-from store.db import Store
-from store.runs import last_run
+from segmail.jobs.compute import evaluate
+from segmail.jobs.config import AppConfig
+from segmail.segments import engine
+from segmail.store.db import Store
+from segmail.store.runs import last_run
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,29 +25,28 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connector.http import ApiError
-from jobs import registry
-from jobs.buckets import BucketExecutor
-from jobs.config import AppConfig
-from jobs.sync import pull_members
-from jobs.textfmt import pairs
-from sending.campaigns import CampaignDef
-from sending.plan import PlannedSend, Planner
-from sending.render import Renderer, ShopIdentity, TemplateError, Variant
-from sending.slot import SlotPlan, Unsendable, due_slots, plan_slot
-from sending.timezones import ZoneResolver
-from sending.unsent import TEMPLATE_ERROR
-from store import ledger, unsent
-from store.codec import to_us
-from store.db import get_meta, set_meta
+from segmail.connector.http import ApiError
+from segmail.jobs import registry
+from segmail.jobs.buckets import BucketExecutor
+from segmail.jobs.config import AppConfig
+from segmail.jobs.sync import pull_members
+from segmail.jobs.textfmt import pairs
+from segmail.sending.campaigns import CampaignDef
+from segmail.sending.i18n import DEFAULT_TEMPLATES_DIR
+from segmail.sending.plan import PlannedSend, Planner
+from segmail.sending.render import Renderer, ShopIdentity, TemplateError, Variant
+from segmail.sending.slot import SlotPlan, Unsendable, due_slots, plan_slot
+from segmail.sending.timezones import ZoneResolver
+from segmail.sending.unsent import TEMPLATE_ERROR
+from segmail.store import ledger, unsent
+from segmail.store.codec import to_us
+from segmail.store.db import get_meta, set_meta
 
 log = logging.getLogger("segmail.send")
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-
 
 def send_job(campaign: str, job_slot: str) -> None:
-    """A send job (referenced from the job store as `jobs.send:send_job`, id `send:<campaign>:<slot>`)."""
+    """A send job (referenced from the job store as `segmail.jobs.send:send_job`, id `send:<campaign>:<slot>`)."""
     running = registry.active()
     if running is None or running.run_slot is None:
         log.warning("send job %s %s fired without a running service; ignored", campaign, job_slot)
@@ -61,8 +60,8 @@ def job_id(campaign: str, job_slot: datetime) -> str:
 
 def templates_dir(config: AppConfig) -> Path:
     path = config.templates_dir()
-    if not path.is_dir() and config.send.templates_dir == "templates" and SHIPPED_TEMPLATES.is_dir():
-        return SHIPPED_TEMPLATES  # the defaults (demo, a first try) use the shipped templates
+    if not path.is_dir() and config.send.templates_dir == "templates" and DEFAULT_TEMPLATES_DIR.is_dir():
+        return DEFAULT_TEMPLATES_DIR  # the defaults (demo, a first try) use the shipped templates
     return path
 
 

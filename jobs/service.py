@@ -27,10 +27,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector.mailchimp import MailchimpApi
-from jobs import cycle, registry, steps
-from jobs.config import AppConfig
-from jobs.health import (
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.jobs import cycle, registry, steps
+from segmail.jobs.config import AppConfig
+from segmail.jobs.health import (
     METRICS_CONTENT_TYPE,
     Counters,
     HealthServer,
@@ -40,14 +40,14 @@ from jobs.health import (
     metrics_text,
     snapshot,
 )
-from jobs.send import Sender
-from jobs.send import job_id as send_job_id
-from jobs.shop_pull import OrderSource
-from store import instances
-from store.codec import to_us
-from store.db import Store
-from store.locks import Leadership, leadership_for
-from store.schedule import job_store
+from segmail.jobs.send import Sender
+from segmail.jobs.send import job_id as send_job_id
+from segmail.jobs.shop_pull import OrderSource
+from segmail.store import instances
+from segmail.store.codec import to_us
+from segmail.store.db import Store
+from segmail.store.locks import Leadership, leadership_for
+from segmail.store.schedule import job_store
 
 log = logging.getLogger("segmail.service")
 
@@ -56,7 +56,7 @@ VERSION = "0.1.0"
 
 
 def sync_job() -> None:
-    """The scheduled sync cycle (referenced from the job store as `jobs.service:sync_job`)."""
+    """The scheduled sync cycle (referenced from the job store as `segmail.jobs.service:sync_job`)."""
     running = registry.active()
     if running is None:  # a job store loaded outside a running service: nothing to act with
         log.warning("sync job fired without a running service; ignored")
@@ -185,7 +185,7 @@ class Service:
         )
         every = self.config.schedule.sync_every
         scheduler.add_job(
-            "jobs.service:sync_job",
+            "segmail.jobs.service:sync_job",
             trigger=IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=pytz.utc),
             id=SYNC_JOB_ID,
             name="sync cycle",
@@ -209,7 +209,7 @@ class Service:
         if existing is not None and existing.next_run_time == run_at:
             return
         scheduler.add_job(
-            "jobs.send:send_job",
+            "segmail.jobs.send:send_job",
             trigger=DateTrigger(run_date=run_at, timezone=pytz.utc),
             args=[campaign, job_slot.isoformat()],
             id=jid,

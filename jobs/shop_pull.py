@@ -10,13 +10,13 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from connector.records import Order
-from connector.source import Page, PageSource
-from jobs.config import AppConfig
-from jobs.pull import PullSummary, Stream, pull
-from jobs.stopping import StopCheck, never
-from store.currency import record_shop_currency
-from store.db import Store
+from segmail.connector.records import Order
+from segmail.connector.source import Page, PageSource
+from segmail.jobs.config import AppConfig
+from segmail.jobs.pull import PullSummary, Stream, pull
+from segmail.jobs.stopping import StopCheck, never
+from segmail.store.currency import record_shop_currency
+from segmail.store.db import Store
 
 if TYPE_CHECKING:  # annotations only: SQL stays in store/
     from sqlalchemy.engine import Connection

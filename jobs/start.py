@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from connector.http import ApiError, ConfigurationError
-from jobs.config import AppConfig
-from jobs.send import Sender, make_renderer
-from jobs.service import Service, utc_now
-from jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
-from store.db import Store
+from segmail.connector.http import ApiError, ConfigurationError
+from segmail.jobs.config import AppConfig
+from segmail.jobs.send import Sender, make_renderer
+from segmail.jobs.service import Service, utc_now
+from segmail.jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
+from segmail.store.db import Store
 
 log = logging.getLogger("segmail.service")
 ENV_HINT = f"{ENV_API_KEY} or {ENV_API_KEY_FILE}"

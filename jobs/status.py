@@ -12,12 +12,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import AppConfig
-from jobs.health import health, snapshot
-from jobs.textfmt import pairs
-from sending.unsent import UNSENT_REASONS
-from store.db import Store
-from store.schedule import next_jobs
+from segmail.jobs.config import AppConfig
+from segmail.jobs.health import health, snapshot
+from segmail.jobs.textfmt import pairs
+from segmail.sending.unsent import UNSENT_REASONS
+from segmail.store.db import Store
+from segmail.store.schedule import next_jobs
 
 
 def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str, Any]:

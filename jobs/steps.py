@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from connector.mailchimp import MailchimpApi
-from jobs import sync
-from jobs.compute import ComputeResult, compute
-from jobs.config import AppConfig
-from jobs.pull import PullSummary
-from jobs.shop_pull import OrderSource, pull_orders
-from jobs.stopping import Interrupted, StopCheck, check, never
-from store.db import Store
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.jobs import sync
+from segmail.jobs.compute import ComputeResult, compute
+from segmail.jobs.config import AppConfig
+from segmail.jobs.pull import PullSummary
+from segmail.jobs.shop_pull import OrderSource, pull_orders
+from segmail.jobs.stopping import Interrupted, StopCheck, check, never
+from segmail.store.db import Store
 
 log = logging.getLogger("segmail.cycle")
 

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from connector.http import ApiError, ItemError, TransientError
-from connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
-from connector.records import Event, Member
-from jobs.compute import ComputeResult, evaluate
-from jobs.config import AppConfig
-from jobs.pull import PullSummary, Stream, pull
-from jobs.stopping import StopCheck, bounded_map, check, never
-from jobs.wiring import member_source
-from segments import windows
-from segments.config import SegmentDef
-from store import cursors, esp
-from store.codec import to_us
-from store.db import Store
-from store.writer import write_records
+from segmail.connector.http import ApiError, ItemError, TransientError
+from segmail.connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
+from segmail.connector.records import Event, Member
+from segmail.jobs.compute import ComputeResult, evaluate
+from segmail.jobs.config import AppConfig
+from segmail.jobs.pull import PullSummary, Stream, pull
+from segmail.jobs.stopping import StopCheck, bounded_map, check, never
+from segmail.jobs.wiring import member_source
+from segmail.segments import windows
+from segmail.segments.config import SegmentDef
+from segmail.store import cursors, esp
+from segmail.store.codec import to_us
+from segmail.store.db import Store
+from segmail.store.writer import write_records
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Table

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from store import unsent
-from store.codec import to_us
-from store.db import Store
+from segmail.store import unsent
+from segmail.store.codec import to_us
+from segmail.store.db import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
-from connector.http import ConfigurationError
-from connector.mailchimp import MailchimpApi
-from connector.mailchimp_members import MailchimpMembers
-from connector.records import Order
-from connector.source import PageSource
-from jobs.config import AppConfig
+from segmail.connector.http import ConfigurationError
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.connector.mailchimp_members import MailchimpMembers
+from segmail.connector.records import Order
+from segmail.connector.source import PageSource
+from segmail.jobs.config import AppConfig
 
 ENV_API_KEY: Final = "MAILCHIMP_API_KEY"
 ENV_API_KEY_FILE: Final = "MAILCHIMP_API_KEY_FILE"
@@ -97,7 +97,7 @@ def _mailchimp(config: AppConfig, env: Mapping[str, str], sleep: Sleep | None) -
 
 
 def _mailchimp_store(config: AppConfig, env: Mapping[str, str], sleep: Sleep | None) -> PageSource[Order]:
-    from connector.mailchimp_ecommerce import MailchimpStoreOrders
+    from segmail.connector.mailchimp_ecommerce import MailchimpStoreOrders
 
     shop = config.shop
     assert shop.store_id is not None  # the config refuses kind = 'mailchimp' without it
@@ -108,7 +108,7 @@ def _mailchimp_store(config: AppConfig, env: Mapping[str, str], sleep: Sleep | N
 
 
 def _woocommerce(config: AppConfig, env: Mapping[str, str], sleep: Sleep | None) -> PageSource[Order]:
-    from connector.woocommerce import WooCommerceClient, WooSettings
+    from segmail.connector.woocommerce import WooCommerceClient, WooSettings
 
     shop = config.shop
     assert shop.url is not None  # the config refuses kind = 'woocommerce' without it
@@ -124,7 +124,7 @@ def _woocommerce(config: AppConfig, env: Mapping[str, str], sleep: Sleep | None)
 
 
 def _shopify(config: AppConfig, env: Mapping[str, str], sleep: Sleep | None) -> PageSource[Order]:
-    from connector.shopify import ShopifyClient, ShopifySettings
+    from segmail.connector.shopify import ShopifyClient, ShopifySettings
 
     shop = config.shop
     assert shop.kind == "shopify" and shop.url is not None  # the config refuses it without a URL

@@ -2,14 +2,14 @@
 
 Stdlib HTTP in a daemon thread, Basic auth with any user and the configured key as password, JSON in and
 out, `application/problem+json` errors, seeded fault injection, and a log of every exchange so tests can
-check each one against the official spec (`sandbox.spec.validate`). Limits from "API limits" in
+check each one against the official spec (`segmail.sandbox.spec.validate`). Limits from "API limits" in
 https://mailchimp.com/developer/marketing/docs/fundamentals/: "a limit of 10 simultaneous connections.
 You'll receive a 429 error if you reach the limit" (an 11th request in flight is refused; the page does not
 say whether an idle kept-alive connection counts, and here it does not); "At exceptionally high volumes,
 you may receive an HTTP 429 or 403 without a JSON body" (the `429` and `403_empty` faults); the
 "120-second timeout on API calls" is the client's to respect (its `timeout_s` is capped at 120). Endpoints live in
-`sandbox.mailchimp_api` (parsing helpers in `mailchimp_request`, JSON shapes in `mailchimp_json`), the
-data in `sandbox.mailchimp_state`, HTTP plumbing in `sandbox.mailchimp_http`, faults in `sandbox.faults`.
+`segmail.sandbox.mailchimp_api` (parsing helpers in `mailchimp_request`, JSON shapes in `mailchimp_json`), the
+data in `segmail.sandbox.mailchimp_state`, HTTP plumbing in `segmail.sandbox.mailchimp_http`, faults in `segmail.sandbox.faults`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.faults import FAULT_KINDS, Faults
-from sandbox.mailchimp_api import dispatch
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials, json_or_none
-from sandbox.mailchimp_json import member_json
-from sandbox.mailchimp_request import ApiRequest, problem
-from sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
-from sandbox.shopgen import generate_shop
+from segmail.sandbox.faults import FAULT_KINDS, Faults
+from segmail.sandbox.mailchimp_api import dispatch
+from segmail.sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials, json_or_none
+from segmail.sandbox.mailchimp_json import member_json
+from segmail.sandbox.mailchimp_request import ApiRequest, problem
+from segmail.sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
+from segmail.sandbox.shopgen import generate_shop
 
 __all__ = ["Faults", "LoggedRequest", "MailchimpSandbox", "SandboxState", "main"]
 
@@ -418,14 +418,16 @@ def _problem_reply(doc: dict[str, Any], headers: tuple[tuple[str, str], ...] = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a sandbox until interrupted: `python -m sandbox.mailchimp --contacts 1000 --faults rate_429=0.1`."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox.mailchimp", description=main.__doc__)
+    """Run a sandbox until interrupted: `python -m segmail.sandbox.mailchimp --contacts 1000 --faults rate_429=0.1`."""
+    parser = argparse.ArgumentParser(prog="python -m segmail.sandbox.mailchimp", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", default="test-us6")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--list", dest="list_id", default="list1")
-    parser.add_argument("--contacts", type=int, default=0, help="members generated from sandbox.shopgen")
+    parser.add_argument(
+        "--contacts", type=int, default=0, help="members generated from segmail.sandbox.shopgen"
+    )
     parser.add_argument("--as-of", type=datetime.fromisoformat, default=None, help="aware ISO 8601 time")
     parser.add_argument(
         "--faults", type=Faults.parse, default=Faults(), help="e.g. rate_429=0.1,latency_ms=20"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import unquote
 
-from sandbox.mailchimp_json import (
+from segmail.sandbox.mailchimp_json import (
     activity_json,
     campaign_json,
     link,
@@ -18,7 +18,7 @@ from sandbox.mailchimp_json import (
     segment_json,
     stamp,
 )
-from sandbox.mailchimp_request import (
+from segmail.sandbox.mailchimp_request import (
     NO_CONTENT,
     ApiRequest,
     ApiResponse,
@@ -34,7 +34,7 @@ from sandbox.mailchimp_request import (
     query_enum,
     query_one,
 )
-from sandbox.mailchimp_state import (
+from segmail.sandbox.mailchimp_state import (
     MEMBER_STATUSES,
     MailingList,
     Member,

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from sandbox.faults import FAULT_KINDS, MAILCHIMP_ONLY, Faults
+from segmail.sandbox.faults import FAULT_KINDS, MAILCHIMP_ONLY, Faults
 
 __all__ = ["Exchange", "HttpServer", "Reply"]
 

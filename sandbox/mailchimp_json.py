@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
 
-from sandbox.mailchimp_state import Activity, Campaign, MailingList, Member, SandboxState, Segment
+from segmail.sandbox.mailchimp_state import Activity, Campaign, MailingList, Member, SandboxState, Segment
 
 __all__ = [
     "activity_json",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sandbox.mailchimp_json import apply_fields, link
-from sandbox.mailchimp_state import SandboxState, StateError, invalid
+from segmail.sandbox.mailchimp_json import apply_fields, link
+from segmail.sandbox.mailchimp_state import SandboxState, StateError, invalid
 
 __all__ = [
     "MAX_COUNT",

@@ -53,7 +53,7 @@ def subscriber_hash(email: str) -> str:
 
 
 def email_key(email: str) -> str:
-    """How the project identifies a contact (connector.fields.email_key), so delivery logs compare directly."""
+    """How the project identifies a contact (segmail.connector.fields.email_key), so delivery logs compare directly."""
     return email.strip().lower()
 
 

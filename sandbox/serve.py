@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # each is imported when served: the Shopify one loads a GraphQL schema
-    from sandbox.shopify import ShopifySandbox
-    from sandbox.woocommerce import WooCommerceSandbox
+    from segmail.sandbox.shopify import ShopifySandbox
+    from segmail.sandbox.woocommerce import WooCommerceSandbox
 
 
 def serve(
@@ -27,8 +27,8 @@ def serve(
     note: Callable[[str], None],
 ) -> int:
     """Serve until Ctrl-C; `note` gets what a user must set to point segmail at the sandboxes."""
-    from sandbox.mailchimp import main as serve_mailchimp
-    from sandbox.shopgen import generate_shop
+    from segmail.sandbox.mailchimp import main as serve_mailchimp
+    from segmail.sandbox.shopgen import generate_shop
 
     argv = ["--port", str(port), "--seed", str(seed), "--contacts", str(contacts)]
     argv += ["--api-key", api_key, "--as-of", as_of.isoformat()]
@@ -52,11 +52,11 @@ def serve(
 def _shop_sandbox(kind: str) -> tuple[WooCommerceSandbox | ShopifySandbox, str]:
     """The shop sandbox of `kind`, and the environment segmail needs to reach it."""
     if kind == "woocommerce":
-        from sandbox.woocommerce import WooCommerceSandbox
+        from segmail.sandbox.woocommerce import WooCommerceSandbox
 
         woo = WooCommerceSandbox()
         return woo, f"WC_CONSUMER_KEY={woo.consumer_key} WC_CONSUMER_SECRET={woo.consumer_secret}"
-    from sandbox.shopify import ShopifySandbox
+    from segmail.sandbox.shopify import ShopifySandbox
 
     shopify = ShopifySandbox()
     return shopify, f"SHOPIFY_ACCESS_TOKEN={shopify.access_token}"

@@ -5,11 +5,11 @@ graphql-core against that same schema with plain resolvers, so a response holds 
 asked for, in Shopify's shapes (aliases, variables and fragments work; unknown root fields resolve to
 null). Only `orders`, `order`, `ordersCount`, `currentBulkOperation` and `bulkOperationRunQuery` have
 data. Values loaded from a `shopgen` CSV are served verbatim, malformed rows included, so a client's
-problem reporting has something to find. Faults come from `sandbox.faults.Faults` (429, 500,
+problem reporting has something to find. Faults come from `segmail.sandbox.faults.Faults` (429, 500,
 502_html, 503, reset, timeout).
 
 Cost, as Shopify documents it (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits):
-the requested cost of every query is computed by `connector.shopify_cost` before it runs; over
+the requested cost of every query is computed by `segmail.connector.shopify_cost` before it runs; over
 1,000 points it is refused with `MAX_COST_EXCEEDED`, otherwise the bucket must hold the requested
 cost, and after execution it is refunded the difference to the actual cost. Both are returned in
 `extensions.cost` with the bucket's `throttleStatus`; the bucket runs on an injectable clock.
@@ -45,9 +45,9 @@ from graphql import (
 )
 from graphql.type import validate_schema
 
-from connector.shopify_cost import MAX_QUERY_COST, actual_cost, requested_cost
-from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
+from segmail.connector.shopify_cost import MAX_QUERY_COST, actual_cost, requested_cost
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, json_or_none
 
 __all__ = ["API_VERSION", "ShopifyRequest", "ShopifySandbox", "load_schema"]
 

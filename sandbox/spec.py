@@ -30,7 +30,7 @@ _MERGE_VALUE: Final = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type"
 
 
 class Exchange(Protocol):
-    """What validate() needs from a log entry (sandbox.mailchimp.LoggedRequest has it)."""
+    """What validate() needs from a log entry (segmail.sandbox.mailchimp.LoggedRequest has it)."""
 
     method: str
     path: str

@@ -1,7 +1,7 @@
 """A local stand-in for WooCommerce REST API v3 `GET /wp-json/wc/v3/orders`, stdlib only.
 
 Why: the WooCommerce connector is tested end to end over real HTTP without a store, and the demo serves
-the orders of `sandbox.shopgen` so the shop matches the Mailchimp sandbox's audience.
+the orders of `segmail.sandbox.shopgen` so the shop matches the Mailchimp sandbox's audience.
 
 What it follows, and where from (the REST API docs, https://woocommerce.github.io/woocommerce-rest-api-docs/,
 are the reference; where they are silent, WooCommerce's and WordPress's own code decides, and the
@@ -18,7 +18,7 @@ comment at that rule names the file):
 - `version` switches the filters on as WooCommerce's changelog added them: `orderby=modified` in 4.4,
   `dates_are_gmt` in 5.4, `modified_after` in 5.8. An older store ignores a parameter it does not
   know (WordPress drops undeclared parameters) but refuses an `orderby` value outside its enum.
-Faults come from `sandbox.faults`.
+Faults come from `segmail.sandbox.faults`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from sandbox.faults import Faults
-from sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials
-from sandbox.woocommerce_orders import abs_money, order_from_row, read_contacts
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials
+from segmail.sandbox.woocommerce_orders import abs_money, order_from_row, read_contacts
 
 __all__ = ["API_PATH", "LoggedRequest", "WooCommerceSandbox", "clock_after"]
 
@@ -154,7 +154,7 @@ class WooCommerceSandbox(ServedSandbox):
         return stored
 
     def load_orders(self, path: Path | str, *, contacts_csv: Path | str | None = None) -> int:
-        """The orders of a `sandbox.shopgen` orders.csv as WooCommerce orders; returns how many.
+        """The orders of a `segmail.sandbox.shopgen` orders.csv as WooCommerce orders; returns how many.
 
         Values the CSV gets wrong (a bad date, amount or address) are served as they are, so the client's
         error handling sees them the way a real store would send them.

@@ -1,4 +1,4 @@
-"""shopgen's CSV files as the WooCommerce order JSON a store would serve (for `sandbox.woocommerce`).
+"""shopgen's CSV files as the WooCommerce order JSON a store would serve (for `segmail.sandbox.woocommerce`).
 
 Field names and types follow the REST API's order properties
 (https://woocommerce.github.io/woocommerce-rest-api-docs/#order-properties): money as strings, dates naive,

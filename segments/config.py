@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from segments.builtin import BUILTINS
-from segments.rules import (
+from segmail.segments.builtin import BUILTINS
+from segmail.segments.rules import (
     FEATURES,
     FUNCTIONS,
     Compiler,
@@ -23,8 +23,8 @@ from segments.rules import (
     unknown_function_message,
     unknown_name_message,
 )
-from segments.suggest import did_you_mean
-from store.schema import features
+from segmail.segments.suggest import did_you_mean
+from segmail.store.schema import features
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _RESERVED = ("rule", "tag", "enabled", "description")

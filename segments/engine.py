@@ -8,15 +8,15 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from segments.config import SegmentDef
-from segments.rules import FEATURES, Compiled, Compiler, Kind
-from store import contacts, shop_stats
-from store import features as feature_store
-from store import memberships as stored
-from store.codec import from_us, to_us
-from store.memberships import SegmentChange as SegmentChange  # what `apply` returns, per segment
-from store.memberships import stored_rows as stored_rows  # the stored side, for exports
-from store.runs import last_run
+from segmail.segments.config import SegmentDef
+from segmail.segments.rules import FEATURES, Compiled, Compiler, Kind
+from segmail.store import contacts, shop_stats
+from segmail.store import features as feature_store
+from segmail.store import memberships as stored
+from segmail.store.codec import from_us, to_us
+from segmail.store.memberships import SegmentChange as SegmentChange  # what `apply` returns, per segment
+from segmail.store.memberships import stored_rows as stored_rows  # the stored side, for exports
+from segmail.store.runs import last_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Table

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, false, func, literal, not_, or_, true
 
-from segments.suggest import did_you_mean
-from store.codec import MONEY_SCALE, US_PER_DAY, to_us
+from segmail.segments.suggest import did_you_mean
+from segmail.store.codec import MONEY_SCALE, US_PER_DAY, to_us
 
 
 class RuleError(ValueError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from segments.config import SegmentDef
-from segments.rules import names_in, parse
+from segmail.segments.config import SegmentDef
+from segmail.segments.rules import names_in, parse
 
 ENGAGEMENT_FEATURES = frozenset(
     {

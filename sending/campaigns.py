@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from segments.config import format_errors
-from segments.suggest import did_you_mean
-from sending.timezones import (
+from segmail.segments.config import format_errors
+from segmail.segments.suggest import did_you_mean
+from segmail.sending.timezones import (
     canonical_zone,
     in_quiet_hours,
     parse_duration,

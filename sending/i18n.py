@@ -3,9 +3,9 @@
 The .po files under `templates/locale/<lang>/LC_MESSAGES/messages.po` are the only form committed:
 Babel compiles them in memory, so a marketer's edit can never be shadowed by a stale .mo file.
 
-    python -m sending.i18n check             # every text in the templates translated in every language?
-    python -m sending.i18n update            # add new texts (empty) to every catalog, drop removed ones
-    python -m sending.i18n update --add fr   # start a catalog for a new language
+    python -m segmail.sending.i18n check             # every text in the templates translated in every language?
+    python -m segmail.sending.i18n update            # add new texts (empty) to every catalog, drop removed ones
+    python -m segmail.sending.i18n update --add fr   # start a catalog for a new language
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import gettext
 import re
 import sys
 from collections.abc import Collection, Sequence
+from importlib.resources import files
 from io import BytesIO
 from pathlib import Path
 
@@ -24,15 +25,17 @@ from babel.messages.extract import extract, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po, write_po
 
-from sending.template_env import EXTRACT_KEYWORDS, EXTRACT_OPTIONS
-from sending.template_errors import SUBJECT_FILE, TemplateError, TemplateProblem, display_name
+from segmail.sending.template_env import EXTRACT_KEYWORDS, EXTRACT_OPTIONS
+from segmail.sending.template_errors import SUBJECT_FILE, TemplateError, TemplateProblem, display_name
 
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+# The shipped templates are package data of `segmail.templates`; an installed wheel and a source
+# checkout (editable install) both resolve to a real folder, which Jinja's FileSystemLoader needs.
+DEFAULT_TEMPLATES_DIR = Path(str(files("segmail.templates")))
 SOURCE_LANGUAGE = "en"
 DOMAIN = "messages"
 _HEADER = (
     "# Translations of the segmail templates. Translate msgstr only; keep %(name)s placeholders\n"
-    "# and *|MERGE|* tags exactly. Update with: python -m sending.i18n update\n#"
+    "# and *|MERGE|* tags exactly. Update with: python -m segmail.sending.i18n update\n#"
 )
 # Placeholders and merge tags a translation must keep: a lost `%(shop)s` drops the shop's name, an
 # unknown one fails the render, a lost `*|FNAME|*` silently drops the personal greeting; a literal
@@ -182,7 +185,7 @@ def _first(msgid: str | tuple[str, ...] | list[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sending.i18n", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="python -m segmail.sending.i18n", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("command", choices=("check", "update"))
     parser.add_argument("--templates", type=Path, default=DEFAULT_TEMPLATES_DIR, help="templates directory")

@@ -14,19 +14,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sending.campaigns import CampaignDef, SendSettings
-from sending.render import Variant, normalize_language
-from sending.season import season_for
-from sending.timezones import (
+from segmail.sending.campaigns import CampaignDef, SendSettings
+from segmail.sending.render import Variant, normalize_language
+from segmail.sending.season import season_for
+from segmail.sending.timezones import (
     ZoneResolver,
     apply_late_policy,
     local_date_of,
     next_slot,
     slot_instant,
 )
-from sending.unsent import FREQUENCY_CAP, LATE, not_subscribed
-from store.codec import from_us, to_us
-from store.ledger import RecipientRow, occurrence_of
+from segmail.sending.unsent import FREQUENCY_CAP, LATE, not_subscribed
+from segmail.store.codec import from_us, to_us
+from segmail.store.ledger import RecipientRow, occurrence_of
 
 SENDABLE = "subscribed"  # Mailchimp delivers campaigns to subscribed members only
 

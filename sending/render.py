@@ -21,7 +21,7 @@ from pathlib import Path
 import css_inline
 from jinja2 import Template, TemplateAssertionError
 
-from sending.i18n import (
+from segmail.sending.i18n import (
     DEFAULT_TEMPLATES_DIR,
     SOURCE_LANGUAGE,
     discover_languages,
@@ -29,9 +29,9 @@ from sending.i18n import (
     load_translations,
     translation_problems,
 )
-from sending.plaintext import html_to_text
-from sending.season import SEASONS
-from sending.template_check import (
+from segmail.sending.plaintext import html_to_text
+from segmail.sending.season import SEASONS
+from segmail.sending.template_check import (
     DynamicReference,
     parse,
     unknown_filters_and_tests,
@@ -40,8 +40,8 @@ from sending.template_check import (
     uses_gettext,
     with_references,
 )
-from sending.template_env import build_environment
-from sending.template_errors import (
+from segmail.sending.template_env import build_environment
+from segmail.sending.template_errors import (
     SUBJECT_FILE,
     KnownNames,
     TemplateError,
@@ -371,9 +371,9 @@ class Renderer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m sending.render [templates_dir]`: the marketer's pre-flight check, no config needed."""
+    """`python -m segmail.sending.render [templates_dir]`: the marketer's pre-flight check, no config needed."""
     parser = argparse.ArgumentParser(
-        prog="python -m sending.render",
+        prog="python -m segmail.sending.render",
         description="Check every template (syntax, variables, footer, translations); no config needed.",
     )
     parser.add_argument(

@@ -3,7 +3,7 @@
 Pure, like sending/plan.py: planned recipients come in, a `SlotPlan` goes out, and `SlotPlan.write`
 gives the store the rows to write in one transaction before the job drives Mailchimp. A bucket is
 every recipient of the slot with the same send instant and the same rendered mail (its key, see
-sending.plan.bucket_key).
+segmail.sending.plan.bucket_key).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sending.plan import PlannedSend, variant_fields
-from sending.unsent import BUCKET_NOT_CREATED, UNDOCUMENTED_SKIP, documented
-from store.codec import to_us
-from store.ledger import Entry, NewBucket, SlotWrite, SlotWritten
-from store.unsent import Unsent
+from segmail.sending.plan import PlannedSend, variant_fields
+from segmail.sending.unsent import BUCKET_NOT_CREATED, UNDOCUMENTED_SKIP, documented
+from segmail.store.codec import to_us
+from segmail.store.ledger import Entry, NewBucket, SlotWrite, SlotWritten
+from segmail.store.unsent import Unsent
 
 BUCKET_PREFIX = 40  # characters of the campaign name that lead a bucket id (the column holds 64)
 
@@ -35,7 +35,7 @@ class BucketPlan:
         return self.members[0]
 
     def prefix(self, campaign: str) -> str:
-        """Keyed by campaign too (see sending.plan.bucket_key); the store appends the batch number."""
+        """Keyed by campaign too (see segmail.sending.plan.bucket_key); the store appends the batch number."""
         return f"{campaign[:BUCKET_PREFIX]}-{self.key}"
 
     def new_bucket(self, campaign: str) -> NewBucket:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from sending.template_env import GETTEXT_NAMES
-from sending.template_errors import unknown_name_message
+from segmail.sending.template_env import GETTEXT_NAMES
+from segmail.sending.template_errors import unknown_name_message
 
 # The render context the planner provides; anything else a template reads is a typo or a wish.
 CONTEXT_NAMES = frozenset({"segment", "language", "country", "season", "campaign", "send_date", "shop"})

@@ -11,7 +11,7 @@ from types import TracebackType
 from jinja2 import TemplateNotFound, TemplateRuntimeError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from segments.suggest import did_you_mean
+from segmail.segments.suggest import did_you_mean
 
 SUBJECT_FILE = "<subject>"
 _UNDEFINED_NAME = re.compile(r"^'(\w+)' is undefined$")

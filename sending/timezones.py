@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import pytz
 
-from sending.zone_tables import MAIN_ZONE, PROVINCE_ZONES, TERRITORY_COUNTRY
+from segmail.sending.zone_tables import MAIN_ZONE, PROVINCE_ZONES, TERRITORY_COUNTRY
 
 TZ_SOURCES: Final = ("mailchimp", "contact", "shop_address", "mailchimp_country", "default")
 LATE_POLICIES: Final = ("send_if_within", "next_day", "skip")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from store.schema import contacts, memberships
+from segmail.store.schema import contacts, memberships
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, func, select
 
-from store.db import get_meta, set_meta
-from store.schema import orders
+from segmail.store.db import get_meta, set_meta
+from segmail.store.schema import orders
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from store.schema import cursors
-from store.upsert import upsert
+from segmail.store.schema import cursors
+from segmail.store.upsert import upsert
 
 
 def get_cursor(conn: Connection, source: str, stream: str) -> str | None:

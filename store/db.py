@@ -11,8 +11,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from store import unsent
-from store.schema import meta, metadata, send_unsent
+from segmail.store import unsent
+from segmail.store.job_table import move_job_references
+from segmail.store.schema import meta, metadata, send_unsent
 
 Migration = Callable[[Connection], None]
 
@@ -46,9 +47,20 @@ def _v5_money_orders(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE features ADD COLUMN money_orders_count INTEGER NOT NULL DEFAULT 0")
 
 
+def _v6_segmail_import_root(conn: Connection) -> None:
+    """v5 → v6: stored scheduler jobs name their functions under the `segmail.` import root."""
+    move_job_references(conn)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
-MIGRATIONS: list[Migration] = [_v2_mailchimp_columns, _v3_order_address, _v4_unsent_errors, _v5_money_orders]
+MIGRATIONS: list[Migration] = [
+    _v2_mailchimp_columns,
+    _v3_order_address,
+    _v4_unsent_errors,
+    _v5_money_orders,
+    _v6_segmail_import_root,
+]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

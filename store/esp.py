@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, select
 
-from store.schema import contacts, esp_memberships, esp_push_errors, memberships
-from store.upsert import insert_ignore, upsert
+from segmail.store.schema import contacts, esp_memberships, esp_push_errors, memberships
+from segmail.store.upsert import insert_ignore, upsert
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
-from connector.records import EXCLUDED_STATUSES
-from store.currency import reporting_currency
-from store.db import get_meta, set_meta
-from store.schema import contacts, events, feature_dirty, features, order_gaps, orders
-from store.writer import LATEST_KEY
+from segmail.connector.records import EXCLUDED_STATUSES
+from segmail.store.currency import reporting_currency
+from segmail.store.db import get_meta, set_meta
+from segmail.store.schema import contacts, events, feature_dirty, features, order_gaps, orders
+from segmail.store.writer import LATEST_KEY
 
 _FINGERPRINT_VERSION = 2  # 2: money features count the reporting currency only
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from store.schema import instances
+from segmail.store.schema import instances
 
 
 def beat(

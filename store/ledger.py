@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Select, String, cast, func, literal, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement
 
-from store.schema import contacts, memberships, orders, send_buckets, send_ledger
+from segmail.store.schema import contacts, memberships, orders, send_buckets, send_ledger
 
 FINAL_BUCKET = ("scheduled", "sent", "failed", "cancelled")
 ACTIVE_LEDGER = ("planned", "scheduled", "sent")

@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 
-from store.schema import memberships
+from segmail.store.schema import memberships
 
 _STREAM_ROWS = 20_000  # rows fetched at a time when a whole side is streamed (exports)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from store.codec import from_us, to_us
-from store.schema import runs
+from segmail.store.codec import from_us, to_us
+from segmail.store.schema import runs
 
 # pg_advisory_xact_lock key serialising run numbers: "runs" in ASCII (the leader lock uses "segmail").
 RUN_NUMBER_LOCK = 0x72756E73

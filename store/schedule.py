@@ -1,7 +1,8 @@
 """APScheduler's job table in the store's own database: the service's schedule survives restarts.
 
 The table is APScheduler's (its SQLAlchemyJobStore creates and writes it); segmail reads only the
-id and next run time, never the pickled job, so `segmail status` works without the job's code.
+id and next run time, never the pickled job, so `segmail status` works without the job's code (the one exception, a
+migration that rewrites the function references in it, is store/job_table.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from datetime import UTC, datetime
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import inspect, text
 
-from store.db import Store
-
-JOBS_TABLE = "segmail_jobs"
+from segmail.store.db import Store
+from segmail.store.job_table import JOBS_TABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Shop-level statistics over a feature source, exact: the figures rules may call (segments.rules.Stats)."""
+"""Shop-level statistics over a feature source, exact: the figures rules may call (segmail.segments.rules.Stats)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from fractions import Fraction
 
 from sqlalchemy import Connection, func, select
 
-from store.codec import MONEY_SCALE, US_PER_DAY
-from store.features import FeatureSource
+from segmail.store.codec import MONEY_SCALE, US_PER_DAY
+from segmail.store.features import FeatureSource
 
 
 def median_repurchase_days(conn: Connection, source: FeatureSource) -> Fraction | None:

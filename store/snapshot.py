@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from store.schema import contacts, esp_memberships, memberships, orders, send_buckets, send_ledger
+from segmail.store.schema import contacts, esp_memberships, memberships, orders, send_buckets, send_ledger
 
 
 @dataclass(frozen=True, slots=True)

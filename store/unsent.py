@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, delete, exists, func, select, update
 
-from store.ledger import ACTIVE_LEDGER, stream_rows
-from store.schema import contacts, send_buckets, send_ledger, send_unsent
-from store.upsert import upsert
+from segmail.store.ledger import ACTIVE_LEDGER, stream_rows
+from segmail.store.schema import contacts, send_buckets, send_ledger, send_unsent
+from segmail.store.upsert import upsert
 
 KEY = ("campaign", "email_key", "occurrence")
 # The reason codes schema v4's backfill wrote (sending/unsent.py names them): a migration keeps the

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from connector.records import Contact, Event, Member, Order, Record
-from store.codec import to_e4, to_us
-from store.currency import note_order_currencies
-from store.db import get_meta, set_meta
-from store.schema import contacts, events, feature_dirty, orders
-from store.upsert import insert_ignore, upsert
+from segmail.connector.records import Contact, Event, Member, Order, Record
+from segmail.store.codec import to_e4, to_us
+from segmail.store.currency import note_order_currencies
+from segmail.store.db import get_meta, set_meta
+from segmail.store.schema import contacts, events, feature_dirty, orders
+from segmail.store.upsert import insert_ignore, upsert
 
 
 @dataclass

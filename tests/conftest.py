@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine, text
 
-from store.db import Store, open_store
+from segmail.store.db import Store, open_store
 
 # fixtures several modules use, found by name: the sandboxes, and the contract checks' sandbox-or-live targets
 pytest_plugins = ("tests.plugins.sandboxes", "tests.live_targets")

@@ -14,7 +14,7 @@ from typing import Any
 
 from requests import PreparedRequest
 
-from connector.http import Response, Transport, make_response
+from segmail.connector.http import Response, Transport, make_response
 
 Answer = tuple[int, Mapping[str, str], str | bytes | dict[str, Any] | list[Any]]
 Handler = Callable[[PreparedRequest], Answer]

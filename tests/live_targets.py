@@ -23,12 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connector.mailchimp import MailchimpApi, MemberPage, data_center
-from connector.shopify import ShopifyClient, ShopifySettings
-from connector.woocommerce import WooCommerceClient, WooSettings
-from sandbox.shopgen import generate_shop
-from sandbox.shopify import ShopifySandbox
-from sandbox.woocommerce import WooCommerceSandbox
+from segmail.connector.mailchimp import MailchimpApi, MemberPage, data_center
+from segmail.connector.shopify import ShopifyClient, ShopifySettings
+from segmail.connector.woocommerce import WooCommerceClient, WooSettings
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.shopify import ShopifySandbox
+from segmail.sandbox.woocommerce import WooCommerceSandbox
 from tests.mailchimp_fixture import checked_sandbox
 
 MAILCHIMP_VARS = ("SEGMAIL_LIVE_MAILCHIMP_KEY", "SEGMAIL_LIVE_MAILCHIMP_LIST")

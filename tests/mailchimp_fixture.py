@@ -13,14 +13,16 @@ from typing import Any
 import mailchimp_marketing
 import pytest
 
-from sandbox.mailchimp import MailchimpSandbox
+from segmail.sandbox.mailchimp import MailchimpSandbox
 
 SHOWN_VIOLATIONS = 5
 
 
 def spec_violations(sandbox: MailchimpSandbox) -> list[str]:
     """Every spec violation of every exchange the sandbox logged."""
-    from sandbox.spec import validate  # openapi-core takes most of a second to import: only when checking
+    from segmail.sandbox.spec import (
+        validate,  # openapi-core takes most of a second to import: only when checking
+    )
 
     return [problem for entry in list(sandbox.requests_log) for problem in validate(entry)]
 

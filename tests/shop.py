@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
-from connector.records import Contact, Event, Order, Record
-from jobs.compute import compute
-from jobs.config import AppConfig, parse_config
-from store.codec import to_us
-from store.db import Store
-from store.writer import write_records
+from segmail.connector.records import Contact, Event, Order, Record
+from segmail.jobs.compute import compute
+from segmail.jobs.config import AppConfig, parse_config
+from segmail.store.codec import to_us
+from segmail.store.db import Store
+from segmail.store.writer import write_records
 
 _ids = count(1)
 
@@ -79,7 +79,7 @@ class Shop:
         compute(self.store, cfg, as_of=as_of, now=as_of)
         from sqlalchemy import select
 
-        from store.schema import memberships
+        from segmail.store.schema import memberships
 
         out: dict[str, set[str]] = {name: set() for name in cfg.segment_defs}
         with self.store.engine.connect() as conn:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from connector.amounts import amount, optional_amount
-from connector.fields import FieldError
+from segmail.connector.amounts import amount, optional_amount
+from segmail.connector.fields import FieldError
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
-import connector.mailchimp
-from connector.http import ItemError
-from connector.mailchimp import CampaignInfo, MailchimpApi
-from sandbox.faults import Faults
-from sandbox.mailchimp import MailchimpSandbox
+import segmail.connector.mailchimp
+from segmail.connector.http import ItemError
+from segmail.connector.mailchimp import CampaignInfo, MailchimpApi
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.mailchimp import MailchimpSandbox
 from tests.mailchimp_fixture import Clock, official_client
 from tests.plugins.sandboxes import KEY
 
@@ -276,7 +276,7 @@ def test_campaigns_pages_and_filters(
     api.set_content(created[1].id, html="<p>Hi</p>", text="Hi")
     api.send_now(created[1].id)
 
-    monkeypatch.setattr(connector.mailchimp, "PAGE_SIZE", 2)
+    monkeypatch.setattr(segmail.connector.mailchimp, "PAGE_SIZE", 2)
     before = len(sandbox.requests_log)
     drafts = list(api.campaigns(list_id="list1", status="save"))
     assert [c.title for c in drafts] == ["weekly 0", "weekly 2", "weekly 3", "weekly 4", "weekly 5"]

@@ -9,8 +9,8 @@ import shlex
 
 import pytest
 
-from jobs.cli import main
-from sandbox.shopgen import generate_shop
+from segmail.jobs.cli import main
+from segmail.sandbox.shopgen import generate_shop
 from tests.conftest import T
 
 AS_OF = T.isoformat().replace("+00:00", "Z")

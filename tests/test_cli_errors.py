@@ -1,6 +1,6 @@
 """Every failure a user can cause or meet ends in one line naming what failed and what to do, never a traceback.
 
-Most cases run the real CLI as a subprocess (`python -m jobs.cli`), against local stand-ins: a closed
+Most cases run the real CLI as a subprocess (`python -m segmail.jobs.cli`), against local stand-ins: a closed
 port for an unreachable host, and a tiny HTTP server that answers every request with one fixed status
 for API errors. Exit statuses are the documented ones: 1 a failure, 2 bad config or input, 130 Ctrl-C.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import jobs.cli.rules
-from jobs.cli import main
+from segmail.jobs.cli import main
+from segmail.jobs.cli import rules as cli_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -58,7 +58,12 @@ def cli_env(tmp_path) -> dict[str, str]:
 def segmail(env, *args, **streams) -> subprocess.CompletedProcess[str]:
     streams = streams or {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args], env=env, cwd=ROOT, text=True, timeout=120, **streams
+        [sys.executable, "-m", "segmail.jobs.cli", *args],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        timeout=120,
+        **streams,
     )
 
 
@@ -278,7 +283,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, cli_env):
         silent.settimeout(60)
         toml = config(tmp_path, mailchimp_url=f"http://127.0.0.1:{silent.getsockname()[1]}/3.0")
         child = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "--config", str(toml), "sync", "--once"],
+            [sys.executable, "-m", "segmail.jobs.cli", "--config", str(toml), "sync", "--once"],
             env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         conn, _ = silent.accept()  # the CLI is now waiting for Mailchimp's answer
@@ -304,15 +309,21 @@ def test_an_unknown_option_names_the_subcommand_help(cli_env):
 def modules_with_main() -> list[str]:
     found = []
     for package in ("jobs", "sandbox", "sending", "bench", "connector", "segments", "store"):
+        root = package if package == "bench" else f"segmail.{package}"  # bench/ is not installed
         for path in sorted((ROOT / package).glob("*.py")):
             if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"):
-                found.append(f"{package}.{path.stem}")
-        found += [f"{package}.{path.parent.name}" for path in sorted((ROOT / package).glob("*/__main__.py"))]
+                found.append(f"{root}.{path.stem}")
+        found += [f"{root}.{path.parent.name}" for path in sorted((ROOT / package).glob("*/__main__.py"))]
     return found
 
 
 def test_every_runnable_module_is_found():
-    assert {"jobs.cli", "sandbox.mailchimp", "sending.render", "sending.i18n"} <= set(modules_with_main())
+    assert {
+        "segmail.jobs.cli",
+        "segmail.sandbox.mailchimp",
+        "segmail.sending.render",
+        "segmail.sending.i18n",
+    } <= set(modules_with_main())
 
 
 @pytest.mark.slow  # the CLI in a subprocess
@@ -341,7 +352,7 @@ def failing_rules_check(monkeypatch, exc: BaseException) -> None:
     def boom(_args, _ctx):
         raise exc
 
-    monkeypatch.setattr(jobs.cli.rules, "cmd_rules_check", boom)
+    monkeypatch.setattr(cli_rules, "cmd_rules_check", boom)
 
 
 def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(isolated, monkeypatch, capsys):

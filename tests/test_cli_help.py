@@ -9,7 +9,7 @@ from importlib import metadata
 
 import pytest
 
-from jobs.cli import build_parser, main
+from segmail.jobs.cli import build_parser, main
 
 
 def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("segmail",)):
@@ -76,6 +76,6 @@ def test_version_comes_from_the_installed_package(capsys):
 @pytest.mark.slow  # the CLI in a subprocess
 def test_python_dash_m_help():
     proc = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "segmail.jobs.cli", "--help"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and "--version" in proc.stdout and "--debug" in proc.stdout

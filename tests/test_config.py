@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import ConfigError, load_config, parse_config
-from segments.builtin import BUILTINS
+from segmail.jobs.config import ConfigError, load_config, parse_config
+from segmail.segments.builtin import BUILTINS
 
 ROOT = Path(__file__).resolve().parent.parent
 

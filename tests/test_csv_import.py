@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from connector.csv_files import CsvFileError, CsvReader
-from connector.records import Contact, Order, RowProblem
-from jobs.importer import import_csv
-from store.schema import contacts, events, orders
+from segmail.connector.csv_files import CsvFileError, CsvReader
+from segmail.connector.records import Contact, Order, RowProblem
+from segmail.jobs.importer import import_csv
+from segmail.store.schema import contacts, events, orders
 
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 
@@ -174,8 +174,8 @@ def test_order_record_types(tmp_path):
 
 
 def test_parallel_import_writes_exactly_what_the_in_process_import_writes(tmp_path):
-    from sandbox.shopgen import generate_shop
-    from store.db import open_store
+    from segmail.sandbox.shopgen import generate_shop
+    from segmail.store.db import open_store
 
     files = generate_shop(tmp_path / "shop", contacts=400, seed=2, as_of=NOW, messy_rows=True)
     results = []
@@ -214,6 +214,6 @@ def test_contact_reimport_changes_nothing_but_a_real_edit_updates(store, tmp_pat
     import_csv(store, edited, "contacts", now=NOW + timedelta(days=2))
     with store.engine.connect() as conn:
         bob = conn.execute(select(contacts).where(contacts.c.email_key == "bob@example.com")).one()
-    from store.codec import to_us
+    from segmail.store.codec import to_us
 
     assert bob.status == "cleaned" and bob.updated_at == to_us(NOW + timedelta(days=2))

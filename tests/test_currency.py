@@ -9,13 +9,13 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import select
 
-from connector.records import Order, OrderPage
-from jobs.compute import evaluate
-from jobs.config import ConfigError
-from jobs.importer import import_csv
-from jobs.shop_pull import pull_orders
-from store.currency import record_shop_currency, reporting_currency
-from store.schema import orders
+from segmail.connector.records import Order, OrderPage
+from segmail.jobs.compute import evaluate
+from segmail.jobs.config import ConfigError
+from segmail.jobs.importer import import_csv
+from segmail.jobs.shop_pull import pull_orders
+from segmail.store.currency import record_shop_currency, reporting_currency
+from segmail.store.schema import orders
 from tests.conftest import T
 from tests.shop import Shop, config, days
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connector.http import (
+from segmail.connector.http import (
     DEFAULTS,
     Call,
     ConfigurationError,
@@ -28,10 +28,16 @@ from connector.http import (
     TransientError,
     json_body,
 )
-from connector.mailchimp import MailchimpApi
-from connector.shopify import ShopifySettings
-from connector.shopify_graphql import ShopifyGraphQL
-from connector.woocommerce import BY_CREATED, BY_MODIFIED, WooCommerceClient, WooSettings, _Unsupported
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.connector.shopify import ShopifySettings
+from segmail.connector.shopify_graphql import ShopifyGraphQL
+from segmail.connector.woocommerce import (
+    BY_CREATED,
+    BY_MODIFIED,
+    WooCommerceClient,
+    WooSettings,
+    _Unsupported,
+)
 from tests.http_handler import HandlerTransport, answers
 from tests.shop import config
 
@@ -97,7 +103,7 @@ def test_attempts_run_out_on_the_last_error_and_a_reset_is_no_response():
 
 
 def test_secrets_never_reach_a_message_a_detail_or_a_log_line(caplog):
-    caplog.set_level(logging.INFO, logger="connector.http")
+    caplog.set_level(logging.INFO, logger="segmail.connector.http")
     leak = {"title": "Bad Request", "detail": f"the token {SECRET} is not valid here"}
     http = client(answers((500, {}, leak), (400, {}, leak)))
     with pytest.raises(ItemError) as info:
@@ -109,7 +115,7 @@ def test_secrets_never_reach_a_message_a_detail_or_a_log_line(caplog):
 
 
 def test_the_pacing_hook_runs_before_every_try_and_its_pause_is_slept_counted_and_logged(caplog):
-    caplog.set_level(logging.INFO, logger="connector.http")
+    caplog.set_level(logging.INFO, logger="segmail.connector.http")
     events: list[str] = []
     waits: list[float] = []
 

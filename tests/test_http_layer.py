@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.http import (
+from segmail.connector.http import (
     ConfigurationError,
     HttpStats,
     ItemError,

@@ -125,7 +125,7 @@ def test_no_layer_imports_one_above_it():
     assert upward_imports(import_graph()) == []
 
 
-@pytest.mark.parametrize("ref", ["jobs.send:send_job", "jobs.service:sync_job"])
+@pytest.mark.parametrize("ref", ["segmail.jobs.send:send_job", "segmail.jobs.service:sync_job"])
 def test_the_job_paths_stored_schedules_name_still_resolve(ref):
     """APScheduler keeps each job as the import path of its function: a store written by an earlier
     version names these, so they stay importable even if the code behind them moves."""
@@ -133,7 +133,7 @@ def test_the_job_paths_stored_schedules_name_still_resolve(ref):
 
 
 def test_the_migration_keeps_the_reason_codes_it_wrote():
-    from sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
-    from store.unsent import V4_BUCKET_FAILED, V4_CAMPAIGN_REMOVED
+    from segmail.sending.unsent import BUCKET_FAILED, CAMPAIGN_REMOVED
+    from segmail.store.unsent import V4_BUCKET_FAILED, V4_CAMPAIGN_REMOVED
 
     assert (V4_BUCKET_FAILED, V4_CAMPAIGN_REMOVED) == (BUCKET_FAILED, CAMPAIGN_REMOVED)

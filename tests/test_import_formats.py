@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from connector.shop_status import canonical, status_map
-from jobs.cli import main
-from jobs.importer import import_csv
-from store.codec import to_us
-from store.db import open_store
-from store.schema import contacts, orders
+from segmail.connector.shop_status import canonical, status_map
+from segmail.jobs.cli import main
+from segmail.jobs.importer import import_csv
+from segmail.store.codec import to_us
+from segmail.store.db import open_store
+from segmail.store.schema import contacts, orders
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 6, 15, tzinfo=UTC)

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from jobs.compute import compute
-from jobs.importer import import_csv
-from sandbox.shopgen import generate_increment, generate_shop
-from store.db import open_store
-from store.schema import features, memberships
+from segmail.jobs.compute import compute
+from segmail.jobs.importer import import_csv
+from segmail.sandbox.shopgen import generate_increment, generate_shop
+from segmail.store.db import open_store
+from segmail.store.schema import features, memberships
 from tests.conftest import T
 from tests.shop import config
 
@@ -78,7 +78,7 @@ def _group(rows):
 def _excluded(store):
     from sqlalchemy import func
 
-    from store.schema import contacts
+    from segmail.store.schema import contacts
 
     with store.engine.connect() as conn:
         return conn.execute(

@@ -18,11 +18,11 @@ from itertools import pairwise
 
 import pytest
 
-from connector.http import ConfigurationError
-from connector.mailchimp import PAGE_SIZE, MailchimpApi, subscriber_hash
-from connector.records import CONTACT_STATUSES, OrderPage
-from connector.shopify import MAX_PAGE_SIZE
-from connector.woocommerce import BY_MODIFIED
+from segmail.connector.http import ConfigurationError
+from segmail.connector.mailchimp import PAGE_SIZE, MailchimpApi, subscriber_hash
+from segmail.connector.records import CONTACT_STATUSES, OrderPage
+from segmail.connector.shopify import MAX_PAGE_SIZE
+from segmail.connector.woocommerce import BY_MODIFIED
 from tests.live_targets import (
     MAILCHIMP_TAG_VAR,
     MailchimpTarget,

@@ -17,12 +17,12 @@ import pytest
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
-from connector.http import ConfigurationError, TransientError
-from connector.mailchimp import MailchimpApi
-from jobs.config import ConfigError, parse_config
-from sandbox.faults import Faults
-from sandbox.mailchimp import MailchimpSandbox
-from sandbox.woocommerce import WooCommerceSandbox
+from segmail.connector.http import ConfigurationError, TransientError
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.jobs.config import ConfigError, parse_config
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.mailchimp import MailchimpSandbox
+from segmail.sandbox.woocommerce import WooCommerceSandbox
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

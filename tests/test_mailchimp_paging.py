@@ -3,7 +3,7 @@
 https://mailchimp.com/developer/marketing/api/list-members/list-members-info/ pages with `count` (≤ 1000)
 and `offset` and promises no snapshot. Sorted by `last_changed`, a member that changes mid-read moves to
 the end and every later offset shifts down by one: a plain offset read skips a member per change. The
-client overlaps its pages and checks the seam (connector.mailchimp.MailchimpApi.members).
+client overlaps its pages and checks the seam (segmail.connector.mailchimp.MailchimpApi.members).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connector.http import TransientError
-from connector.mailchimp import PAGE_OVERLAP, MailchimpApi, MemberPage
-from sandbox.mailchimp import MailchimpSandbox
+from segmail.connector.http import TransientError
+from segmail.connector.mailchimp import PAGE_OVERLAP, MailchimpApi, MemberPage
+from segmail.sandbox.mailchimp import MailchimpSandbox
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connector.http import ConfigurationError
-from connector.mailchimp import data_center, parse_activity, parse_members, subscriber_hash
+from segmail.connector.http import ConfigurationError
+from segmail.connector.mailchimp import data_center, parse_activity, parse_members, subscriber_hash
 
 
 def member(**kw):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.health import METRICS_CONTENT_TYPE, Counters, HealthServer, metrics_registry, metrics_text
+from segmail.jobs.health import METRICS_CONTENT_TYPE, Counters, HealthServer, metrics_registry, metrics_text
 
 FINISHED = datetime.fromtimestamp(1796160000.123, UTC)  # 2026-12-01T21:20:00.123Z; `:g` gave 1.79616e+09
 SNAP = {

@@ -14,15 +14,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-import jobs.pull as pull_module
-from connector.http import ConfigurationError, TransientError
-from connector.mailchimp import MemberPage
-from connector.mailchimp_members import MailchimpMembers
-from connector.records import Member, Order, OrderPage
-from jobs.pull import KEEP_PROBLEMS, Stream, pull
-from jobs.stopping import Interrupted
-from store import cursors
-from store.schema import orders
+import segmail.jobs.pull as pull_module
+from segmail.connector.http import ConfigurationError, TransientError
+from segmail.connector.mailchimp import MemberPage
+from segmail.connector.mailchimp_members import MailchimpMembers
+from segmail.connector.records import Member, Order, OrderPage
+from segmail.jobs.pull import KEEP_PROBLEMS, Stream, pull
+from segmail.jobs.stopping import Interrupted
+from segmail.store import cursors
+from segmail.store.schema import orders
 from tests.conftest import T
 
 STREAM = Stream[Order](

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
-from sending.merge_tags import MergeTagError, fill
-from sending.render import Variant
+from segmail.jobs.cli import main
+from segmail.sending.merge_tags import MergeTagError, fill
+from segmail.sending.render import Variant
 from tests.test_send import VIP
 from tests.test_send_cli import write_toml
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, insert, select
 
-from segments.rules import Compiler
-from store.codec import MONEY_SCALE, US_PER_DAY
-from store.schema import features
+from segmail.segments.rules import Compiler
+from segmail.store.codec import MONEY_SCALE, US_PER_DAY
+from segmail.store.schema import features
 
 T_US = 1_781_524_800_000_000  # 2026-06-15T12:00:00Z
 OPS = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from segments.rules import Compiler, RuleError
-from store.schema import features
+from segmail.segments.rules import Compiler, RuleError
+from segmail.store.schema import features
 from tests.conftest import T
 from tests.shop import Shop, config, days
 

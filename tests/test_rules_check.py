@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
-from jobs.config import ConfigError, parse_config
-from segments.suggest import did_you_mean
+from segmail.jobs.cli import main
+from segmail.jobs.config import ConfigError, parse_config
+from segmail.segments.suggest import did_you_mean
 from tests.test_send_cli import write_toml
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"

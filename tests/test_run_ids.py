@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from jobs import compute as compute_job
-from jobs.compute import compute
-from store.runs import RUN_NUMBER_LOCK, start_run
-from store.schema import runs
+from segmail.jobs import compute as compute_job
+from segmail.jobs.compute import compute
+from segmail.store.runs import RUN_NUMBER_LOCK, start_run
+from segmail.store.schema import runs
 from tests.conftest import T
 from tests.shop import Shop, config
 

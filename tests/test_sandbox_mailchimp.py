@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
-from sandbox.faults import Faults
-from sandbox.mailchimp import LoggedRequest, MailchimpSandbox
-from sandbox.shopgen import generate_shop
-from sandbox.spec import SPEC_PATH, validate
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.mailchimp import LoggedRequest, MailchimpSandbox
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.spec import SPEC_PATH, validate
 from tests.mailchimp_fixture import checked_sandbox, official_client
 
 T0 = datetime(2026, 1, 31, 10, 7, 30, tzinfo=UTC)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from connector.shop_status import CANONICAL, DEFAULTS
-from sandbox.woocommerce import WooCommerceSandbox
+from segmail.connector.shop_status import CANONICAL, DEFAULTS
+from segmail.sandbox.woocommerce import WooCommerceSandbox
 
 T0 = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 PLUS2 = timedelta(hours=2)

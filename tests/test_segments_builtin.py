@@ -268,8 +268,8 @@ def test_a_segment_removed_from_the_config_loses_its_members(shop):
     assert "germany" not in after
     from sqlalchemy import select
 
-    from store.runs import last_run
-    from store.schema import memberships
+    from segmail.store.runs import last_run
+    from segmail.store.schema import memberships
 
     with shop.store.engine.connect() as conn:
         assert conn.execute(select(memberships).where(memberships.c.segment == "germany")).first() is None

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from jobs.compute import compute
-from jobs.send import Sender, make_renderer
-from jobs.sync import pull_members
-from jobs.wiring import open_mailchimp
-from sandbox.faults import Faults
-from store.schema import send_buckets, send_ledger
+from segmail.jobs.compute import compute
+from segmail.jobs.send import Sender, make_renderer
+from segmail.jobs.sync import pull_members
+from segmail.jobs.wiring import open_mailchimp
+from segmail.sandbox.faults import Faults
+from segmail.store.schema import send_buckets, send_ledger
 from tests.plugins.sandboxes import KEY, NOW  # the fixtures `clock` and `sandbox` read them
 from tests.shop import Shop, config
 

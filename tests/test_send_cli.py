@@ -1,4 +1,4 @@
-"""The marketer's commands: templates check, render, send plan and send test, through `jobs.cli.main`."""
+"""The marketer's commands: templates check, render, send plan and send test, through `segmail.jobs.cli.main`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from jobs.cli import main
+from segmail.jobs.cli import main
 from tests.mailchimp_fixture import Clock, checked_sandbox
 from tests.test_send import KEY, NOW, SHOPPING, VIP, cfg, setup
 

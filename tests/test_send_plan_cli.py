@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.cli import main
-from jobs.compute import compute
+from segmail.jobs.cli import main
+from segmail.jobs.compute import compute
 from tests.shop import Shop, config
 from tests.test_send import NOW, VIP
 from tests.test_send_cli import write_toml

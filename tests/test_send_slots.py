@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from jobs.compute import compute
-from jobs.sync import pull_members
-from jobs.wiring import open_mailchimp
-from store.schema import send_buckets
+from segmail.jobs.compute import compute
+from segmail.jobs.sync import pull_members
+from segmail.jobs.wiring import open_mailchimp
+from segmail.store.schema import send_buckets
 from tests.shop import Shop
 from tests.test_send import KEY, NOW, VIP, cfg, jobs_of, sender_for
 

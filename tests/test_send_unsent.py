@@ -13,18 +13,18 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select, text
 
-from jobs.cli.context import Context
-from jobs.cli.send import cmd_send_unsent
-from jobs.health import Counters, health, metrics_registry, metrics_text, snapshot
-from jobs.send import SlotResult
-from jobs.status import print_status, status_report
-from sending.plan import PlannedSend
-from sending.slot import plan_slot
-from sending.unsent import documented
-from store import instances, ledger
-from store.codec import to_us
-from store.db import MIGRATIONS, open_store, set_meta
-from store.schema import send_buckets, send_ledger, send_unsent
+from segmail.jobs.cli.context import Context
+from segmail.jobs.cli.send import cmd_send_unsent
+from segmail.jobs.health import Counters, health, metrics_registry, metrics_text, snapshot
+from segmail.jobs.send import SlotResult
+from segmail.jobs.status import print_status, status_report
+from segmail.sending.plan import PlannedSend
+from segmail.sending.slot import plan_slot
+from segmail.sending.unsent import documented
+from segmail.store import instances, ledger
+from segmail.store.codec import to_us
+from segmail.store.db import MIGRATIONS, open_store, set_meta
+from segmail.store.schema import send_buckets, send_ledger, send_unsent
 from tests.test_send import NOW, SHOPPING, VIP, cfg, deliver_all, jobs_of, sender_for, setup
 
 BERLIN_SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -204,7 +204,7 @@ def test_an_old_store_resumes_its_in_flight_bucket_and_reports_its_failed_one(sa
         set_meta(conn, "schema_version", 3)
     store.dispose()
     migrated = open_store(store_url)
-    assert len(MIGRATIONS) == 4  # v3 → v4 → v5
+    assert len(MIGRATIONS) == 5  # v3 → v4 → v5 → v6
     (row,) = unsent_rows(migrated)
     assert (row["email_key"], row["reason"], row["detail"]) == ("ny@x.io", "bucket_failed", "refused")
     sender = sender_for(migrated, c, api, clock)

@@ -25,11 +25,11 @@ from bench.service_harness import (
     wait_for,
     write_config,
 )
-from jobs.importer import import_csv
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
-from store.db import open_store
-from store.schema import esp_memberships, memberships
+from segmail.jobs.importer import import_csv
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.shopgen import generate_shop
+from segmail.store.db import open_store
+from segmail.store.schema import esp_memberships, memberships
 from tests.conftest import T
 from tests.mailchimp_fixture import checked_sandbox
 
@@ -115,7 +115,7 @@ def test_service_syncs_on_schedule_serves_health_and_stops_cleanly(sandbox, stor
 def status_json(config):
     """`segmail status --format json` as a separate process: its exit code and its report."""
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--config", str(config), "status", "--format", "json"],
+        [sys.executable, "-m", "segmail.jobs.cli", "--config", str(config), "status", "--format", "json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return done.returncode, json.loads(done.stdout) if done.stdout else done.stderr

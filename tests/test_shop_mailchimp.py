@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from connector.http import ConfigurationError
-from jobs.shop_pull import pull_orders
-from jobs.wiring import WiringError, open_shop
-from sandbox.shopgen import generate_shop
-from store.schema import orders
+from segmail.connector.http import ConfigurationError
+from segmail.jobs.shop_pull import pull_orders
+from segmail.jobs.wiring import WiringError, open_shop
+from segmail.sandbox.shopgen import generate_shop
+from segmail.store.schema import orders
 from tests.conftest import T
 from tests.mailchimp_fixture import checked_sandbox
 from tests.shop import config
@@ -87,7 +87,7 @@ def test_malformed_orders_are_reported_by_id_and_skipped(sandbox, store):
 
 def test_a_pull_killed_after_a_page_resumes_and_never_double_counts(sandbox, store, monkeypatch):
     c = cfg(sandbox)
-    import jobs.pull as job  # the one pull loop writes every page
+    import segmail.jobs.pull as job  # the one pull loop writes every page
 
     real = job.write_records
     calls = []

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from jobs.cli import main
-from jobs.shop_pull import pull_orders
-from jobs.wiring import WiringError, open_shop
-from sandbox.shopgen import generate_shop
-from sandbox.woocommerce import WooCommerceSandbox
-from store import cursors
-from store.schema import orders
+from segmail.jobs.cli import main
+from segmail.jobs.shop_pull import pull_orders
+from segmail.jobs.wiring import WiringError, open_shop
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.woocommerce import WooCommerceSandbox
+from segmail.store import cursors
+from segmail.store.schema import orders
 from tests.conftest import T
 from tests.shop import config
 
@@ -70,7 +70,7 @@ def test_cli_shop_pull_once(woo, store_url, tmp_path, monkeypatch, capsys):
 def test_shopify_pull_through_the_job(tmp_path, store):
     import hashlib
 
-    from sandbox.shopify import ShopifySandbox, _schema_path
+    from segmail.sandbox.shopify import ShopifySandbox, _schema_path
 
     assert hashlib.sha256(_schema_path().read_bytes()).hexdigest() == (
         "e76728a6f19a87dbdee2afa2da94985b0e775292a5d96f011929a5bc93f573e3"
@@ -112,11 +112,11 @@ def test_each_stored_page_is_one_progress_line(woo, store, caplog):
 @pytest.fixture
 def shopify_cli(tmp_path, store_url, monkeypatch):
     """`segmail shop pull --once` against a Shopify sandbox; retries do not sleep."""
-    from sandbox.shopify import ShopifySandbox
+    from segmail.sandbox.shopify import ShopifySandbox
 
     files = generate_shop(tmp_path / "shop", contacts=60, seed=4, as_of=T - timedelta(days=1))
     monkeypatch.setenv("SEGMAIL_STORE_URL", store_url)
-    monkeypatch.setattr("connector.shopify_graphql.time.sleep", lambda _s: None)
+    monkeypatch.setattr("segmail.connector.shopify_graphql.time.sleep", lambda _s: None)
 
     def run(box: ShopifySandbox, url: str | None = None, token: str | None = None) -> int:
         box.load_orders(files.orders, contacts_csv=files.contacts)
@@ -145,8 +145,8 @@ def test_cli_shopify_failures_are_one_line_without_a_traceback(shopify_cli, caps
                                                                 status, says):  # fmt: skip
     from graphql import GraphQLError
 
-    from sandbox.faults import Faults
-    from sandbox.shopify import ShopifySandbox
+    from segmail.sandbox.faults import Faults
+    from segmail.sandbox.shopify import ShopifySandbox
 
     def broken(*_a, **_k):
         raise GraphQLError("Internal error. Looks like something went wrong on our end.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.shopgen import (
+from segmail.sandbox.shopgen import (
     CONTACT_COLUMNS,
     EVENT_COLUMNS,
     ORDER_COLUMNS,

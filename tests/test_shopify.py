@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from graphql import parse, validate
 
-from connector.http import ApiError, ConfigurationError
-from connector.records import Order, OrderPage
-from connector.shop_status import status_map
-from connector.shopify import (
+from segmail.connector.http import ApiError, ConfigurationError
+from segmail.connector.records import Order, OrderPage
+from segmail.connector.shop_status import status_map
+from segmail.connector.shopify import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
     BULK_RUN_MUTATION,
@@ -29,10 +29,10 @@ from connector.shopify import (
     ShopifySettings,
     parse_order,
 )
-from connector.shopify_queries import PagePlan
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
-from sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
+from segmail.connector.shopify_queries import PagePlan
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TOKEN = "shpat_0123456789abcdef_secret"
@@ -328,7 +328,7 @@ def test_a_bulk_operation_left_running_by_a_crashed_pull_is_adopted(sandbox, ft)
 
 
 def test_bulk_import_in_many_partitions_matches_paging(sandbox, ft, monkeypatch) -> None:
-    import connector.shopify_bulk as bulk_module
+    import segmail.connector.shopify_bulk as bulk_module
 
     monkeypatch.setattr(bulk_module, "PARTITION_BYTES", 4_000)  # dozens of partitions for this shop
     with client_for(sandbox, ft, bulk_threshold=0) as client:
@@ -382,7 +382,7 @@ def test_an_order_with_more_line_items_than_a_page_holds_gets_them_all(sandbox, 
 
 
 def test_a_page_shopify_prices_above_the_limit_is_asked_again_smaller(shop, ft, wall, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="connector.shopify")
+    caplog.set_level(logging.INFO, logger="segmail.connector.shopify")
     # Shopify "reserves the right to set manual costs on fields": customer at 5 points, not 1, makes
     # the default page 992 + 33 * 4 = 1124 points, which Shopify refuses
     with make_sandbox(shop, ft, wall, field_costs={"Order.customer": 5}) as sb:
@@ -399,7 +399,7 @@ def test_a_page_shopify_prices_above_the_limit_is_asked_again_smaller(shop, ft, 
 
 
 def test_a_higher_reported_cost_is_logged_and_paced_by(shop, ft, wall, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="connector.shopify")
+    caplog.set_level(logging.INFO, logger="segmail.connector.shopify")
     # page_size 10 leaves room for 44 line items: 2 + 10 * (10 + 88) = 982 by the rule; Shopify charges
     # 992 (customer at 2). Accepted, so 1000 * 982 / 992 = 989 rule points still hold the same page,
     # but the bucket is now waited on for Shopify's 992, not the rule's 982
@@ -433,7 +433,7 @@ def test_the_bulk_decision_reads_the_count_precision(sandbox, ft) -> None:
 def test_orders_count_stops_at_10000_with_at_least(sandbox, ft, monkeypatch) -> None:
     # 2025-01 QueryRoot.ordersCount: "Limited to a maximum of 10000."; CountPrecision.AT_LEAST: "The
     # count is at least the value. A limit was imposed and reached." (a smaller cap stands in for 10,000)
-    import sandbox.shopify as sandbox_module
+    import segmail.sandbox.shopify as sandbox_module
 
     monkeypatch.setattr(sandbox_module, "_ORDERS_COUNT_CAP", 50)
     n = len(sandbox.order_numbers())
@@ -449,7 +449,7 @@ def test_orders_count_stops_at_10000_with_at_least(sandbox, ft, monkeypatch) -> 
 
 
 def test_every_wait_is_one_log_line_with_its_seconds(shop, ft, wall, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="connector.shopify")
+    caplog.set_level(logging.INFO, logger="segmail.connector.shopify")
     with make_sandbox(shop, ft, wall, maximum_available=100.0, restore_rate=10.0) as sb:
         sb.drain(0.0)  # someone else emptied the bucket: the first call is THROTTLED
         with client_for(sb, ft, page_size=10) as client:

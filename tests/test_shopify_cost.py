@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 from graphql import GraphQLNamedType, get_named_type, is_leaf_type, parse, validate
 
-from connector.shopify_cost import MAX_QUERY_COST, actual_cost, requested_cost
-from connector.shopify_queries import (
+from segmail.connector.shopify_cost import MAX_QUERY_COST, actual_cost, requested_cost
+from segmail.connector.shopify_queries import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
     BULK_RUN_MUTATION,
@@ -30,7 +30,7 @@ from connector.shopify_queries import (
     line_items_first,
     plan_page,
 )
-from sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
+from segmail.sandbox.shopify import GRAPHQL_PATH, ShopifySandbox, load_schema
 
 # One order node of ORDERS_QUERY: Order 1 + totalPriceSet 1 + its shopMoney 1 + totalRefundedSet 1
 # + its shopMoney 1 + billingAddress 1 + shippingAddress 1 + customer 1 = 8 (scalars and enums 0),

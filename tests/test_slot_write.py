@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from store import ledger
-from store.ledger import Entry, NewBucket, SlotWrite
-from store.schema import send_buckets, send_ledger
+from segmail.store import ledger
+from segmail.store.ledger import Entry, NewBucket, SlotWrite
+from segmail.store.schema import send_buckets, send_ledger
 
 AT = 1_700_000_000_000_000
 

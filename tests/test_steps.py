@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import steps
-from jobs.steps import Inputs, Step, run_steps
-from jobs.stopping import Interrupted
+from segmail.jobs import steps
+from segmail.jobs.steps import Inputs, Step, run_steps
+from segmail.jobs.stopping import Interrupted
 from tests.conftest import T
 
 

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-import jobs.sync as sync_job
-from connector.http import ConfigurationError
-from jobs.cycle import sync_once
-from jobs.importer import import_csv
-from jobs.wiring import WiringError, open_mailchimp
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
-from segments.windows import DEFAULT_ENGAGEMENT_DAYS
-from store import esp
-from store.schema import contacts, events, memberships
+import segmail.jobs.sync as sync_job
+from segmail.connector.http import ConfigurationError
+from segmail.jobs.cycle import sync_once
+from segmail.jobs.importer import import_csv
+from segmail.jobs.wiring import WiringError, open_mailchimp
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.shopgen import generate_shop
+from segmail.segments.windows import DEFAULT_ENGAGEMENT_DAYS
+from segmail.store import esp
+from segmail.store.schema import contacts, events, memberships
 from tests.conftest import T
 from tests.mailchimp_fixture import checked_sandbox, official_client
 from tests.shop import config
@@ -127,9 +127,9 @@ def test_second_sync_sends_only_the_differences(sandbox, store, tmp_path):
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from connector.records import Order
-    from store.codec import to_us
-    from store.writer import write_records
+    from segmail.connector.records import Order
+    from segmail.store.codec import to_us
+    from segmail.store.writer import write_records
 
     with store.engine.begin() as conn:
         write_records(
@@ -241,9 +241,9 @@ def test_engagement_is_pulled_for_sent_campaigns(sandbox, store, tmp_path):
 
 def test_members_outside_the_audience_are_skipped_and_counted(sandbox, store, tmp_path):
     sandbox.add_member("list1", "in@example.com")
-    from connector.records import Contact
-    from store.codec import to_us
-    from store.writer import write_records
+    from segmail.connector.records import Contact
+    from segmail.store.codec import to_us
+    from segmail.store.writer import write_records
 
     with store.engine.begin() as conn:
         write_records(
@@ -329,8 +329,8 @@ def test_engagement_window_comes_from_the_rules():
 
 
 def test_cli_sync_once_and_dry_run(sandbox, store_url, tmp_path, monkeypatch, capsys):
-    from jobs.cli import main
-    from store.db import open_store
+    from segmail.jobs.cli import main
+    from segmail.store.db import open_store
 
     store = open_store(store_url)
     setup_shop(sandbox, store, tmp_path, contacts_n=200)

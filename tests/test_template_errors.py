@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import main
-from jobs.start import open_service
-from sending.render import Renderer, ShopIdentity, TemplateError, Variant
+from segmail.jobs.cli import main
+from segmail.jobs.start import open_service
+from segmail.sending.render import Renderer, ShopIdentity, TemplateError, Variant
 from tests.test_send import KEY, SHOPPING, VIP, cfg, sender_for, setup
 from tests.test_send_cli import write_toml
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from sending import i18n
-from sending.i18n import (
+from segmail.sending import i18n
+from segmail.sending.i18n import (
     catalog_path,
     extract_messages,
     read_catalog,
     translation_problems,
     update_catalogs,
 )
-from sending.plaintext import html_to_text
-from sending.render import (
+from segmail.sending.plaintext import html_to_text
+from segmail.sending.render import (
     DIMENSIONS,
     LANGUAGES,
     Renderer,
@@ -29,8 +29,8 @@ from sending.render import (
     Variant,
     normalize_language,
 )
-from sending.render import main as render_main
-from sending.season import SEASONS, SOUTHERN, TROPICAL, season_for
+from segmail.sending.render import main as render_main
+from segmail.sending.season import SEASONS, SOUTHERN, TROPICAL, season_for
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SHOP = ShopIdentity(
@@ -145,7 +145,7 @@ def test_every_shipped_text_is_translated_in_every_catalog() -> None:
 
 
 def test_shipped_catalogs_are_up_to_date(tmp_path: Path) -> None:
-    """No obsolete entries, current file:line comments: `python -m sending.i18n update` changes no message."""
+    """No obsolete entries, current file:line comments: `python -m segmail.sending.i18n update` changes no message."""
     copy = tmp_path / "templates"
     shutil.copytree(TEMPLATES, copy)
     update_catalogs(copy)

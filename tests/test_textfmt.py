@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from jobs.textfmt import pairs, text
+from segmail.jobs.textfmt import pairs, text
 
 
 def test_pairs_flattens_nested_counts_readably():

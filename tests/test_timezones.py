@@ -11,7 +11,7 @@ import pytz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sending.timezones import (
+from segmail.sending.timezones import (
     SEARCH_DAYS,
     TZ_SOURCES,
     LateDecision,
@@ -29,7 +29,7 @@ from sending.timezones import (
     quarter_hour_ceil,
     slot_instant,
 )
-from sending.zone_tables import MAIN_ZONE, PROVINCE_ZONES, TERRITORY_COUNTRY
+from segmail.sending.zone_tables import MAIN_ZONE, PROVINCE_ZONES, TERRITORY_COUNTRY
 
 
 def utc(*args: int) -> datetime:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.config import ConfigError
-from jobs.wiring import WiringError, mailchimp_key, member_source, open_mailchimp, open_shop
+from segmail.jobs.config import ConfigError
+from segmail.jobs.wiring import WiringError, mailchimp_key, member_source, open_mailchimp, open_shop
 from tests.shop import config
 
 KEY = "0123456789abcdef0123456789abcdef-us6"

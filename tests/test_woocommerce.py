@@ -10,12 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from connector.http import ConfigurationError
-from connector.records import OrderPage
-from connector.woocommerce import BY_CREATED, BY_MODIFIED, MAX_UTC_OFFSET, WooCommerceClient, WooSettings
-from sandbox.faults import Faults
-from sandbox.shopgen import generate_shop
-from sandbox.woocommerce import WooCommerceSandbox
+from segmail.connector.http import ConfigurationError
+from segmail.connector.records import OrderPage
+from segmail.connector.woocommerce import (
+    BY_CREATED,
+    BY_MODIFIED,
+    MAX_UTC_OFFSET,
+    WooCommerceClient,
+    WooSettings,
+)
+from segmail.sandbox.faults import Faults
+from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.woocommerce import WooCommerceSandbox
 
 T0 = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)  # the first order's creation
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the sandbox clock, for edits

@@ -4,6 +4,6 @@ One module per command group registers its subcommands (`register`) and holds th
 `app` holds the global options, dispatch and error handling, `context` what every command shares.
 """
 
-from jobs.cli.app import build_parser, main
+from segmail.jobs.cli.app import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -1,8 +1,8 @@
-"""`python -m jobs.cli`: the same as the `segmail` console script."""
+"""`python -m segmail.jobs.cli`: the same as the `segmail` console script."""
 
 import sys
 
-from jobs.cli import main
+from segmail.jobs.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from jobs import errors
-from jobs.cli import demo, imports, rules, sandbox, segments, send, service, shop, sync, templates
-from jobs.cli.context import Context, err
-from jobs.config import load_config
+from segmail.jobs import errors
+from segmail.jobs.cli import demo, imports, rules, sandbox, segments, send, service, shop, sync, templates
+from segmail.jobs.cli.context import Context, err
+from segmail.jobs.config import load_config
 
 # in the order `segmail --help` lists them
 COMMAND_GROUPS = (imports, segments, rules, sync, shop, sandbox, templates, send, service, demo)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from jobs.config import AppConfig
-from jobs.errors import UsageError
-from store.db import Store, open_store
+from segmail.jobs.config import AppConfig
+from segmail.jobs.errors import UsageError
+from segmail.store.db import Store, open_store
 
 out = Console()
 err = Console(stderr=True)

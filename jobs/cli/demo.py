@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobs.cli.context import AS_OF_HELP, Context, out, parse_as_of
+from segmail.jobs.cli.context import AS_OF_HELP, Context, out, parse_as_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.demo import run_demo
+    from segmail.jobs.demo import run_demo
 
     return run_demo(
         contacts=args.contacts,

@@ -7,10 +7,10 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connector.csv_files import FORMAT_NAMES, KINDS
-from jobs.cli.context import Context, err, out
-from jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
-from jobs.importer import ImportFailed, ImportSummary, import_csv, import_zone, summary_lines
+from segmail.connector.csv_files import FORMAT_NAMES, KINDS
+from segmail.jobs.cli.context import Context, err, out
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
+from segmail.jobs.importer import ImportFailed, ImportSummary, import_csv, import_zone, summary_lines
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,16 +7,16 @@ import argparse
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from jobs.cli.context import Context
-from jobs.errors import UsageError
+from segmail.jobs.cli.context import Context
+from segmail.jobs.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a command needs them: `segmail --help` stays quick
-    from sending.campaigns import CampaignDef
-    from sending.render import Renderer, Variant
+    from segmail.sending.campaigns import CampaignDef
+    from segmail.sending.render import Renderer, Variant
 
 
 def renderer(ctx: Context) -> Renderer:
-    from jobs.send import make_renderer
+    from segmail.jobs.send import make_renderer
 
     try:
         return make_renderer(ctx.config)
@@ -45,7 +45,7 @@ def variant_for(
     args: argparse.Namespace, ctx: Context, chosen: CampaignDef, templates: Renderer, as_of: datetime
 ) -> tuple[Variant, date]:
     """The variant `--segment`, `--language` and `--country` pick, and the send's local date."""
-    from jobs.preview import chosen_variant
+    from segmail.jobs.preview import chosen_variant
 
     if args.language and args.language not in templates.languages:
         raise UsageError(

@@ -6,9 +6,9 @@ import argparse
 
 from rich.table import Table
 
-from jobs.cli import mail
-from jobs.cli.context import Context, err, out
-from jobs.errors import EXIT_OK, EXIT_USAGE
+from segmail.jobs.cli import mail
+from segmail.jobs.cli.context import Context, err, out
+from segmail.jobs.errors import EXIT_OK, EXIT_USAGE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.config_check import check_campaigns
+    from segmail.jobs.config_check import check_campaigns
 
     config = ctx.config  # loading it checked every key, rule and segment reference
     checked = check_campaigns(config, mail.renderer(ctx) if config.campaigns else None)

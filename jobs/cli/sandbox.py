@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.cli.context import Context, err, parse_as_of
+from segmail.jobs.cli.context import Context, err, parse_as_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
-    from sandbox.serve import serve
+    from segmail.sandbox.serve import serve
 
     return serve(
         port=args.port,

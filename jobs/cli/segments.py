@@ -11,13 +11,13 @@ from typing import TextIO
 
 from rich.table import Table
 
-from connector.fields import FieldError, email_key
-from jobs import segment_views
-from jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
-from jobs.compute import compute
-from jobs.config import AppConfig
-from jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
-from segments import engine
+from segmail.connector.fields import FieldError, email_key
+from segmail.jobs import segment_views
+from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
+from segmail.jobs.compute import compute
+from segmail.jobs.config import AppConfig
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
+from segmail.segments import engine
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

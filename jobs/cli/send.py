@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from connector.fields import FieldError, email_key
-from jobs.cli import mail
-from jobs.cli.context import Context, err, out, parse_as_of
-from jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
-from jobs.textfmt import pairs
+from segmail.connector.fields import FieldError, email_key
+from segmail.jobs.cli import mail
+from segmail.jobs.cli.context import Context, err, out, parse_as_of
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
+from segmail.jobs.textfmt import pairs
 
 if TYPE_CHECKING:
-    from sending.plan import PlannedSend
+    from segmail.sending.plan import PlannedSend
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,8 +89,8 @@ def _write_plan(plans: Iterable[PlannedSend]) -> _Written:
 
 
 def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.plan_notes import plan_source, why_nobody
-    from jobs.send import Sender
+    from segmail.jobs.plan_notes import plan_source, why_nobody
+    from segmail.jobs.send import Sender
 
     campaign = mail.campaign(ctx, args.campaign)
     as_of = parse_as_of(args.as_of)
@@ -115,8 +115,8 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_send_unsent(args: argparse.Namespace, ctx: Context) -> int:
     """Unsent errors one CSV row per recipient; `--clear` then acknowledges the rows it printed."""
-    from jobs.unsent import list_unsent
-    from store.codec import from_us
+    from segmail.jobs.unsent import list_unsent
+    from segmail.store.codec import from_us
 
     def cell(value: Any) -> str:  # the two instants are the row's only integers
         at = from_us(value) if isinstance(value, int) else None
@@ -134,9 +134,9 @@ def cmd_send_unsent(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_send_test(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.send import Sender
-    from jobs.wiring import open_mailchimp
-    from sending.render import TemplateError
+    from segmail.jobs.send import Sender
+    from segmail.jobs.wiring import open_mailchimp
+    from segmail.sending.render import TemplateError
 
     campaign = mail.campaign(ctx, args.campaign)
     try:

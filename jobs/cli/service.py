@@ -7,8 +7,8 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from jobs.cli.context import Context, out
-from jobs.errors import EXIT_FAILED, EXIT_OK
+from segmail.jobs.cli.context import Context, out
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.logs import secrets_from, setup_logging
-    from jobs.start import open_service
+    from segmail.jobs.logs import secrets_from, setup_logging
+    from segmail.jobs.start import open_service
 
     setup_logging(args.log_format, secrets=secrets_from(os.environ))
     service = open_service(ctx.config, ctx.store)
@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.status import status_report
+    from segmail.jobs.status import status_report
 
     report = status_report(ctx.store, ctx.config, now=datetime.now(UTC))
     if args.format == "json":
@@ -58,7 +58,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
         print(json.dumps(report, indent=2, sort_keys=True, default=str))
     else:
-        from jobs.status import print_status
+        from segmail.jobs.status import print_status
 
         print_status(report, out)
     return EXIT_OK if report["health"]["status"] == "ok" else EXIT_FAILED

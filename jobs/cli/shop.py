@@ -6,8 +6,8 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from jobs.cli.context import Context, err, out
-from jobs.errors import EXIT_OK, UsageError
+from segmail.jobs.cli.context import Context, err, out
+from segmail.jobs.errors import EXIT_OK, UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_shop_pull(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.cycle import shop_pull_once
-    from jobs.logs import command_log_lines, secrets_from
-    from jobs.wiring import open_shop
+    from segmail.jobs.cycle import shop_pull_once
+    from segmail.jobs.logs import command_log_lines, secrets_from
+    from segmail.jobs.wiring import open_shop
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")

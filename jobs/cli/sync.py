@@ -9,9 +9,9 @@ from datetime import datetime
 
 from rich.table import Table
 
-from jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
-from jobs.config import AppConfig
-from jobs.errors import EXIT_OK, UsageError
+from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
+from segmail.jobs.config import AppConfig
+from segmail.jobs.errors import EXIT_OK, UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs import cycle, sync
-    from jobs.wiring import open_mailchimp
+    from segmail.jobs import cycle, sync
+    from segmail.jobs.wiring import open_mailchimp
 
     if not args.once:
         raise UsageError("pass --once (the long-running service is `segmail run`)")
@@ -52,7 +52,7 @@ def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sync_dry_run(ctx: Context, api: object, as_of: datetime) -> int:
-    from jobs.sync import dry_run
+    from segmail.jobs.sync import dry_run
 
     shown = 0
     with dry_run(ctx.store, ctx.config, as_of=as_of) as pending:
@@ -69,7 +69,7 @@ def _sync_dry_run(ctx: Context, api: object, as_of: datetime) -> int:
 
 
 def _print_sync(summary: object, config: AppConfig) -> None:
-    from jobs.sync import SyncSummary
+    from segmail.jobs.sync import SyncSummary
 
     assert isinstance(summary, SyncSummary)
     out.print(

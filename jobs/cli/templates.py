@@ -7,13 +7,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connector.fields import FieldError
-from jobs.cli import mail
-from jobs.cli.context import Context, err, out, parse_as_of
-from jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
+from segmail.connector.fields import FieldError
+from segmail.jobs.cli import mail
+from segmail.jobs.cli.context import Context, err, out, parse_as_of
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from jobs.preview import SampleContact
+    from segmail.jobs.preview import SampleContact
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
     renderer = mail.renderer(ctx)
-    from jobs.config_check import check_templates
+    from segmail.jobs.config_check import check_templates
 
     result = check_templates(ctx.config, renderer, args.template)
     for warning in result.warnings:
@@ -59,14 +59,14 @@ def cmd_templates_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_render(args: argparse.Namespace, ctx: Context) -> int:
-    from jobs.preview import preview
-    from sending.render import TemplateError, normalize_language
+    from segmail.jobs.preview import preview
+    from segmail.sending.render import TemplateError, normalize_language
 
     campaign = mail.campaign(ctx, args.campaign)
     renderer = mail.renderer(ctx)
     as_of = parse_as_of(args.as_of)
     if args.segment and args.segment not in ctx.config.segment_defs:
-        from segments.suggest import did_you_mean
+        from segmail.segments.suggest import did_you_mean
 
         known = ctx.config.segment_defs
         hint = did_you_mean(args.segment, known) or f" (known: {', '.join(known)})"
@@ -107,7 +107,7 @@ def cmd_render(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sample_contact(ctx: Context, email: str) -> SampleContact:
-    from jobs.preview import sample_contact
+    from segmail.jobs.preview import sample_contact
 
     try:
         contact = sample_contact(ctx.store, email)

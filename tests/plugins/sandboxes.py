@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.mailchimp import MailchimpSandbox
+from segmail.sandbox.mailchimp import MailchimpSandbox
 from tests.mailchimp_fixture import Clock, checked_sandbox
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
