@@ -14,6 +14,7 @@ import os
 import shlex
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,18 +104,11 @@ def run_demo(
 ) -> int:
     """`frozen` (an explicit --as-of): every clock — service, sandboxes — stands at `as_of`."""
     workdir = workdir.resolve()  # the config resolves a relative store path against its own folder
-    workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "segmail-demo.db"
-    for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        leftover.unlink(missing_ok=True)  # the demo always starts from a fresh store
+    db = _fresh_store_file(workdir)
     console.print(f"[bold]1. sandboxes[/]: a generated shop ({contacts} customers, seed {seed}) served as Shopify, "
                   "its customers as a Mailchimp audience")  # fmt: skip
     clock = (lambda: as_of) if frozen else None
-    with tempfile.TemporaryDirectory(prefix="segmail-demo-shop-") as tmp:
-        files = generate_shop(Path(tmp), contacts=contacts, seed=seed, as_of=as_of)
-        # a Shopify Plus shop's rate limits, so the first pull of a demo takes seconds, not minutes
-        shopify = ShopifySandbox(maximum_available=20_000, restore_rate=1_000, now=clock)
-        shopify.load_orders(files.orders, contacts_csv=files.contacts)
+    shopify = _shopify_sandbox(contacts=contacts, seed=seed, as_of=as_of, clock=clock)
     mailchimp = MailchimpSandbox(api_key=API_KEY, clock=clock)
     mailchimp.add_list(LIST_ID, "segmail demo audience")
     members = mailchimp.load_audience(LIST_ID, contacts=contacts, seed=seed, as_of=as_of)
@@ -151,6 +145,27 @@ def run_demo(
             if service.source is not None:
                 service.source.close()
             store.dispose()
+
+
+def _fresh_store_file(workdir: Path) -> Path:
+    """The demo's SQLite file in `workdir`, any store a previous demo left there deleted."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "segmail-demo.db"
+    for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # the demo always starts from a fresh store
+    return db
+
+
+def _shopify_sandbox(
+    *, contacts: int, seed: int, as_of: datetime, clock: Callable[[], datetime] | None
+) -> ShopifySandbox:
+    """A generated shop's orders and customers, served as Shopify."""
+    with tempfile.TemporaryDirectory(prefix="segmail-demo-shop-") as tmp:
+        files = generate_shop(Path(tmp), contacts=contacts, seed=seed, as_of=as_of)
+        # a Shopify Plus shop's rate limits, so the first pull of a demo takes seconds, not minutes
+        shopify = ShopifySandbox(maximum_available=20_000, restore_rate=1_000, now=clock)
+        shopify.load_orders(files.orders, contacts_csv=files.contacts)
+    return shopify
 
 
 def _print_cycle(console: Console, config: AppConfig, result: Any) -> None:

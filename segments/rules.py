@@ -10,47 +10,54 @@ Exactness: a comparison of a column with a constant is rewritten onto the stored
 `total_spent >= 99.90` becomes `total_spent_e4 >= 999000`), so inclusive and exclusive edges are
 exact. Constant sub-expressions (parameters, shop statistics) are folded in Python with
 Fractions. Missing values follow one rule: any comparison with a missing value is false, and
-`x is None` asks for it explicitly.
+`x is None` asks for it explicitly. What a rule may name, and the errors, live in segments.rule_language.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-import operator
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, false, func, literal, not_, or_, true
 
-from segmail.segments.suggest import did_you_mean
+from segmail.segments.rule_language import (
+    FEATURES,
+    FUNCTIONS,
+    MIRRORED,
+    PY_ARITH,
+    PY_COMPARE,
+    Kind,
+    ParamValue,
+    RuleError,
+    Stats,
+    as_datetime,
+    names_in,
+    parse,
+    unknown_function_message,
+    unknown_name_message,
+)
 from segmail.store.codec import MONEY_SCALE, US_PER_DAY, to_us
 
-
-class RuleError(ValueError):
-    """A rule that cannot be compiled; `column` is 1-based within the rule text."""
-
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.column = column
-
-    def __str__(self) -> str:
-        return f"column {self.column}: {self.message}"
-
-
-class Kind(Enum):
-    NUMBER = "number"
-    MONEY = "money"  # column holds 1/10000 units
-    DAYS = "days"  # derived from a timestamp column: (T - column) / 1 day
-    TIMESTAMP = "timestamp"
-    STRING = "string"
-    CATEGORIES = "categories"
-    BOOL = "bool"
+# the rule language's names stay importable from here, where callers have always found them
+__all__ = [
+    "FEATURES",
+    "FUNCTIONS",
+    "Compiled",
+    "Compiler",
+    "Kind",
+    "ParamValue",
+    "RuleError",
+    "Value",
+    "names_in",
+    "parse",
+    "unknown_function_message",
+    "unknown_name_message",
+]
 
 
 Const = Fraction | str | bool | datetime | None
@@ -69,97 +76,11 @@ class Value:
         return self.sql is None
 
 
-class Stats(Protocol):
-    """Shop-level statistics the rules may call; computed once per evaluation, lazily."""
-
-    def median_repurchase_days(self) -> Fraction | None: ...
-
-    def top_spenders_threshold(self, percent: Fraction) -> Fraction | None: ...
-
-
-@dataclass(frozen=True)
-class Feature:
-    kind: Kind
-    column: str
-    doc: str
-
-
-FEATURES: dict[str, Feature] = {
-    "status": Feature(
-        Kind.STRING, "status", "Mailchimp-style status: subscribed, unsubscribed, pending, ..."
-    ),
-    "country": Feature(Kind.STRING, "country", "ISO 3166 alpha-2 country code, or missing"),
-    "language": Feature(Kind.STRING, "language", "language code, or missing"),
-    "timezone": Feature(Kind.STRING, "timezone", "IANA time zone of the contact, or missing"),
-    "opted_in_at": Feature(Kind.TIMESTAMP, "opted_in_at", "when the contact opted in"),
-    "orders_count": Feature(Kind.NUMBER, "orders_count", "number of paid orders up to T"),
-    "total_spent": Feature(
-        Kind.MONEY,
-        "total_spent_e4",
-        "net spend (total - refunded) over paid orders in the reporting currency",
-    ),
-    "avg_order_value": Feature(
-        Kind.NUMBER, "", "total_spent / its orders (reporting currency); missing without such orders"
-    ),
-    "first_order_at": Feature(Kind.TIMESTAMP, "first_order_at", "first paid order"),
-    "last_order_at": Feature(Kind.TIMESTAMP, "last_order_at", "last paid order"),
-    "last_open_at": Feature(Kind.TIMESTAMP, "last_open_at", "last email open"),
-    "last_click_at": Feature(Kind.TIMESTAMP, "last_click_at", "last email click"),
-    "last_engagement_at": Feature(Kind.TIMESTAMP, "last_engagement_at", "last open or click"),
-    "days_since_opt_in": Feature(Kind.DAYS, "opted_in_at", "days from opt-in to T"),
-    "days_since_first_order": Feature(Kind.DAYS, "first_order_at", "days from the first paid order to T"),
-    "days_since_last_order": Feature(Kind.DAYS, "last_order_at", "days from the last paid order to T"),
-    "days_since_last_open": Feature(Kind.DAYS, "last_open_at", "days from the last open to T"),
-    "days_since_last_click": Feature(Kind.DAYS, "last_click_at", "days from the last click to T"),
-    "days_since_last_engagement": Feature(
-        Kind.DAYS, "last_engagement_at", "days from the last open or click"
-    ),
-    "categories": Feature(
-        Kind.CATEGORIES, "categories", 'product categories bought; use `"boots" in categories`'
-    ),
-}
-
-FUNCTIONS: dict[str, str] = {
-    "median_repurchase_days": "median gap in days between consecutive paid orders of the same contact",
-    "top_spenders_threshold": "net spend of the k-th biggest spender, k = ceil(percent % of buyers)",
-    "max": "the largest argument (missing arguments are ignored)",
-    "min": "the smallest argument (missing arguments are ignored)",
-}
-
-ParamValue = int | float | str | bool | list[str] | list[int] | list[float]
-
-
 @dataclass
 class Compiled:
     condition: ColumnElement[bool]
     clauses: list[tuple[str, ColumnElement[bool]]]
     features: set[str] = field(default_factory=set)
-
-
-def parse(text: str) -> ast.Expression:
-    try:
-        return ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise RuleError(f"syntax error: {exc.msg}", exc.offset or 1) from None
-
-
-def names_in(tree: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-
-
-def unknown_name_message(name: str, params: Collection[str]) -> str:
-    """A close feature or parameter when there is one; otherwise every name the rule could use."""
-    hint = did_you_mean(name, [*FEATURES, *params])
-    if hint:
-        return f"unknown name {name!r}{hint}"
-    return f"unknown name {name!r}; features are {', '.join(FEATURES)}" + (
-        f"; parameters are {', '.join(params)}" if params else ""
-    )
-
-
-def unknown_function_message(name: str) -> str:
-    hint = did_you_mean(name, FUNCTIONS)
-    return f"unknown function {name!r}" + (hint or f"; functions are {', '.join(FUNCTIONS)}")
 
 
 class Compiler:
@@ -258,9 +179,9 @@ class Compiler:
         if left.is_const and right.is_const:
             if left.const is None or right.const is None:
                 return false()
-            return true() if _PY_OPS[type(op)](left.const, right.const) else false()
+            return true() if PY_COMPARE[type(op)](left.const, right.const) else false()
         if left.is_const:  # put the column on the left: `30 < days` is `days > 30`
-            left, right, op = right, left, _MIRROR[type(op)]()
+            left, right, op = right, left, MIRRORED[type(op)]()
         if right.is_const and right.const is None:
             return false()  # e.g. a statistic that is missing for this shop
         if right.is_const and left.column is not None:
@@ -283,7 +204,7 @@ class Compiler:
             elif left.kind is Kind.DAYS:
                 # days = (T - x) / D is decreasing in x: days > c  <=>  x < T - c*D
                 bound = Fraction(self.as_of_us) - right.const * US_PER_DAY
-                op = _MIRROR[type(op)]()
+                op = MIRRORED[type(op)]()
             else:
                 bound = right.const
         return _integer_compare(left.column, op, bound, nullable=left.nullable)
@@ -339,7 +260,7 @@ class Compiler:
             assert isinstance(left.const, Fraction) and isinstance(right.const, Fraction)
             if isinstance(node.op, ast.Div) and right.const == 0:
                 raise RuleError("division by zero", _col(where))
-            result = _PY_ARITH[type(node.op)](left.const, right.const)
+            result = PY_ARITH[type(node.op)](left.const, right.const)
             kind = left.kind if left.kind is right.kind else Kind.NUMBER
             return Value(kind, const=result)
         a, b = self._float(left), self._float(right)
@@ -453,20 +374,9 @@ def _const(raw: Any, node: ast.expr) -> Value:
             raise RuleError("numbers must be finite", _col(node))
         return Value(Kind.NUMBER, const=Fraction(str(raw)) if isinstance(raw, float) else Fraction(raw))
     if isinstance(raw, str):
-        stamp = _as_datetime(raw)
+        stamp = as_datetime(raw)
         return Value(Kind.TIMESTAMP, const=stamp) if stamp is not None else Value(Kind.STRING, const=raw)
     raise RuleError(f"constant {raw!r} is not a number, string or boolean", _col(node))
-
-
-def _as_datetime(text: str) -> datetime | None:
-    """A string constant that is an aware ISO 8601 date-time compares with timestamp features."""
-    if len(text) < 20 or text[4:5] != "-" or "T" not in text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else None
 
 
 def _arity(node: ast.Call, args: list[Value], n: int) -> None:
@@ -479,26 +389,4 @@ def _col(node: ast.AST) -> int:
     return int(getattr(node, "col_offset", 0)) + 1
 
 
-_PY_OPS: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-}
-_SQL_OPS: dict[type, Callable[[Any, Any], ColumnElement[bool]]] = dict(_PY_OPS)  # type: ignore[arg-type]
-_MIRROR: dict[type, type[ast.cmpop]] = {
-    ast.Eq: ast.Eq,
-    ast.NotEq: ast.NotEq,
-    ast.Lt: ast.Gt,
-    ast.LtE: ast.GtE,
-    ast.Gt: ast.Lt,
-    ast.GtE: ast.LtE,
-}
-_PY_ARITH: dict[type, Callable[[Fraction, Fraction], Fraction]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
+_SQL_OPS: dict[type, Callable[[Any, Any], ColumnElement[bool]]] = dict(PY_COMPARE)  # type: ignore[arg-type]

@@ -163,58 +163,80 @@ def parse_campaigns(
     out: dict[str, CampaignDef] = {}
     for name, table in raw.items():
         key = f"campaigns.{name}"
-        if not isinstance(table, dict):
-            errors.append(f"{key}: expected a table [{key}]")
-            continue
-        if _NAME.fullmatch(name) is None:
-            errors.append(
-                f"{key}: a campaign name is lower case letters, digits and _, starting with a letter"
-            )
-            continue
-        try:
-            m = CampaignModel.model_validate(table)
-        except ValidationError as exc:
-            errors.extend(format_errors(exc, key, CampaignModel.model_fields))
+        m = _campaign_model(name, table, key, errors)
+        if m is None:
             continue
         start = len(errors)
-        if m.segment not in segments:
-            hint = did_you_mean(m.segment, segments) or f" (known: {', '.join(sorted(segments))})"
-            message = f"{key}.segment: no segment named {m.segment!r}{hint}"
-            if m.enabled:
-                errors.append(message)
-            elif warnings is not None:
-                warnings.append(f"{message}; the campaign is disabled, so nothing is sent")
-        local = parse_local_time(m.local_time)
-        if send.quiet is not None and in_quiet_hours(local, send.quiet):
-            errors.append(f"{key}.local_time: {m.local_time} is inside send.quiet_hours ({send.quiet_hours})")
-        if m.trigger == "at" and m.date is None:
-            errors.append(
-                f'{key}.date: a trigger = "at" campaign needs the local date, e.g. date = 2026-12-01'
-            )
-        if m.trigger == "at" and m.date is not None and m.days:
-            allowed = {d.lower()[:3] for d in m.days}
-            if WEEKDAYS[m.date.weekday()] not in allowed:
-                errors.append(f"{key}.date: {m.date} is a {m.date:%A}, which {key}.days does not allow")
-        if m.trigger == "on_enter" and m.date is not None:
-            errors.append(f'{key}.date: only trigger = "at" campaigns have a date')
+        _check_segment(m, key, segments, errors, warnings)
+        _check_schedule(m, key, send, errors)
         if len(errors) > start:
             continue
         days = frozenset(WEEKDAYS.index(d.lower()[:3]) for d in m.days) if m.days else None
         out[name] = CampaignDef(
             name=name, enabled=m.enabled, segment=m.segment, template=m.template, subject=m.subject,
-            from_name=m.from_name, reply_to=m.reply_to, preview_text=m.preview_text, local_time=local,
-            days=days, trigger=m.trigger, date=m.date, delay=m.delay, backfill=m.backfill,
+            from_name=m.from_name, reply_to=m.reply_to, preview_text=m.preview_text,
+            local_time=parse_local_time(m.local_time), days=days, trigger=m.trigger, date=m.date,
+            delay=m.delay, backfill=m.backfill,
         )  # fmt: skip
-    if raw:  # every mail names the shop, links to it and shows its postal address (CAN-SPAM)
-        if not send.shop_address.strip():
-            errors.append(
-                "send.shop_address: required when campaigns are configured (every mail shows it, CAN-SPAM)"
-            )
-        if not send.shop_name.strip():
-            errors.append("send.shop_name: required when campaigns are configured")
-        if not send.shop_url.startswith(("https://", "http://")):
-            errors.append("send.shop_url: required when campaigns are configured, e.g. https://shop.example")
+    if raw:
+        _check_shop_identity(send, errors)
     return out
+
+
+def _campaign_model(name: str, table: Any, key: str, errors: list[str]) -> CampaignModel | None:
+    """The table validated field by field, or None with the problems appended to `errors`."""
+    if not isinstance(table, dict):
+        errors.append(f"{key}: expected a table [{key}]")
+        return None
+    if _NAME.fullmatch(name) is None:
+        errors.append(f"{key}: a campaign name is lower case letters, digits and _, starting with a letter")
+        return None
+    try:
+        return CampaignModel.model_validate(table)
+    except ValidationError as exc:
+        errors.extend(format_errors(exc, key, CampaignModel.model_fields))
+        return None
+
+
+def _check_segment(
+    m: CampaignModel, key: str, segments: set[str], errors: list[str], warnings: list[str] | None
+) -> None:
+    """An unknown segment is an error, or only a warning for a disabled campaign."""
+    if m.segment in segments:
+        return
+    hint = did_you_mean(m.segment, segments) or f" (known: {', '.join(sorted(segments))})"
+    message = f"{key}.segment: no segment named {m.segment!r}{hint}"
+    if m.enabled:
+        errors.append(message)
+    elif warnings is not None:
+        warnings.append(f"{message}; the campaign is disabled, so nothing is sent")
+
+
+def _check_schedule(m: CampaignModel, key: str, send: SendSettings, errors: list[str]) -> None:
+    """The local time outside quiet hours; an `at` campaign's date present and on an allowed weekday."""
+    local = parse_local_time(m.local_time)
+    if send.quiet is not None and in_quiet_hours(local, send.quiet):
+        errors.append(f"{key}.local_time: {m.local_time} is inside send.quiet_hours ({send.quiet_hours})")
+    if m.trigger == "at" and m.date is None:
+        errors.append(f'{key}.date: a trigger = "at" campaign needs the local date, e.g. date = 2026-12-01')
+    if m.trigger == "at" and m.date is not None and m.days:
+        allowed = {d.lower()[:3] for d in m.days}
+        if WEEKDAYS[m.date.weekday()] not in allowed:
+            errors.append(f"{key}.date: {m.date} is a {m.date:%A}, which {key}.days does not allow")
+    if m.trigger == "on_enter" and m.date is not None:
+        errors.append(f'{key}.date: only trigger = "at" campaigns have a date')
+
+
+def _check_shop_identity(send: SendSettings, errors: list[str]) -> None:
+    """Every mail names the shop, links to it and shows its postal address (CAN-SPAM)."""
+    if not send.shop_address.strip():
+        errors.append(
+            "send.shop_address: required when campaigns are configured (every mail shows it, CAN-SPAM)"
+        )
+    if not send.shop_name.strip():
+        errors.append("send.shop_name: required when campaigns are configured")
+    if not send.shop_url.startswith(("https://", "http://")):
+        errors.append("send.shop_url: required when campaigns are configured, e.g. https://shop.example")
 
 
 def parse_send(raw: Mapping[str, Any], errors: list[str]) -> SendSettings:

@@ -17,6 +17,8 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     MetaData,
+    Select,
+    Subquery,
     Table,
     and_,
     case,
@@ -132,20 +134,52 @@ def _build(
     upto: int | None,
     dirty_only: bool,
 ) -> int:
-    dirty = select(feature_dirty.c.email_key)
-    o, e, c = orders, events, contacts
-    paid_where: list[ColumnElement[bool]] = [o.c.status.in_(list(paid))]
-    event_where: list[ColumnElement[bool]] = []
-    if upto is not None:
-        paid_where.append(o.c.created_at <= upto)
-        event_where.append(e.c.at <= upto)
+    """Insert feature rows into `target` and repurchase gaps into `gaps`; return the contacts built."""
+    scope = _Scope.of(paid, upto=upto, dirty_only=dirty_only)
+    rows = _feature_rows(_order_totals(scope, money), _last_engagement(scope), scope)
+    conn.execute(insert(target).from_select([col.name for col in target.columns], rows))
+    built = select(func.count()).select_from(target)
     if dirty_only:
-        paid_where.append(o.c.email_key.in_(dirty))
-        event_where.append(e.c.email_key.in_(dirty))
+        built = built.where(target.c.email_key.in_(_dirty()))
+    refreshed = int(conn.execute(built).scalar_one())
+    _insert_gaps(conn, target, gaps, scope)
+    return refreshed
 
+
+def _dirty() -> Select[tuple[str]]:
+    return select(feature_dirty.c.email_key)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which orders, events and contacts a build reads: paid orders up to T, of stale contacts only."""
+
+    paid_orders: list[ColumnElement[bool]]
+    events: list[ColumnElement[bool]]
+    contacts: list[ColumnElement[bool]]
+
+    @classmethod
+    def of(cls, paid: Sequence[str], *, upto: int | None, dirty_only: bool) -> _Scope:
+        o, e, c = orders, events, contacts
+        paid_where: list[ColumnElement[bool]] = [o.c.status.in_(list(paid))]
+        event_where: list[ColumnElement[bool]] = []
+        contact_where: list[ColumnElement[bool]] = [c.c.status.not_in(EXCLUDED_STATUSES)]
+        if upto is not None:
+            paid_where.append(o.c.created_at <= upto)
+            event_where.append(e.c.at <= upto)
+        if dirty_only:
+            paid_where.append(o.c.email_key.in_(_dirty()))
+            event_where.append(e.c.email_key.in_(_dirty()))
+            contact_where.append(c.c.email_key.in_(_dirty()))
+        return cls(paid_orders=paid_where, events=event_where, contacts=contact_where)
+
+
+def _order_totals(scope: _Scope, money: str | None) -> Subquery:
+    """Per contact: paid orders, net spend in the reporting currency, first and last order, categories."""
+    o = orders
     # an order in another currency counts as an order, never as money (store.currency)
     counted: ColumnElement[bool] = literal(True) if money is None else o.c.currency == money
-    oagg = (
+    return (
         select(
             o.c.email_key,
             func.count().label("n"),
@@ -155,30 +189,37 @@ def _build(
             concat_agg(o.c.categories, o.c.created_at, o.c.order_id).label("cats"),
             func.sum(case((counted, 1), else_=0)).label("money_n"),
         )
-        .where(and_(*paid_where))
+        .where(and_(*scope.paid_orders))
         .group_by(o.c.email_key)
         .subquery("oagg")
     )
-    eagg = (
+
+
+def _last_engagement(scope: _Scope) -> Subquery:
+    """Per contact: the last open and the last click."""
+    e = events
+    return (
         select(
             e.c.email_key,
             func.max(case((e.c.type == "open", e.c.at))).label("open_at"),
             func.max(case((e.c.type == "click", e.c.at))).label("click_at"),
         )
-        .where(and_(True, *event_where))
+        .where(and_(True, *scope.events))
         .group_by(e.c.email_key)
         .subquery("eagg")
     )
+
+
+def _feature_rows(oagg: Subquery, eagg: Subquery, scope: _Scope) -> Select[Any]:
+    """One row per contact in scope, in the column order of the features table."""
+    c = contacts
     last_engaged = case(
         (eagg.c.open_at.is_(None), eagg.c.click_at),
         (eagg.c.click_at.is_(None), eagg.c.open_at),
         (eagg.c.open_at > eagg.c.click_at, eagg.c.open_at),
         else_=eagg.c.click_at,
     )
-    contact_where: list[ColumnElement[bool]] = [c.c.status.not_in(EXCLUDED_STATUSES)]
-    if dirty_only:
-        contact_where.append(c.c.email_key.in_(dirty))
-    rows = (
+    return (
         select(
             c.c.email_key,
             c.c.status,
@@ -201,28 +242,26 @@ def _build(
                 eagg, eagg.c.email_key == c.c.email_key
             )
         )
-        .where(and_(*contact_where))
+        .where(and_(*scope.contacts))
     )
-    conn.execute(insert(target).from_select([col.name for col in target.columns], rows))
-    built = select(func.count()).select_from(target)
-    if dirty_only:
-        built = built.where(target.c.email_key.in_(dirty))
-    refreshed = int(conn.execute(built).scalar_one())
 
+
+def _insert_gaps(conn: Connection, target: Table, gaps: Table, scope: _Scope) -> None:
+    """The gap between consecutive paid orders of each contact just built (median_repurchase_days)."""
+    o = orders
     # ordered like the orders key, so the window needs no sort
     order = (o.c.created_at, o.c.source, o.c.order_id)
     gap = (o.c.created_at - func.lag(o.c.created_at).over(partition_by=o.c.email_key, order_by=order)).label(
         "gap_us"
     )
     population = o.c.email_key.in_(select(target.c.email_key))
-    windowed = select(o.c.email_key, gap).where(and_(*paid_where, population)).subquery("w")
+    windowed = select(o.c.email_key, gap).where(and_(*scope.paid_orders, population)).subquery("w")
     conn.execute(
         insert(gaps).from_select(
             ["email_key", "gap_us"],
             select(windowed.c.email_key, windowed.c.gap_us).where(windowed.c.gap_us.is_not(None)),
         )
     )
-    return refreshed
 
 
 def values_for(

@@ -1,4 +1,4 @@
-"""Shop-level statistics over a feature source, exact: the figures rules may call (segmail.segments.rules.Stats)."""
+"""Shop-level statistics over a feature source, exact: the figures rules may call (segmail.segments.rule_language.Stats)."""
 
 from __future__ import annotations
 

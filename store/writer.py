@@ -42,63 +42,66 @@ def encode(
     out = Encoded(source=source)
     for r in records:
         if isinstance(r, Order):
-            out.orders[r.order_id] = {
-                "source": source,
-                "order_id": r.order_id,
-                "email_key": r.email_key,
-                "created_at": to_us(r.created_at),
-                "total_e4": to_e4(r.total),
-                "refunded_e4": to_e4(r.refunded),
-                "currency": r.currency,
-                "status": r.status,
-                "categories": f"|{'|'.join(r.categories)}|" if r.categories else "",
-                "updated_at": now_us,
-                "country": r.country,
-                "province": r.province,
-            }
+            out.orders[r.order_id] = _order_row(r, source=source, now_us=now_us)
         elif isinstance(r, Event):
-            at = to_us(r.at)
-            campaign = r.campaign_id or ""
-            out.events[(r.email_key, r.type, at, campaign)] = {
-                "email_key": r.email_key,
-                "type": r.type,
-                "at": at,
-                "campaign_id": campaign,
-            }
+            row = _event_row(r)
+            out.events[(r.email_key, r.type, row["at"], row["campaign_id"])] = row
         elif isinstance(r, Member):
-            out.members[r.email_key] = {
-                "email_key": r.email_key,
-                "email": r.email,
-                "status": r.status,
-                "opted_in_at": None if r.opted_in_at is None else to_us(r.opted_in_at),
-                "language": r.language,
-                "first_name": r.first_name,
-                "last_name": r.last_name,
-                "mc_timezone": r.timezone,
-                "mc_country": r.country,
-                "mc_seen_at": now_us,
-                "source": source,
-                "updated_at": now_us,
-            }
+            out.members[r.email_key] = _member_row(r, source=source, now_us=now_us)
         elif isinstance(r, Contact):
-            out.contacts[r.email_key] = {
-                "email_key": r.email_key,
-                "email": r.email,
-                "status": r.status,
-                "opted_in_at": None if r.opted_in_at is None else to_us(r.opted_in_at),
-                "timezone": r.timezone,
-                "country": r.country,
-                "language": r.language,
-                "first_name": r.first_name,
-                "last_name": r.last_name,
-                "source": source,
-                "updated_at": now_us,
-            }
+            out.contacts[r.email_key] = _contact_row(r, source=source, now_us=now_us)
     if omit:
         for row in (*out.contacts.values(), *out.members.values()):
             for column in omit:
                 row.pop(column, None)
     return out
+
+
+def _order_row(r: Order, *, source: str, now_us: int) -> dict[str, Any]:
+    return {
+        "source": source,
+        "order_id": r.order_id,
+        "email_key": r.email_key,
+        "created_at": to_us(r.created_at),
+        "total_e4": to_e4(r.total),
+        "refunded_e4": to_e4(r.refunded),
+        "currency": r.currency,
+        "status": r.status,
+        "categories": f"|{'|'.join(r.categories)}|" if r.categories else "",
+        "updated_at": now_us,
+        "country": r.country,
+        "province": r.province,
+    }
+
+
+def _event_row(r: Event) -> dict[str, Any]:
+    return {"email_key": r.email_key, "type": r.type, "at": to_us(r.at), "campaign_id": r.campaign_id or ""}
+
+
+def _member_row(r: Member, *, source: str, now_us: int) -> dict[str, Any]:
+    """Mailchimp's view of a contact: its own timezone and country columns, and when it was last seen."""
+    own = {"mc_timezone": r.timezone, "mc_country": r.country, "mc_seen_at": now_us}
+    return {**_person_columns(r, source=source, now_us=now_us), **own}
+
+
+def _contact_row(r: Contact, *, source: str, now_us: int) -> dict[str, Any]:
+    own = {"timezone": r.timezone, "country": r.country}
+    return {**_person_columns(r, source=source, now_us=now_us), **own}
+
+
+def _person_columns(r: Contact | Member, *, source: str, now_us: int) -> dict[str, Any]:
+    """The columns a contact and a Mailchimp member both set."""
+    return {
+        "email_key": r.email_key,
+        "email": r.email,
+        "status": r.status,
+        "opted_in_at": None if r.opted_in_at is None else to_us(r.opted_in_at),
+        "language": r.language,
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "source": source,
+        "updated_at": now_us,
+    }
 
 
 def write_records(conn: Connection, records: Sequence[Record], *, source: str, now_us: int) -> int:
