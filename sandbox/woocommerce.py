@@ -27,7 +27,6 @@ import csv
 import hmac
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,34 +39,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from segmail.sandbox.faults import Faults
 from segmail.sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials
 from segmail.sandbox.woocommerce_orders import abs_money, order_from_row, read_contacts
+from segmail.sandbox.woocommerce_query import (
+    GMT_FORMAT,
+    HttpError,
+    OrdersQuery,
+)
 
 __all__ = ["API_PATH", "LoggedRequest", "WooCommerceSandbox", "clock_after"]
 
 API_PATH: Final = "/wp-json/wc/v3"
 ORDERS_PATH: Final = API_PATH + "/orders"
-MAX_PER_PAGE: Final = 100
 DEFAULT_VERSION: Final = "9.0"
-# The WooCommerce version that added each filter (https://github.com/woocommerce/woocommerce/blob/trunk/changelog.txt):
-# 4.4 "REST API 1.0.15 … Introduced the modified option for orderby" (woocommerce-rest-api#226),
-# 5.4 "Add - dates_are_gmt parameters in REST API", 5.8 "Add - `modified_before` and `modified_after`
-# filtering parameters to REST API for products, orders and coupons. #30585".
-ORDERBY_MODIFIED_SINCE: Final = (4, 4)
-DATES_ARE_GMT_SINCE: Final = (5, 4)
-MODIFIED_AFTER_SINCE: Final = (5, 8)
 _JSON: Final = "application/json; charset=UTF-8"
-_GMT: Final = "%Y-%m-%dT%H:%M:%S"  # WooCommerce's date fields: naive, `*_gmt` in GMT, the others site-local
-# WordPress's `rest_parse_date` (wp-includes/rest-api.php): what a `format: date-time` parameter accepts
-_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}(?::\d{2})?)?")
-_BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}  # WordPress's `rest_is_boolean`
-_ORDERBY: Final = {  # orderby → the field sorted on (ties broken by id)
-    "date": "date_created_gmt",
-    "modified": "date_modified_gmt",
-    "id": "id",
-    "include": "id",
-    "title": "id",
-    "slug": "id",
-}
-_DATE_PARAMS: Final = {"after": "date_created", "modified_after": "date_modified"}  # + "_gmt" when asked
 _FAULT_STATUS: Final = {"500": 500, "503": 503, "timeout": 504}
 _BAD_GATEWAY_HTML: Final = b"<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
 
@@ -83,12 +66,6 @@ class LoggedRequest:
     status: int | None = None
     fault: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, **data: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.data = status, code, data
 
 
 class WooCommerceSandbox(ServedSandbox):
@@ -132,12 +109,13 @@ class WooCommerceSandbox(ServedSandbox):
         return self.root_url
 
     def now(self) -> str:
-        return self.clock().astimezone(UTC).strftime(_GMT)
+        return self.clock().astimezone(UTC).strftime(GMT_FORMAT)
 
     def local(self, gmt: str) -> str:
         """A `*_gmt` value as the site's wall clock, the way the field without `_gmt` shows it."""
         try:
-            return (datetime.strptime(gmt, _GMT).replace(tzinfo=UTC) + self.utc_offset).strftime(_GMT)
+            wall = datetime.strptime(gmt, GMT_FORMAT).replace(tzinfo=UTC) + self.utc_offset
+            return wall.strftime(GMT_FORMAT)
         except ValueError:
             return gmt  # a malformed value is served as it is
 
@@ -226,7 +204,7 @@ class WooCommerceSandbox(ServedSandbox):
             return self._fault(entry, kind)
         try:
             reply = self._handle(entry)
-        except _HttpError as err:
+        except HttpError as err:
             reply = _error_reply(err)
         if kind == "reset_after_apply":
             self._count_fault(entry, kind)
@@ -251,7 +229,7 @@ class WooCommerceSandbox(ServedSandbox):
         """An injected failure, decided before the request is handled."""
         self._count_fault(entry, kind)
         if kind == "429":  # not a WooCommerce answer: a host or WAF in front of the store sends it
-            err = _HttpError(429, "too_many_requests", "Too many requests, slow down.")
+            err = HttpError(429, "too_many_requests", "Too many requests, slow down.")
             return _error_reply(err, (("Retry-After", "1"),))
         if kind == "502_html":
             return Reply(502, (("Content-Type", "text/html; charset=utf-8"),), _BAD_GATEWAY_HTML)
@@ -260,16 +238,16 @@ class WooCommerceSandbox(ServedSandbox):
         if kind == "timeout":
             self._stopping.wait(self._faults.timeout_s)
         status = _FAULT_STATUS[kind]
-        return _error_reply(_HttpError(status, "internal_server_error", "There has been a critical error."))
+        return _error_reply(HttpError(status, "internal_server_error", "There has been a critical error."))
 
     def _handle(self, entry: LoggedRequest) -> Reply:
         # authentication runs before routing (WordPress's `rest_authentication_errors` filter)
         authenticated = self._authenticate(entry.headers)
         if entry.method != "GET" or entry.path.rstrip("/") != ORDERS_PATH:
-            raise _HttpError(404, "rest_no_route", "No route was found matching the URL and request method.")
+            raise HttpError(404, "rest_no_route", "No route was found matching the URL and request method.")
         if not authenticated:
-            raise _HttpError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
-        query = _Query.parse(entry.query, version=self.version, utc_offset=self.utc_offset)
+            raise HttpError(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+        query = OrdersQuery.parse(entry.query, version=self.version, utc_offset=self.utc_offset)
         key = (self._version, *sorted((k, tuple(v)) for k, v in entry.query.items() if k != "page"))
         with self._lock:
             if self._sorted is not None and self._sorted[0] == key:
@@ -298,92 +276,8 @@ class WooCommerceSandbox(ServedSandbox):
         if credentials is None or not hmac.compare_digest(credentials[0], self.consumer_key):
             return False
         if not hmac.compare_digest(credentials[1], self.consumer_secret):
-            raise _HttpError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+            raise HttpError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
         return True
-
-
-@dataclass(frozen=True)
-class _Query:
-    """The list parameters this sandbox understands, validated the way WordPress does (400 otherwise)."""
-
-    per_page: int
-    page: int
-    orderby: str
-    descending: bool
-    bounds: tuple[tuple[str, str], ...]  # (field, naive lower bound in that field's clock), exclusive
-
-    @classmethod
-    def parse(cls, q: Mapping[str, list[str]], *, version: tuple[int, int], utc_offset: timedelta) -> _Query:
-        def one(name: str, default: str) -> str:
-            return q.get(name, [default])[-1]
-
-        invalid: dict[str, str] = {}
-        per_page = _int_param(one("per_page", "10"), "per_page", 1, MAX_PER_PAGE, invalid)
-        page = _int_param(one("page", "1"), "page", 1, None, invalid)
-        orderby = one("orderby", "date")
-        allowed = set(_ORDERBY) - (set() if version >= ORDERBY_MODIFIED_SINCE else {"modified"})
-        if orderby not in allowed:
-            invalid["orderby"] = f"orderby is not one of {', '.join(sorted(allowed))}."
-        order = one("order", "desc")
-        if order not in ("asc", "desc"):
-            invalid["order"] = "order is not one of asc, desc."
-        use_gmt = False
-        if version >= DATES_ARE_GMT_SINCE and "dates_are_gmt" in q:
-            flag = _BOOLEANS.get(one("dates_are_gmt", "").lower())
-            if flag is None:
-                invalid["dates_are_gmt"] = "dates_are_gmt is not of type boolean."
-            use_gmt = bool(flag)
-        bounds = []
-        for name, column in _DATE_PARAMS.items():
-            if name not in q or (name == "modified_after" and version < MODIFIED_AFTER_SINCE):
-                continue  # an older store drops a parameter it does not declare
-            bound = _wall_clock(q[name][-1], utc_offset)
-            if bound is None:
-                invalid[name] = "Invalid date."
-            else:
-                bounds.append((column + ("_gmt" if use_gmt else ""), bound))
-        if invalid:
-            raise _HttpError(400, "rest_invalid_param", f"Invalid parameter(s): {', '.join(invalid)}",
-                             params=invalid)  # fmt: skip
-        return cls(per_page, page, orderby, order == "desc", tuple(bounds))
-
-    def matches(self, order: Mapping[str, Any]) -> bool:
-        # naive date strings compare like the times they name; a malformed stored date simply sorts oddly
-        return all(str(order.get(column, "")) > bound for column, bound in self.bounds)
-
-    def sort_key(self, order: Mapping[str, Any]) -> tuple[str, int]:
-        column = _ORDERBY[self.orderby]
-        value = "" if column == "id" else str(order.get(column, ""))
-        return (value, int(order["id"]))
-
-
-def _int_param(raw: str, name: str, low: int, high: int | None, invalid: dict[str, str]) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        invalid[name] = f"{name} is not of type integer."
-        return low
-    if value < low or (high is not None and value > high):
-        upper = f" and {high} (inclusive)" if high is not None else ""
-        invalid[name] = f"{name} must be between {low} (inclusive){upper}"
-    return value
-
-
-def _wall_clock(raw: str, utc_offset: timedelta) -> str | None:
-    """A date parameter as the naive value WordPress compares with a date column, or None when invalid.
-
-    The REST docs say only "ISO8601 compliant date". WordPress (`WP_Date_Query::build_mysql_datetime`,
-    wp-includes/class-wp-date-query.php) keeps a naive value as it is and turns one with an offset into
-    the site's wall clock, whichever column it is then compared with: so with `dates_are_gmt=true` an
-    offset is misread by the site's own offset. The client sends naive GMT values for that reason.
-    """
-    text = raw.strip()
-    if _RFC3339.fullmatch(text) is None:
-        return None
-    value = datetime.fromisoformat(re.sub(r"[Tt ]", "T", text, count=1).replace("Z", "+00:00"))
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None) + utc_offset
-    return value.strftime(_GMT)
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -406,7 +300,7 @@ def _link(url: str, query: Mapping[str, list[str]], page: int, pages: int) -> tu
     return (("Link", ", ".join(f'{at(n)}; rel="{rel}"' for n, rel in rels)),) if rels else ()
 
 
-def _error_reply(err: _HttpError, extra: tuple[tuple[str, str], ...] = ()) -> Reply:
+def _error_reply(err: HttpError, extra: tuple[tuple[str, str], ...] = ()) -> Reply:
     body = {"code": err.code, "message": str(err), "data": {"status": err.status, **err.data}}
     return Reply(err.status, (("Content-Type", _JSON), *extra), json.dumps(body).encode())
 
