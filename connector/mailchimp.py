@@ -13,27 +13,25 @@ Mailchimp's limits ("API limits", https://mailchimp.com/developer/marketing/docs
 simultaneous connections (the pool never opens more), a 120 s timeout on calls (`timeout_s` stays below
 it), and "At exceptionally high volumes, you may receive an HTTP 429 or 403 without a JSON body": such a
 403 is a throttle and retried, while a refused key is a 401/403 that carries a problem document.
+
+The calls are here; answers become records in connector/mailchimp_parse.py, campaign requests are
+shaped and checked in connector/mailchimp_campaigns.py, and members' overlapping pages are read
+by connector/mailchimp_paging.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import mailchimp_marketing
 from mailchimp_marketing.api_client import ApiClientError
 
-from segmail.connector import fields
-from segmail.connector.fields import FieldError
 from segmail.connector.http import (
     DEFAULTS,
     ApiError,
@@ -51,44 +49,33 @@ from segmail.connector.http import (
     problem_detail,
     retry_after,
 )
-from segmail.connector.records import Event, Member
+from segmail.connector.mailchimp_campaigns import (
+    CAMPAIGN_FIELDS,
+    list_params,
+    schedule_time,
+    settled_action,
+    test_send_body,
+)
+from segmail.connector.mailchimp_paging import overlapping_pages
+from segmail.connector.mailchimp_parse import (
+    MEMBER_FIELDS,
+    CampaignInfo,
+    ChunkResult,
+    MemberPage,
+    chunk_result,
+    iso,
+    mask_emails,
+    optional_time,
+    parse_activity,
+    parse_campaign,
+    parse_members,
+)
+from segmail.connector.records import Event
 
-T = TypeVar("T")
 MAX_CONNECTIONS = 10  # "at most 10 simultaneous connections" per API key (see the module docstring)
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 PAGE_OVERLAP = 50  # members each page re-reads from the one before: see `members`
 SEGMENT_CHUNK = 500  # "A maximum of 500 members can be sent" per members_to_add / members_to_remove
-_EMAIL_IN_TEXT = re.compile(r"[^\s@'\"<>]+@[^\s@'\"<>]+")
-MEMBER_FIELDS = [
-    "members.email_address",
-    "members.status",
-    "members.timestamp_opt",
-    "members.timestamp_signup",
-    "members.last_changed",
-    "members.language",
-    "members.merge_fields",
-    "members.location.timezone",
-    "members.location.country_code",
-    "total_items",
-]
-CAMPAIGN_FIELDS = [
-    "id",
-    "status",
-    "settings.title",
-    "recipients.list_id",
-    "recipients.segment_opts.saved_segment_id",
-    "send_time",
-    "emails_sent",
-]
-# The `status` filter of GET /campaigns takes fewer values than a campaign's status can have.
-CAMPAIGN_STATUS_FILTERS = ("save", "paused", "schedule", "sending", "sent")
-TEST_SEND_TYPES = ("html", "plaintext")
-
-
-def subscriber_hash(email: str) -> str:
-    return hashlib.md5(
-        email.strip().lower().encode(), usedforsecurity=False
-    ).hexdigest()  # Mailchimp member id
 
 
 def data_center(api_key: str) -> str:
@@ -101,17 +88,6 @@ def data_center(api_key: str) -> str:
 
 def api_url_for(api_key: str) -> str:
     return f"https://{data_center(api_key)}.api.mailchimp.com/3.0"
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignInfo:
-    id: str
-    status: str  # save | paused | schedule | sending | sent | canceled | canceling | archived
-    title: str
-    list_id: str
-    segment_id: int | None  # recipients.segment_opts.saved_segment_id
-    send_time: datetime | None  # scheduled or sent time, aware UTC
-    emails_sent: int
 
 
 class _CurrentCall(threading.local):
@@ -219,7 +195,7 @@ class MailchimpApi:
             "sort_dir": "ASC",
         }
         if since is not None:
-            params["since_last_changed"] = _iso(since)
+            params["since_last_changed"] = iso(since)
 
         def fetch(offset: int) -> dict[str, Any]:
             return (
@@ -229,17 +205,11 @@ class MailchimpApi:
                 or {}
             )
 
-        first = fetch(0)
-        previous: list[Any] = first.get("members") or []
-        yield parse_members(previous, offset=0)
-        step = PAGE_SIZE - PAGE_OVERLAP
-        # a page is needed while members lie past the previous page's end (offset - step + PAGE_SIZE)
-        offsets = range(step, int(first.get("total_items") or 0) - PAGE_OVERLAP, step)
-        for offset, data in zip(offsets, _in_order(fetch, offsets, self.max_connections), strict=True):
-            page: list[Any] = data.get("members") or []
-            start = _after_overlap(previous, page)
-            yield parse_members(page[start:], offset=offset + start)
-            previous = page
+        pages = overlapping_pages(
+            fetch, page_size=PAGE_SIZE, overlap=PAGE_OVERLAP, workers=self.max_connections
+        )
+        for offset, raw in pages:
+            yield parse_members(raw, offset=offset)
 
     def pages(
         self, what: str, fn: Callable[..., Any], *args: Any, items: str, **params: Any
@@ -263,14 +233,14 @@ class MailchimpApi:
             "fields": ["campaigns.id", "campaigns.send_time", "total_items"],
         }
         if since_send_time is not None:
-            params["since_send_time"] = _iso(since_send_time)
+            params["since_send_time"] = iso(since_send_time)
         for page in self.pages("list campaigns", self.client.campaigns.list, items="campaigns", **params):
             for c in page:
-                yield str(c["id"]), _optional_time(c.get("send_time"))
+                yield str(c["id"]), optional_time(c.get("send_time"))
 
     def activity(self, campaign_id: str, *, since: datetime | None) -> Iterator[list[Event]]:
         """Opens and clicks of one campaign after `since`, a page of recipients at a time."""
-        params: dict[str, Any] = {} if since is None else {"since": _iso(since)}
+        params: dict[str, Any] = {} if since is None else {"since": iso(since)}
         fetch = self.client.reports.get_email_activity_for_campaign
         for page in self.pages("email activity", fetch, campaign_id, items="emails", **params):
             yield list(parse_activity(campaign_id, page))
@@ -324,16 +294,7 @@ class MailchimpApi:
             )
             or {}
         )
-        refused: dict[str, str] = {}
-        for error in data.get("errors") or []:
-            message = str(error.get("error") or "refused")
-            for email in error.get("email_addresses") or []:
-                refused[str(email).strip().lower()] = _EMAIL_IN_TEXT.sub("<email>", message)
-        return ChunkResult(
-            added=[e.strip().lower() for e in add if e.strip().lower() not in refused],
-            removed=[e.strip().lower() for e in remove if e.strip().lower() not in refused],
-            refused=refused,
-        )
+        return chunk_result(data, add=add, remove=remove)
 
     # -- campaigns ------------------------------------------------------------------------------
     def create_campaign(
@@ -367,23 +328,19 @@ class MailchimpApi:
         self.call("set campaign content", self.client.campaigns.set_content, campaign_id, body)
 
     def schedule(self, campaign_id: str, at: datetime) -> None:
-        """Schedule delivery at `at`, which must be aware and on a UTC quarter hour.
+        """Schedule delivery at `at`, which must be aware and on a UTC quarter hour (see `schedule_time`).
 
-        Checked here because Mailchimp refuses any other time with a 400 only after a round trip, and a
-        naive time would silently be read as UTC. A refusal that follows an attempt whose answer was
-        lost is checked against the campaign: if that attempt scheduled it for `at`, this is a success.
+        A refusal that follows an attempt whose answer was lost is checked against the campaign: if that
+        attempt scheduled it for `at`, this is a success.
         """
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError(f"schedule time must be timezone-aware, got {at!r}")
-        utc = at.astimezone(UTC)
-        if utc.minute % 15 or utc.second or utc.microsecond:
-            raise ValueError(f"schedule time must be on a UTC quarter hour (:00/:15/:30/:45), got {_iso(at)}")
+        utc = schedule_time(at)
 
         def landed(info: CampaignInfo) -> bool:
             return info.status in ("schedule", "sending", "sent") and info.send_time == utc
 
-        body = {"schedule_time": _iso(utc)}
-        self._action("schedule campaign", self.client.campaigns.schedule, campaign_id, body, landed=landed)
+        body = {"schedule_time": iso(utc)}
+        settled_action(self.call, self.get_campaign, "schedule campaign", self.client.campaigns.schedule,
+                       campaign_id, body, landed=landed)  # fmt: skip
 
     def send_now(self, campaign_id: str) -> None:
         """Send immediately. As with `schedule`, a refusal after a lost answer is checked, not trusted."""
@@ -391,14 +348,11 @@ class MailchimpApi:
         def landed(info: CampaignInfo) -> bool:
             return info.status in ("sending", "sent")
 
-        self._action("send campaign", self.client.campaigns.send, campaign_id, landed=landed)
+        send = self.client.campaigns.send
+        settled_action(self.call, self.get_campaign, "send campaign", send, campaign_id, landed=landed)
 
     def send_test(self, campaign_id: str, emails: Sequence[str], *, send_type: str = "html") -> None:
-        if send_type not in TEST_SEND_TYPES:
-            raise ValueError(f"send_type must be one of {', '.join(TEST_SEND_TYPES)}, got {send_type!r}")
-        if not emails:
-            raise ValueError("send_test needs at least one address")
-        body = {"test_emails": list(emails), "send_type": send_type}
+        body = test_send_body(emails, send_type)
         self.call("send test email", self.client.campaigns.send_test_email, campaign_id, body)
 
     def get_campaign(self, campaign_id: str) -> CampaignInfo | None:
@@ -423,21 +377,7 @@ class MailchimpApi:
         instead of shifting the offsets of pages not yet read. Titles are not a filter Mailchimp offers.
         Arguments are checked on the call, not on the first `next()`, so a bad status fails where it is made.
         """
-        params: dict[str, Any] = {
-            "fields": [f"campaigns.{f}" for f in CAMPAIGN_FIELDS] + ["total_items"],
-            "sort_field": "create_time",
-            "sort_dir": "ASC",
-        }
-        if status is not None:
-            if status not in CAMPAIGN_STATUS_FILTERS:
-                raise ValueError(
-                    f"status must be one of {', '.join(CAMPAIGN_STATUS_FILTERS)}, got {status!r}"
-                )
-            params["status"] = status
-        if list_id is not None:
-            params["list_id"] = list_id
-        if since_create_time is not None:
-            params["since_create_time"] = _iso(since_create_time)
+        params = list_params(list_id=list_id, status=status, since_create_time=since_create_time)
         pages = self.pages("list campaigns", self.client.campaigns.list, items="campaigns", **params)
         return (parse_campaign(c) for page in pages for c in page)
 
@@ -449,56 +389,10 @@ class MailchimpApi:
             if exc.status != 404:
                 raise
 
-    def _action(
-        self, what: str, fn: Callable[..., Any], *args: Any, landed: Callable[[CampaignInfo], bool]
-    ) -> None:
-        """A campaign action that is not idempotent, under the retry policy.
-
-        When an attempt's answer is lost (a reset after the write, a timeout) the retry is refused
-        because the first one worked; so a refusal after such an attempt is settled by reading the
-        campaign instead of being reported as a failure that did not happen.
-        """
-        attempts = 0
-
-        def once(*a: Any) -> Any:
-            nonlocal attempts
-            attempts += 1
-            return fn(*a)
-
-        try:
-            self.call(what, once, *args)
-        except ItemError:
-            if attempts > 1:
-                info = self.get_campaign(args[0])
-                if info is not None and landed(info):
-                    return
-            raise
-
-
-@dataclass(frozen=True)
-class MemberPage:
-    """One page of members; `cursor` is set by connector/mailchimp_members.py, which sees every page."""
-
-    members: list[Member]
-    problems: list[str]  # "member <hash>: reason" — never the email itself
-    newest_change: datetime | None
-    cursor: str | None = None
-
-    @property
-    def records(self) -> list[Member]:
-        return self.members
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    added: list[str]
-    removed: list[str]
-    refused: dict[str, str]
-
 
 def _detail(body: Any) -> str:
     """The problem document's human part, addresses masked (a refusal may quote them)."""
-    return _EMAIL_IN_TEXT.sub("<email>", problem_detail(body))
+    return mask_emails(problem_detail(body))
 
 
 def _bare_403_is_throttling(_call: Call, response: Response, verdict: Verdict) -> Verdict:
@@ -511,131 +405,3 @@ def _bare_403_is_throttling(_call: Call, response: Response, verdict: Verdict) -
             throttled=True,
         )
     return verdict
-
-
-def _after_overlap(previous: Sequence[Any], page: Sequence[Any]) -> int:
-    """Where the new members of `page` begin, given the page read before it (see `MailchimpApi.members`)."""
-    keys = [_member_key(item) for item in page]
-    if not previous or not page:
-        return 0
-    last = _member_key(previous[-1])
-    if last in keys:
-        return keys.index(last) + 1
-    if len(previous) < PAGE_SIZE:  # the previous page was the end when read: what follows came later
-        seen = {_member_key(item) for item in previous}
-        return next((i for i, key in enumerate(keys) if key not in seen), len(keys))
-    raise TransientError(
-        f"list members: more than {PAGE_OVERLAP} members changed between two page reads, so some may "
-        "have been skipped; the next pull reads on from the last stored page"
-    )
-
-
-def _member_key(item: Any) -> str:
-    return str(item.get("email_address") or "").strip().lower() if isinstance(item, dict) else ""
-
-
-def _in_order(fetch: Callable[[int], T], offsets: Sequence[int], workers: int) -> Iterator[T]:
-    """fetch(offset) for every offset, at most `workers` at a time, results in offset order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[T]] = deque()
-        for offset in offsets:
-            pending.append(pool.submit(fetch, offset))
-            if len(pending) >= workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def parse_members(raw: Sequence[dict[str, Any]], *, offset: int = 0) -> MemberPage:
-    """Mailchimp members → Member records; a bad member is reported by position and hash and skipped."""
-    members: list[Member] = []
-    problems: list[str] = []
-    newest: datetime | None = None
-    for i, item in enumerate(raw):
-        where = f"member #{offset + i + 1}"
-        try:
-            member = _member(item)
-        except (FieldError, KeyError, TypeError, ValueError) as exc:
-            email = item.get("email_address") if isinstance(item, dict) else None
-            ident = f" ({subscriber_hash(email)})" if isinstance(email, str) and email else ""
-            problems.append(
-                f"{where}{ident}: {exc if isinstance(exc, FieldError) else f'missing or malformed {exc}'}"
-            )
-            continue
-        members.append(member)
-        if member.last_changed is not None and (newest is None or member.last_changed > newest):
-            newest = member.last_changed
-    return MemberPage(members=members, problems=problems, newest_change=newest)
-
-
-def _member(item: dict[str, Any]) -> Member:
-    email = item["email_address"]
-    location = item.get("location") or {}
-    merge = item.get("merge_fields") or {}
-    zone = location.get("timezone") or None
-    try:
-        zone = fields.timezone_name(zone)
-    except FieldError:
-        zone = None  # Mailchimp guesses zones from IPs; an unknown one falls through to the next source
-    try:
-        country = fields.country_code(location.get("country_code"))
-    except FieldError:
-        country = None
-    opted = fields.optional_timestamp(
-        item.get("timestamp_opt") or item.get("timestamp_signup"), "timestamp_opt", naive_is_utc=True
-    )
-    return Member(
-        email=str(email).strip(),
-        email_key=fields.email_key(str(email)),
-        status=fields.contact_status(str(item["status"])),
-        opted_in_at=opted,
-        language=fields.text(item.get("language"), max_len=16),
-        first_name=fields.text(merge.get("FNAME") if isinstance(merge.get("FNAME"), str) else None),
-        last_name=fields.text(merge.get("LNAME") if isinstance(merge.get("LNAME"), str) else None),
-        timezone=zone,
-        country=country,
-        last_changed=fields.optional_timestamp(item.get("last_changed"), "last_changed", naive_is_utc=True),
-    )
-
-
-def parse_activity(campaign_id: str, emails: Sequence[dict[str, Any]]) -> Iterator[Event]:
-    for entry in emails:
-        try:
-            key = fields.email_key(str(entry["email_address"]))
-        except (FieldError, KeyError):
-            continue
-        for act in entry.get("activity") or []:
-            action = act.get("action")
-            if action not in ("open", "click"):
-                continue  # bounces are not engagement
-            try:
-                at = fields.timestamp(str(act["timestamp"]), "timestamp", naive_is_utc=True)
-            except (FieldError, KeyError):
-                continue
-            yield Event(email_key=key, type=action, at=at, campaign_id=campaign_id)
-
-
-def parse_campaign(data: dict[str, Any]) -> CampaignInfo:
-    recipients = data.get("recipients") or {}
-    saved = (recipients.get("segment_opts") or {}).get("saved_segment_id")
-    return CampaignInfo(
-        id=str(data["id"]),
-        status=str(data.get("status") or ""),
-        title=str((data.get("settings") or {}).get("title") or ""),
-        list_id=str(recipients.get("list_id") or ""),
-        # Mailchimp may answer 0 for "no saved segment"; ids start at 1
-        segment_id=saved if isinstance(saved, int) and not isinstance(saved, bool) and saved > 0 else None,
-        send_time=_optional_time(data.get("send_time")),
-        emails_sent=int(data.get("emails_sent") or 0),
-    )
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _optional_time(value: Any) -> datetime | None:
-    try:
-        return fields.optional_timestamp(value if isinstance(value, str) else None, "time", naive_is_utc=True)
-    except FieldError:
-        return None

@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from segmail.connector.http import HttpStats
-from segmail.connector.mailchimp import MailchimpApi, MemberPage
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.connector.mailchimp_parse import MemberPage
 from segmail.connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
 
 

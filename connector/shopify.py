@@ -12,6 +12,7 @@ Why it looks the way it does (../shared/contracts/shops.md §A):
   beyond, so AT_LEAST, more than `bulk_threshold`, or an unreadable count means a bulk operation;
   otherwise plain paging is cheaper to start.
 - Bulk JSONL does not promise that a child line follows its parent (connector/shopify_bulk.py).
+- An order node becomes an `Order` in connector/shopify_orders.py.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any, Final, TypeVar
 
-from segmail.connector import fields
 from segmail.connector.fields import FieldError
 from segmail.connector.http import (
     DEFAULTS,
@@ -34,9 +34,10 @@ from segmail.connector.http import (
     limit_problems,
 )
 from segmail.connector.records import Order, OrderPage
-from segmail.connector.shop_status import canonical, status_map
-from segmail.connector.shopify_bulk import bulk_children, categories, jsonl, partitions
+from segmail.connector.shop_status import status_map
+from segmail.connector.shopify_bulk import bulk_children, jsonl, partitions
 from segmail.connector.shopify_graphql import SCOPES_HELP, QueryTooCostly, ShopifyGraphQL
+from segmail.connector.shopify_orders import iso_z, later_cursor, order_ref, parse_order
 from segmail.connector.shopify_queries import (
     BULK_ORDERS_QUERY,
     BULK_POLL_QUERY,
@@ -50,7 +51,7 @@ from segmail.connector.shopify_queries import (
     line_items_first,
     plan_page,
 )
-from segmail.connector.source import DEFAULT_LOOKBACK, cursor_time, lookback_start
+from segmail.connector.source import DEFAULT_LOOKBACK, lookback_start
 
 _BULK_FAILED: Final = frozenset({"FAILED", "CANCELED", "CANCELING", "EXPIRED"})
 T = TypeVar("T")
@@ -171,7 +172,7 @@ class ShopifyClient:
         return bulk
 
     def _paged_orders(self, since: datetime | None, cursor: str | None) -> Iterator[OrderPage]:
-        search = None if since is None else f"updated_at:>'{_iso(since)}'"
+        search = None if since is None else f"updated_at:>'{iso_z(since)}'"
         after: str | None = None
         seen: set[str] = set()
         while True:
@@ -241,12 +242,12 @@ class ShopifyClient:
             if not isinstance(node, dict):
                 problems.append("order ?: not an object")
                 continue
-            latest = _later(latest, node.get("updatedAt"))
+            latest = later_cursor(latest, node.get("updatedAt"))
             cats = None if categories is None else categories.get(str(node.get("id")), ())
             try:
                 orders.append(parse_order(node, self._statuses, categories=cats))
             except FieldError as exc:
-                problems.append(f"order {_order_ref(node)}: {exc}")
+                problems.append(f"order {order_ref(node)}: {exc}")
         return OrderPage(orders=orders, problems=problems, cursor=latest)
 
     # ---- bulk ---------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ class ShopifyClient:
                     categories = bulk_children(part)
                     part.seek(0)
                     for page in self._bulk_pages(part, categories):
-                        latest = _later(latest, page.cursor)
+                        latest = later_cursor(latest, page.cursor)
                         yield OrderPage(orders=page.orders, problems=page.problems, cursor=None)
                     part.close()  # free its disk space as soon as it is done
             finally:
@@ -319,7 +320,7 @@ class ShopifyClient:
         for obj in jsonl(raw, problems):
             if "__parentId" in obj:
                 continue
-            latest = _later(latest, obj.get("updatedAt"))
+            latest = later_cursor(latest, obj.get("updatedAt"))
             batch.append(obj)
             if len(batch) == self.settings.page_size:
                 page = self._page(batch, None, categories=categories)
@@ -334,111 +335,6 @@ def _fitted(what: str, plan: Callable[[], T]) -> T:
         return plan()
     except ValueError as exc:
         raise ApiError(f"Shopify {what}: {exc}; Shopify prices it above its own limit") from None
-
-
-# ---- mapping ------------------------------------------------------------------------------------
-
-
-def parse_order(
-    node: Mapping[str, Any], statuses: Mapping[str, str], *, categories: tuple[str, ...] | None = None
-) -> Order:
-    """One GraphQL order node → `Order`; raises FieldError naming the bad field (never the email)."""
-    customer = node.get("customer") or {}
-    raw_email = node.get("email") or customer.get("email")
-    if not raw_email:
-        raise FieldError("no email (protected customer data not granted?)")
-    total_money = _path(node, "totalPriceSet", "shopMoney")
-    total = fields.money(str(total_money.get("amount", "")), "total")
-    refunded = fields.money(
-        str(_path(node, "totalRefundedSet", "shopMoney").get("amount") or "0"), "refunded"
-    )
-    if refunded > total:
-        raise FieldError(f"refunded {refunded} exceeds total {total}")
-    country, province = _address(node)
-    return Order(
-        order_id=order_id(node),
-        email_key=fields.email_key(str(raw_email)),
-        created_at=fields.timestamp(str(node.get("createdAt") or ""), "createdAt", naive_is_utc=False),
-        total=total,
-        currency=fields.currency_code(str(total_money.get("currencyCode") or node.get("currencyCode") or "")),
-        status=_status(node, statuses),
-        refunded=refunded,
-        categories=categories if categories is not None else _line_item_types(node),
-        country=country,
-        province=province,
-    )
-
-
-def order_id(node: Mapping[str, Any]) -> str:
-    """The numeric tail of `gid://shopify/Order/123`, else the order name."""
-    gid = str(node.get("id") or "")
-    tail = gid.rsplit("/", 1)[-1]
-    if tail.isdigit():
-        return tail
-    name = fields.text(node.get("name"))
-    if name is None:
-        raise FieldError("no id")
-    return name
-
-
-def _status(node: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
-    if node.get("cancelledAt"):
-        return "cancelled"
-    raw = node.get("displayFinancialStatus")
-    if not raw:
-        raise FieldError("no displayFinancialStatus")
-    status = canonical(str(raw), statuses)
-    if status is None:
-        raise FieldError(f"displayFinancialStatus {str(raw)!r} is not mapped (add it to [shop.statuses])")
-    return status
-
-
-def _address(node: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    for key in ("billingAddress", "shippingAddress"):
-        addr = node.get(key) or {}
-        try:
-            country = fields.country_code(addr.get("countryCodeV2"))
-        except FieldError:
-            country = None  # e.g. "ZZ", Shopify's unknown region: no better guess than none
-        if country:
-            return country, fields.text(addr.get("provinceCode"), max_len=8)
-    return None, None
-
-
-def _line_item_types(node: Mapping[str, Any]) -> tuple[str, ...]:
-    items = (node.get("lineItems") or {}).get("nodes") or []
-    return categories(
-        (item.get("product") or {}).get("productType") for item in items if isinstance(item, dict)
-    )
-
-
-def _path(node: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
-    value: Any = node
-    for key in keys:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
-
-
-def _order_ref(node: Mapping[str, Any]) -> str:
-    try:
-        return order_id(node)
-    except FieldError:
-        return "?"
-
-
-def _later(current: str | None, updated_at: Any) -> str | None:
-    """The later of a cursor and an `updatedAt`, as ISO-8601 UTC; unparseable values are ignored."""
-    try:
-        candidate = fields.timestamp(str(updated_at), "updatedAt", naive_is_utc=False)
-    except FieldError:
-        return current
-    if current is not None and cursor_time(current, "Shopify") >= candidate:
-        return current
-    return _iso(candidate)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 __all__ = [

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from segmail.connector.http import ApiError, ItemError, TransientError
-from segmail.connector.mailchimp import SEGMENT_CHUNK, ChunkResult, MailchimpApi
+from segmail.connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
+from segmail.connector.mailchimp_parse import ChunkResult
 from segmail.connector.records import Event, Member
 from segmail.jobs.compute import ComputeResult, evaluate
 from segmail.jobs.config import AppConfig

@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from segmail.connector.mailchimp import MailchimpApi, MemberPage, data_center
+from segmail.connector.mailchimp import MailchimpApi, data_center
+from segmail.connector.mailchimp_parse import MemberPage
 from segmail.connector.shopify import ShopifyClient, ShopifySettings
 from segmail.connector.woocommerce import WooCommerceClient, WooSettings
 from segmail.sandbox.shopgen import generate_shop

@@ -16,7 +16,8 @@ from mailchimp_marketing.api_client import ApiClientError
 
 import segmail.connector.mailchimp
 from segmail.connector.http import ItemError
-from segmail.connector.mailchimp import CampaignInfo, MailchimpApi
+from segmail.connector.mailchimp import MailchimpApi
+from segmail.connector.mailchimp_parse import CampaignInfo
 from segmail.sandbox.faults import Faults
 from segmail.sandbox.mailchimp import MailchimpSandbox
 from tests.mailchimp_fixture import Clock, official_client

@@ -19,7 +19,8 @@ from itertools import pairwise
 import pytest
 
 from segmail.connector.http import ConfigurationError
-from segmail.connector.mailchimp import PAGE_SIZE, MailchimpApi, subscriber_hash
+from segmail.connector.mailchimp import PAGE_SIZE, MailchimpApi
+from segmail.connector.mailchimp_parse import subscriber_hash
 from segmail.connector.records import CONTACT_STATUSES, OrderPage
 from segmail.connector.shopify import MAX_PAGE_SIZE
 from segmail.connector.woocommerce import BY_MODIFIED

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from segmail.connector.http import TransientError
-from segmail.connector.mailchimp import PAGE_OVERLAP, MailchimpApi, MemberPage
+from segmail.connector.mailchimp import PAGE_OVERLAP, MailchimpApi
+from segmail.connector.mailchimp_parse import MemberPage
 from segmail.sandbox.mailchimp import MailchimpSandbox
 
 KEY = "0123456789abcdef0123456789abcdef-us6"

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from segmail.connector.http import ConfigurationError
-from segmail.connector.mailchimp import data_center, parse_activity, parse_members, subscriber_hash
+from segmail.connector.mailchimp import data_center
+from segmail.connector.mailchimp_parse import parse_activity, parse_members, subscriber_hash
 
 
 def member(**kw):

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 import segmail.jobs.pull as pull_module
 from segmail.connector.http import ConfigurationError, TransientError
-from segmail.connector.mailchimp import MemberPage
 from segmail.connector.mailchimp_members import MailchimpMembers
+from segmail.connector.mailchimp_parse import MemberPage
 from segmail.connector.records import Member, Order, OrderPage
 from segmail.jobs.pull import KEEP_PROBLEMS, Stream, pull
 from segmail.jobs.stopping import Interrupted
