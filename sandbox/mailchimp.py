@@ -8,28 +8,27 @@ You'll receive a 429 error if you reach the limit" (an 11th request in flight is
 say whether an idle kept-alive connection counts, and here it does not); "At exceptionally high volumes,
 you may receive an HTTP 429 or 403 without a JSON body" (the `429` and `403_empty` faults); the
 "120-second timeout on API calls" is the client's to respect (its `timeout_s` is capped at 120). Endpoints live in
-`segmail.sandbox.mailchimp_api` (parsing helpers in `mailchimp_request`, JSON shapes in `mailchimp_json`), the
-data in `segmail.sandbox.mailchimp_state`, HTTP plumbing in `segmail.sandbox.mailchimp_http`, faults in `segmail.sandbox.faults`.
+`segmail.sandbox.mailchimp_api` (handlers in `mailchimp_api_audience` and `mailchimp_api_campaigns`, parsing helpers
+in `mailchimp_request`, JSON shapes in `mailchimp_json`), the data in `segmail.sandbox.mailchimp_state` (records in
+`mailchimp_records`), demo data in `mailchimp_seeding`, HTTP plumbing in `segmail.sandbox.mailchimp_http`, faults in
+`segmail.sandbox.faults`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import hashlib
 import hmac
 import json
 import logging
-import random
 import sys
-import tempfile
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -38,9 +37,10 @@ from segmail.sandbox.faults import FAULT_KINDS, Faults
 from segmail.sandbox.mailchimp_api import dispatch
 from segmail.sandbox.mailchimp_http import HttpServer, Reply, ServedSandbox, basic_credentials, json_or_none
 from segmail.sandbox.mailchimp_json import member_json
+from segmail.sandbox.mailchimp_records import MailingList, StateError, not_found, second
 from segmail.sandbox.mailchimp_request import ApiRequest, problem
-from segmail.sandbox.mailchimp_state import MailingList, SandboxState, StateError, not_found, second
-from segmail.sandbox.shopgen import generate_shop
+from segmail.sandbox.mailchimp_seeding import add_audience, audience_rows, send_newsletter, store_orders
+from segmail.sandbox.mailchimp_state import SandboxState
 
 __all__ = ["Faults", "LoggedRequest", "MailchimpSandbox", "SandboxState", "main"]
 
@@ -171,29 +171,10 @@ class MailchimpSandbox(ServedSandbox):
         members were added (addresses already in the list are left alone).
         """
         self._list(list_id)
-        with tempfile.TemporaryDirectory(prefix="segmail-audience-") as tmp:
-            files = generate_shop(Path(tmp), contacts=contacts, seed=seed, as_of=as_of)
-            assert files.contacts is not None
-            with files.contacts.open(encoding="utf-8", newline="") as f:
-                rows = list(csv.DictReader(f))
-        rng = random.Random(f"segmail-sandbox/{seed}/audience/{list_id}")
-        as_of = second(as_of)
-        added = 0
+        rows = audience_rows(contacts=contacts, seed=seed, as_of=as_of)
         with self._lock:
-            lst = self._list(list_id)
-            for row in rows:
-                if lst.member(row["email"]) is not None:
-                    continue
-                opt = datetime.fromisoformat(row["opted_in_at"]) if row["opted_in_at"] else None
-                start = opt or as_of - timedelta(days=365)
-                changed = start if row["status"] == "subscribed" else start + (as_of - start) * rng.random()
-                self.state.add_member(
-                    list_id, row["email"], status=row["status"], timestamp_opt=opt, last_changed=changed,
-                    timezone=row["timezone"], country_code=row["country"], language=row["language"],
-                    merge_fields={"FNAME": row["first_name"], "LNAME": row["last_name"]}, source="Import",
-                )  # fmt: skip
-                added += 1
-        return added
+            self._list(list_id)
+            return add_audience(self.state, list_id, rows, seed=seed, as_of=as_of)
 
     def load_store_orders(self, store_id: str, orders_csv: Path, *, contacts_csv: Path | None = None) -> int:
         """E-commerce orders for `store_id` from a `generate_shop` orders.csv, as a shop integration would send them.
@@ -201,41 +182,10 @@ class MailchimpSandbox(ServedSandbox):
         Statuses become `financial_status` (partially refunded and refunded orders keep their own word);
         countries come from contacts.csv when given. Returns how many orders the store holds.
         """
-        countries: dict[str, str] = {}
-        if contacts_csv is not None:
-            with contacts_csv.open(encoding="utf-8", newline="") as f:
-                countries = {r["email"].strip().lower(): r["country"] for r in csv.DictReader(f)}
-        with orders_csv.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
+        orders = store_orders(store_id, orders_csv, contacts_csv)
         with self._lock:
             store = self.state.stores.setdefault(store_id, {})
-            for row in rows:
-                try:
-                    created = datetime.fromisoformat(row["created_at"]).astimezone(UTC)
-                    total = float(row["total"])
-                except ValueError:
-                    continue  # generate_shop's deliberately malformed rows
-                email = row["email"].strip()
-                stamp = created.isoformat()
-                country = countries.get(email.lower(), "")
-                store[row["order_id"]] = {
-                    "id": row["order_id"],
-                    "store_id": store_id,
-                    "customer": {
-                        "id": hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest(),
-                        "email_address": email,
-                    },
-                    "currency_code": row["currency"],
-                    "order_total": total,
-                    "financial_status": {"paid": "paid", "completed": "paid", "processing": "paid"}.get(
-                        row["status"], row["status"]
-                    ),
-                    "processed_at_foreign": stamp,
-                    "updated_at_foreign": stamp,
-                    "billing_address": {"country_code": country} if country else {},
-                    "lines": [],
-                    "_links": [],
-                }
+            store.update(orders)
             return len(store)
 
     def edit_store_order(self, store_id: str, order_id: str, **changes: Any) -> None:
@@ -258,15 +208,7 @@ class MailchimpSandbox(ServedSandbox):
         Returns the number of activity events the sandbox now reports for it.
         """
         with self._lock:
-            campaign = self.state.create_campaign(
-                type_="regular", list_id=list_id, segment_id=None,
-                settings={"subject_line": "Our autumn newsletter", "from_name": "Demo shop",
-                          "reply_to": "shop@example.com", "title": f"newsletter {at:%Y-%m-%d}"},
-                now=at,
-            )  # fmt: skip
-            campaign.html = "<p>News from the shop. *|UNSUB|*</p>"
-            campaign.plain_text = "News from the shop. *|UNSUB|*"
-            self.state.send(campaign, at)
+            campaign = send_newsletter(self.state, list_id, at)
         return self.simulate_engagement(campaign.id, seed=seed, open_rate=open_rate, click_rate=click_rate)
 
     def simulate_engagement(

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
 
-from segmail.sandbox.mailchimp_state import Activity, Campaign, MailingList, Member, SandboxState, Segment
+from segmail.sandbox.mailchimp_records import Activity, Campaign, MailingList, Member, Segment
+from segmail.sandbox.mailchimp_state import SandboxState
 
 __all__ = [
     "activity_json",

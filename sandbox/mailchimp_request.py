@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from segmail.sandbox.mailchimp_json import apply_fields, link
-from segmail.sandbox.mailchimp_state import SandboxState, StateError, invalid
+from segmail.sandbox.mailchimp_records import StateError, invalid
+from segmail.sandbox.mailchimp_state import SandboxState
 
 __all__ = [
+    "EPOCH",
     "MAX_COUNT",
     "NO_CONTENT",
     "ApiRequest",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 MAX_COUNT: Final = 1000  # "The number of records to return. Default value is 10. Maximum value is 1000"
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)  # sorts a missing time first
 ERRORS_DOC: Final = "https://mailchimp.com/developer/marketing/docs/errors/"
 
 
