@@ -65,7 +65,7 @@ def demo_config(db: Path, mailchimp_url: str, shop_url: str, today: date) -> dic
         "shop": {"kind": "shopify", "url": shop_url},
         "schedule": {"sync_every": "1m"},
         "send": {"shop_name": "segmail demo shop", "shop_url": "https://shop.example",
-                 "shop_address": "segmail demo shop, 1 Example Street, 10115 Berlin, Germany",
+                 "shop_address": "1 Example Street, 10115 Berlin, Germany",
                  "default_timezone": "Europe/Berlin"},
         "campaigns": demo_campaigns(today),
     }  # fmt: skip

@@ -69,7 +69,7 @@ def make_renderer(config: AppConfig) -> Renderer:
     s = config.send
     shop = ShopIdentity(
         name=s.shop_name or "segmail demo shop",
-        address=s.shop_address or "segmail demo shop, 1 Example Street, 10115 Berlin, Germany",
+        address=s.shop_address or "1 Example Street, 10115 Berlin, Germany",
         url=s.shop_url or "https://shop.example",
         currency=s.currency,
     )
