@@ -234,3 +234,15 @@ def test_rfm_scores_and_groups() -> None:
 def test_bgnbd_fit_fails_cleanly_without_customers() -> None:
     with pytest.raises(FitFailed, match="no customers"):
         bgnbd.fit(np.zeros(0), np.zeros(0), np.zeros(0))
+
+
+def test_bench_simulation_is_recovered_by_the_fit() -> None:
+    from bench.predict_bench import AS_OF, simulate
+    from segmail.segments.clv_data import summarise_days
+
+    codes, days, amounts = simulate(50_000, 140, seed=13)
+    summary = summarise_days(tuple(map(str, range(50_000))), codes, days, amounts, AS_OF)
+    fitted = bgnbd.fit(summary.frequency, summary.recency, summary.T).params
+    # whole-day recency and same-day merging bias the estimates a little (alpha ~10 % at 1M customers)
+    assert fitted.r == pytest.approx(0.243, rel=0.15)
+    assert fitted.alpha == pytest.approx(30.9, rel=0.25)
