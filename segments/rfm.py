@@ -1,0 +1,84 @@
+"""RFM: recency, frequency and monetary quintile scores (1-5) among buyers, and the named group of each.
+
+Scores, 5 the best, by rank among the customers with at least one purchase:
+- R: days since the last purchase (T - recency), fewer is better;
+- F: purchase days (frequency + 1);
+- M: mean value of a purchase day (every purchase day, so one-time buyers have one).
+score = 1 + floor(5 · (rank - 1) / n) with ties given their lowest rank: a mass of equal values (the
+many one-time buyers) shares one score instead of straddling two quintiles by position in a list.
+
+Groups, first match wins (FM = (F + M) / 2):
+| group           | rule                 | reading                                         |
+|-----------------|----------------------|-------------------------------------------------|
+| new             | R >= 4 and F = 1     | bought recently, for the first time or so       |
+| champions       | R >= 4 and FM >= 4   | recent, frequent, big spenders                  |
+| loyal           | R >= 3 and FM >= 3   | good buyers, recent enough                      |
+| promising       | R >= 4               | recent, neither frequent nor big yet            |
+| needs attention | R = 3                | middling recency, middling value                |
+| at risk         | R <= 2 and FM >= 3   | were good buyers, not seen for a while          |
+| hibernating     | R = 2                | low value, not seen for a while                 |
+| lost            | R = 1                | the longest gone                                |
+Every (R, F, M) falls in exactly one group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+GROUPS = (
+    "new",
+    "champions",
+    "loyal",
+    "promising",
+    "needs attention",
+    "at risk",
+    "hibernating",
+    "lost",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfmScores:
+    r: IntArray
+    f: IntArray
+    m: IntArray
+    group: tuple[str, ...]
+
+
+def quintile_scores(values: FloatArray) -> IntArray:
+    """1-5 by rank, higher values scoring higher; ties take the score of their lowest rank."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ranks = np.asarray(rankdata(values, method="min"), dtype=np.float64)
+    return (1 + np.floor(5 * (ranks - 1) / len(values))).astype(np.int64)
+
+
+def group_of(r: IntArray, f: IntArray, m: IntArray) -> tuple[str, ...]:
+    """The named group of each (R, F, M), by the table of the module docstring."""
+    fm = (f + m) / 2
+    conditions = [
+        (r >= 4) & (f == 1),
+        (r >= 4) & (fm >= 4),
+        (r >= 3) & (fm >= 3),
+        r >= 4,
+        r == 3,
+        (r <= 2) & (fm >= 3),
+        r == 2,
+        r <= 1,
+    ]
+    index = np.select(conditions, np.arange(len(GROUPS)), default=len(GROUPS) - 1)
+    return tuple(GROUPS[int(i)] for i in index)
+
+
+def score(frequency: FloatArray, recency: FloatArray, T: FloatArray, purchase_mean: FloatArray) -> RfmScores:
+    """Scores and groups for these buyers (the summary's arrays; every row has a purchase)."""
+    r = quintile_scores(-(T - recency))
+    f = quintile_scores(frequency + 1)
+    m = quintile_scores(purchase_mean)
+    return RfmScores(r=r, f=f, m=m, group=group_of(r, f, m))
