@@ -19,6 +19,8 @@ from segmail.jobs.config import ENV_STORE_URL, ConfigError
 from segmail.jobs.logs import secrets_from
 from segmail.jobs.start import StartError
 from segmail.jobs.wiring import WiringError
+from segmail.segments.clv import PredictionRefused
+from segmail.segments.mle import FitFailed
 from segmail.store.db import StoreError, StoreUrlError, driver_error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -66,6 +68,10 @@ def failure(exc: BaseException) -> Failure:
         found = Failure(str(exc), EXIT_USAGE)  # every problem at once, one line each naming its TOML key
     elif isinstance(exc, UsageError | CsvFileError | WiringError):
         found = Failure(f"error: {exc}", EXIT_USAGE)
+    elif isinstance(exc, PredictionRefused):  # more orders or a later --as-of, not a retry, fixes it
+        found = Failure(f"error: {exc} — import more orders or choose a later --as-of", EXIT_USAGE)
+    elif isinstance(exc, FitFailed):
+        found = Failure(f"error: the model fit failed: {_first_line(exc)} — {DEBUG_HINT}", EXIT_FAILED)
     elif isinstance(exc, StartError):
         found = Failure(f"error: {exc}", exc.exit_code)
     elif isinstance(exc, StoreUrlError):

@@ -92,6 +92,17 @@ def summarise_days(
     customers with no order up to `as_of` are left out of the summary."""
     keep = days <= as_of.toordinal()
     codes, days, amounts = codes[keep], days[keep], amounts[keep]
+    if len(codes) == 0:  # no buyer yet: an empty summary (the fit then refuses), not an index error
+        empty = np.zeros(0, dtype=np.float64)
+        return CustomerSummary(
+            customers=(),
+            frequency=empty,
+            recency=empty,
+            T=empty,
+            repeat_mean=empty,
+            purchase_mean=empty,
+            as_of=as_of,
+        )
     order = np.lexsort((days, codes))
     codes, days, amounts = codes[order], days[order], amounts[order]
     # one row per (customer, day): same-day orders merge, their amounts add

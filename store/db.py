@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from segmail.store import unsent
 from segmail.store.job_table import move_job_references
-from segmail.store.schema import meta, metadata, send_unsent
+from segmail.store.schema import meta, metadata, predict_fits, send_unsent
 
 Migration = Callable[[Connection], None]
 
@@ -52,6 +52,11 @@ def _v6_segmail_import_root(conn: Connection) -> None:
     move_job_references(conn)
 
 
+def _v7_predict_fits(conn: Connection) -> None:
+    """v6 → v7: the predict_fits table, each `predict fit`'s parameters with its as-of and data size."""
+    predict_fits.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -60,6 +65,7 @@ MIGRATIONS: list[Migration] = [
     _v4_unsent_errors,
     _v5_money_orders,
     _v6_segmail_import_root,
+    _v7_predict_fits,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

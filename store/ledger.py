@@ -94,7 +94,8 @@ def stream_rows(conn: Connection, query: Select[Any], *, batch: int = 10_000) ->
     planner does; these columns need no type processing, so the rows are read from the DBAPI cursor
     (a named, server-side one on PostgreSQL, so memory stays flat) in batches.
     """
-    compiled = query.compile(dialect=conn.dialect)
+    # render_postcompile: an `IN (...)` list is expanded into plain parameters the driver takes as is
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     raw = conn.connection.dbapi_connection
     assert raw is not None
     if compiled.positiontup is not None:  # qmark (sqlite3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Double,
     Index,
     Integer,
     MetaData,
@@ -245,4 +246,25 @@ send_unsent = Table(
     Column("bucket_id", String(64)),
     Column("slot_at", BigInteger, nullable=False),  # the planned instant (UTC µs)
     Column("recorded_at", BigInteger, nullable=False),
+)
+
+# Fitted predictive models (schema v7; jobs/predict.py): one row per `predict fit`, kept as a history so a
+# refit can be compared with the last. BG/NBD's time unit is the day; log_likelihood is BG/NBD's.
+predict_fits = Table(
+    "predict_fits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of", BigInteger, nullable=False),  # the as-of instant the orders were read up to (UTC µs)
+    Column("fitted_at", BigInteger, nullable=False),
+    Column("customers", Integer, nullable=False),
+    Column("repeat_customers", Integer, nullable=False),
+    Column("log_likelihood", Double, nullable=False),
+    Column("r", Double, nullable=False),
+    Column("alpha", Double, nullable=False),
+    Column("a", Double, nullable=False),
+    Column("b", Double, nullable=False),
+    Column("p", Double, nullable=False),
+    Column("q", Double, nullable=False),
+    Column("v", Double, nullable=False),
+    Index("ix_predict_fits_as_of", "as_of"),
 )

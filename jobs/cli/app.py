@@ -11,12 +11,24 @@ from importlib import metadata
 from pathlib import Path
 
 from segmail.jobs import errors
-from segmail.jobs.cli import demo, imports, rules, sandbox, segments, send, service, shop, sync, templates
+from segmail.jobs.cli import (
+    demo,
+    imports,
+    predict,
+    rules,
+    sandbox,
+    segments,
+    send,
+    service,
+    shop,
+    sync,
+    templates,
+)
 from segmail.jobs.cli.context import Context, err
 from segmail.jobs.config import load_config
 
 # in the order `segmail --help` lists them
-COMMAND_GROUPS = (imports, segments, rules, sync, shop, sandbox, templates, send, service, demo)
+COMMAND_GROUPS = (imports, segments, rules, predict, sync, shop, sandbox, templates, send, service, demo)
 
 
 def _version() -> str:

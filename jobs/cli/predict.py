@@ -1,0 +1,108 @@
+"""`segmail predict fit` and `predict export`: BG/NBD, Gamma-Gamma and RFM on the shop's paid orders
+(jobs/predict.py)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TextIO
+
+from rich.table import Table
+
+from segmail.jobs import predict
+from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
+from segmail.jobs.errors import EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser(
+        "predict",
+        help="fit BG/NBD and Gamma-Gamma to the paid orders; per-customer p_alive, expected orders, CLV, RFM",
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = group.add_parser(
+        "fit",
+        help="fit the models to the paid orders as of T, store the parameters and print them",
+        description="Paid orders ([segments] paid_statuses) in the reporting currency up to the as-of "
+        "are summarised per customer and both models fitted by maximum likelihood; too little data "
+        "is refused with what is missing.",
+    )
+    p.add_argument("--as-of", help=AS_OF_HELP)
+    p.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="table (default) or json: {bg_nbd, gamma_gamma, customers, repeat_customers, log_likelihood, as_of}",
+    )
+    p.set_defaults(func=cmd_predict_fit)
+    p = group.add_parser(
+        "export",
+        help="fit as of T and write one row per buyer: p_alive, expected orders, CLV, RFM scores and group",
+    )
+    p.add_argument("--as-of", help=AS_OF_HELP)
+    p.add_argument(
+        "--format",
+        choices=["csv", "json"],
+        required=True,
+        help="csv (a header row) or json (a list of objects); numbers at full precision, never rounded",
+    )
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=cmd_predict_export)
+
+
+def cmd_predict_fit(args: argparse.Namespace, ctx: Context) -> int:
+    as_of = parse_as_of(args.as_of)
+    fitted = predict.fit(ctx.store, ctx.config, as_of=as_of, now=datetime.now(UTC))
+    doc = predict.fit_document(fitted)
+    if args.format == "json":
+        out.file.write(json.dumps(doc, indent=2) + "\n")
+        return EXIT_OK
+    row = fitted.row
+    table = Table(title=f"predictive models as of {doc['as_of']} (fit {fitted.fit_id})")
+    for col in ("model", "parameter", "value"):
+        table.add_column(col)
+    for name in ("r", "alpha", "a", "b"):
+        table.add_row("BG/NBD (days)", name, repr(getattr(row, name)))
+    for name in ("p", "q", "v"):
+        table.add_row("Gamma-Gamma", name, repr(getattr(row, name)))
+    out.print(table)
+    out.print(
+        f"{row.customers} customers, {row.repeat_customers} with a repeat purchase; "
+        f"BG/NBD log-likelihood {row.log_likelihood!r}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return EXIT_OK
+
+
+def cmd_predict_export(args: argparse.Namespace, ctx: Context) -> int:
+    as_of = parse_as_of(args.as_of)
+    rows = predict.export_rows(ctx.store, ctx.config, as_of=as_of, now=datetime.now(UTC))
+    with _output(args.out) as f:
+        if args.format == "json":
+            items = list(rows)
+            f.write(json.dumps(items, indent=1) + "\n")
+            count = len(items)
+        else:
+            writer = csv.DictWriter(f, fieldnames=predict.EXPORT_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            count = 0
+            for row in rows:
+                writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+                count += 1
+    err.print(f"{count} customer row(s) exported as of {as_of.isoformat()}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", newline="", encoding="utf-8") as f:  # an unwritable path: exit 2 (jobs/errors.py)
+        yield f

@@ -1,0 +1,148 @@
+"""`predict fit` and `predict export`: the predictive models fitted to the store's paid orders as of T.
+
+fit reads the paid orders (store.paid_orders), summarises them per customer (segments.clv_data), fits
+BG/NBD and Gamma-Gamma (segments.clv) and stores the parameters with the as-of and data size
+(store.predict_fits). Too little data raises segments.clv.PredictionRefused, which the CLI prints as one
+line naming what is missing (exit 2: more orders or a later as-of, not a retry, fix it).
+
+export fits afresh at its as-of rather than reusing a stored fit: a fit stored earlier may rest on
+other orders or another as-of, and a per-customer export must be consistent with its own summary. It
+stores that fit too, so what an exported prediction rested on stays on record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from segmail.jobs.config import AppConfig
+from segmail.segments import clv
+from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
+from segmail.store.codec import to_us
+from segmail.store.db import Store
+from segmail.store.paid_orders import paid_order_arrays
+from segmail.store.predict_fits import FitRow, save_fit
+
+# the export's columns, in order; numbers are written at full precision (repr), never rounded
+EXPORT_COLUMNS = (
+    "email",
+    "frequency",
+    "recency_days",
+    "t_days",
+    "p_alive",
+    "expected_orders_90d",
+    "expected_order_value",
+    "predicted_clv_365d",
+    "clv_percentile",
+    "expected_next_order_at",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_group",
+)
+ExportValue = str | int | float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fitted:
+    """A fit as stored, with the models and the summary it was fitted to."""
+
+    fit_id: int
+    as_of: datetime
+    row: FitRow
+    models: clv.Models
+    summary: CustomerSummary
+
+
+def summary_at(store: Store, config: AppConfig, as_of: datetime) -> CustomerSummary:
+    """Every buyer's frequency, recency, T and spend from the paid orders up to `as_of`."""
+    with store.engine.connect() as conn:
+        arrays = paid_order_arrays(
+            conn,
+            as_of_us=to_us(as_of),
+            paid_statuses=config.segments.paid_statuses,
+            currency=config.shop.currency,
+        )
+    return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
+
+
+def fit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Fitted:
+    """Fit both models as of `as_of` and store them; PredictionRefused when the data is too thin."""
+    summary = summary_at(store, config, as_of)
+    models = clv.fit_models(summary)
+    bg, gg = models.bg_nbd.params, models.gamma_gamma.params
+    row = FitRow(
+        as_of=to_us(as_of),
+        fitted_at=to_us(now),
+        customers=models.customers,
+        repeat_customers=models.repeat_customers,
+        log_likelihood=models.bg_nbd.log_likelihood,
+        r=bg.r,
+        alpha=bg.alpha,
+        a=bg.a,
+        b=bg.b,
+        p=gg.p,
+        q=gg.q,
+        v=gg.v,
+    )
+    with store.engine.begin() as conn:
+        fit_id = save_fit(conn, row)
+    return Fitted(fit_id=fit_id, as_of=as_of, row=row, models=models, summary=summary)
+
+
+def fit_document(fitted: Fitted) -> dict[str, object]:
+    """The fit as `predict fit --format json` prints it (issue 13's shape)."""
+    row = fitted.row
+    return {
+        "bg_nbd": {"r": row.r, "alpha": row.alpha, "a": row.a, "b": row.b, "time_unit": "day"},
+        "gamma_gamma": {"p": row.p, "q": row.q, "v": row.v},
+        "customers": row.customers,
+        "repeat_customers": row.repeat_customers,
+        "log_likelihood": row.log_likelihood,
+        "as_of": fitted.as_of.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def percentile_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    lower = np.searchsorted(np.sort(values), values, side="left").astype(np.float64)
+    return 100.0 * lower / max(n - 1, 1)
+
+
+def export_rows(
+    store: Store, config: AppConfig, *, as_of: datetime, now: datetime
+) -> Iterator[dict[str, ExportValue]]:
+    """One row per buyer (EXPORT_COLUMNS), fitted afresh at `as_of`; the fit is stored like `predict fit`."""
+    fitted = fit(store, config, as_of=as_of, now=now)
+    summary = fitted.summary
+    pred = clv.predict(fitted.models, summary)
+    percentile = percentile_rank(pred.predicted_clv_365d)
+    for i, email in enumerate(summary.customers):
+        yield {
+            "email": email,
+            "frequency": int(summary.frequency[i]),
+            "recency_days": int(summary.recency[i]),
+            "t_days": int(summary.T[i]),
+            "p_alive": float(pred.p_alive[i]),
+            "expected_orders_90d": float(pred.expected_orders_90d[i]),
+            "expected_order_value": float(pred.expected_order_value[i]),
+            "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
+            "clv_percentile": float(percentile[i]),
+            "expected_next_order_at": _iso_day(int(pred.expected_next_order_at[i])),
+            "rfm_r": int(pred.rfm.r[i]),
+            "rfm_f": int(pred.rfm.f[i]),
+            "rfm_m": int(pred.rfm.m[i]),
+            "rfm_group": pred.rfm.group[i],
+        }
+
+
+def _iso_day(ordinal: int) -> str:
+    """The date, or "" past the calendar's end (a rate so low the wait outlasts year 9999)."""
+    return date.fromordinal(ordinal).isoformat() if ordinal <= date.max.toordinal() else ""
