@@ -122,7 +122,7 @@ def export_rows(
     """One row per buyer (EXPORT_COLUMNS), fitted afresh at `as_of`; the fit is stored like `predict fit`."""
     fitted = fit(store, config, as_of=as_of, now=now)
     summary = fitted.summary
-    pred = clv.predict(fitted.models, summary)
+    pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
     percentile = percentile_rank(pred.predicted_clv_365d)
     for i, email in enumerate(summary.customers):
         yield {
