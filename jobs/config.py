@@ -158,6 +158,18 @@ class ServiceConfig(BaseModel):
         return host.strip("[]"), int(port)
 
 
+class PredictConfig(BaseModel):
+    """`[predict]`: the predictive models (segments/clv.py, jobs/predict.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # predicted_clv_365d discounts each future order to today at this yearly rate (0 = undiscounted);
+    # below 1 because a rate of 100 % or more a year would value every later order at half or less
+    annual_discount_rate: float = Field(0.0, ge=0, lt=1)
+    # the service refits BG/NBD and Gamma-Gamma this often; each compute uses the latest stored fit
+    refit_every: Annotated[timedelta, duration(timedelta(minutes=1))] = timedelta(days=1)
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -180,6 +192,7 @@ class AppConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
+    predict: PredictConfig = field(default_factory=PredictConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
@@ -205,7 +218,7 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns")
+SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict")
 
 
 def parse_config(
@@ -229,6 +242,7 @@ def parse_config(
     shop = _section(ShopConfig, section, "shop", errors)
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
+    predict = _section(PredictConfig, section, "predict", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
@@ -250,6 +264,7 @@ def parse_config(
         service=service,
         send=send,
         campaigns=campaigns,
+        predict=predict,
         warnings=tuple(warnings),
     )
 

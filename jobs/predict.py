@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from segmail.jobs.config import AppConfig
-from segmail.segments import clv
+from segmail.segments import clv, clv_check
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.store.codec import to_us
 from segmail.store.db import Store
@@ -68,6 +68,59 @@ def summary_at(store: Store, config: AppConfig, as_of: datetime) -> CustomerSumm
             currency=config.shop.currency,
         )
     return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
+
+
+def check(store: Store, config: AppConfig, *, as_of: datetime, holdout_days: int) -> clv_check.CheckResult:
+    """`predict check`: fit BG/NBD to the paid orders up to `holdout_days` before `as_of`'s date and
+    compare its predictions with the purchases of the last `holdout_days` days (segments.clv_check).
+
+    One read of the paid orders up to `as_of`, split in memory at the calibration end. The calibration
+    fit is not stored: it is a test of the model, not the fit the features use."""
+    if holdout_days < 1:
+        raise ValueError(f"--holdout-days must be at least 1, got {holdout_days}")
+    with store.engine.connect() as conn:
+        arrays = paid_order_arrays(
+            conn,
+            as_of_us=to_us(as_of),
+            paid_statuses=config.segments.paid_statuses,
+            currency=config.shop.currency,
+        )
+    holdout_end = as_of_end(as_of)
+    calibration_end = holdout_end - timedelta(days=holdout_days)
+    summary = summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, calibration_end)
+    models = clv.fit_models(summary)
+    index, day = clv_check.holdout_purchase_days(summary, arrays.codes, arrays.days, holdout_end)
+    return clv_check.check(models.bg_nbd.params, summary, index, day, holdout_end)
+
+
+def check_document(result: clv_check.CheckResult) -> dict[str, object]:
+    """The check as `predict check --format json` prints it."""
+    return {
+        "calibration_end": result.calibration_end.isoformat(),
+        "holdout_end": result.holdout_end.isoformat(),
+        "holdout_days": result.holdout_days,
+        "customers": result.customers,
+        "predicted": result.predicted,
+        "actual": result.actual,
+        "error": result.error,
+        "by_frequency": [
+            {
+                "frequency": c.label,
+                "customers": c.customers,
+                "predicted": c.predicted,
+                "actual": c.actual,
+                "predicted_mean": c.predicted_mean,
+                "actual_mean": c.actual_mean,
+            }
+            for c in result.classes
+        ],
+        "cumulative": [
+            {"day": int(d), "predicted": float(p), "actual": int(a)}
+            for d, p, a in zip(
+                result.cumulative_days, result.cumulative_predicted, result.cumulative_actual, strict=True
+            )
+        ],
+    }
 
 
 def fit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Fitted:
@@ -122,7 +175,7 @@ def export_rows(
     """One row per buyer (EXPORT_COLUMNS), fitted afresh at `as_of`; the fit is stored like `predict fit`."""
     fitted = fit(store, config, as_of=as_of, now=now)
     summary = fitted.summary
-    pred = clv.predict(fitted.models, summary)
+    pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
     percentile = percentile_rank(pred.predicted_clv_365d)
     for i, email in enumerate(summary.customers):
         yield {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def test_example_config_is_valid_and_matches_the_defaults():
     for builtin in BUILTINS.values():
         assert builtin.rule in text
     assert example.schedule == defaults.schedule and example.service == defaults.service
+    assert example.predict == defaults.predict
     shop_keys = {"shop_name", "shop_address", "shop_url", "default_timezone"}  # the example's own shop
     assert example.send.model_dump(exclude=shop_keys) == defaults.send.model_dump(exclude=shop_keys)
     assert set(example.campaigns) == {
@@ -179,4 +181,42 @@ def test_disabling_and_overriding_a_builtin():
 
 def test_example_is_toml_with_only_known_sections():
     data = tomllib.loads((ROOT / "config.example.toml").read_text())
-    assert set(data) == {"store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns"}
+    assert set(data) == {
+        "store",
+        "mailchimp",
+        "shop",
+        "segments",
+        "schedule",
+        "service",
+        "send",
+        "campaigns",
+        "predict",
+    }
+
+
+def test_predict_defaults_and_values():
+    defaults = parse({}).predict
+    assert defaults.annual_discount_rate == 0.0 and defaults.refit_every == timedelta(days=1)
+    cfg = parse({"predict": {"annual_discount_rate": 0.1, "refit_every": "12h"}}).predict
+    assert cfg.annual_discount_rate == 0.1 and cfg.refit_every == timedelta(hours=12)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"annual_discount_rate": -0.1},
+            "predict.annual_discount_rate: Input should be greater than or equal to 0",
+        ),
+        ({"annual_discount_rate": 1}, "predict.annual_discount_rate: Input should be less than 1, got 1"),
+        ({"annual_discount_rate": "ten"}, "predict.annual_discount_rate: Input should be a valid number"),
+        ({"refit_every": "often"}, "predict.refit_every: expected a duration such as 2h"),
+        ({"refit_every": "30s"}, "predict.refit_every: must be at least 60s, got '30s'"),
+        ({"refit_evry": "1d"}, "predict.refit_evry: unknown key"),
+    ],
+)
+def test_predict_errors_name_their_keys(section, message):
+    with pytest.raises(ConfigError) as info:
+        parse({"predict": section})
+    problems = info.value.problems
+    assert len(problems) == 1 and message in problems[0], problems

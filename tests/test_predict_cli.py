@@ -181,3 +181,23 @@ def test_too_little_data_is_refused_in_one_line(env, tmp_path, capsys):
 def test_an_empty_store_is_refused_too(env, capsys):
     code, out, err = run(capsys, "predict", "fit", "--as-of", AS_OF)
     assert code == 2 and out == "" and "found 0" in err and "Traceback" not in err
+
+
+def test_export_discounts_the_clv_at_the_configured_rate(env, cdnow_csv, capsys, tmp_path):
+    summary = summarise(cdnow_orders(), CALIBRATION_END)
+    models = clv.fit_models(summary)
+    discounted = clv.predict(models, summary, 0.1)
+    config = tmp_path / "segmail.toml"
+    config.write_text("[predict]\nannual_discount_rate = 0.1\n")
+    assert run(capsys, "import", "orders", cdnow_csv)[0] == 0
+    code, out, err = run(
+        capsys, "--config", str(config), "predict", "export", "--as-of", AS_OF, "--format", "csv"
+    )
+    assert code == 0, err
+    by_email = {r["email"]: r for r in csv.DictReader(io.StringIO(out))}
+    undiscounted = clv.predict(models, summary)
+    for i in (0, 1, 500, 2356):
+        clv_365d = float(by_email[email(discounted.customers[i])]["predicted_clv_365d"])
+        assert clv_365d == pytest.approx(float(discounted.predicted_clv_365d[i]), rel=1e-6)
+        if undiscounted.predicted_clv_365d[i] > 0:
+            assert clv_365d < undiscounted.predicted_clv_365d[i]
