@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, String, cast, func, literal, select, update
+from sqlalchemy import Connection, String, cast, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement
 
+from segmail.store.driver_rows import stream_rows
 from segmail.store.schema import contacts, memberships, orders, send_buckets, send_ledger
 
 FINAL_BUCKET = ("scheduled", "sent", "failed", "cancelled")
@@ -85,33 +86,6 @@ def recipients(
         query = query.where(memberships.c.entered_at >= since_us)
     for row in stream_rows(conn, query):
         yield RecipientRow._make(row)
-
-
-def stream_rows(conn: Connection, query: Select[Any], *, batch: int = 10_000) -> Iterator[tuple[Any, ...]]:
-    """Plain tuples straight from the driver's cursor, for queries that return a million rows.
-
-    SQLAlchemy's Result/Row layer costs about 2.5 µs a row, as much as everything else the send
-    planner does; these columns need no type processing, so the rows are read from the DBAPI cursor
-    (a named, server-side one on PostgreSQL, so memory stays flat) in batches.
-    """
-    # render_postcompile: an `IN (...)` list is expanded into plain parameters the driver takes as is
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    if compiled.positiontup is not None:  # qmark (sqlite3)
-        params: Any = [compiled.params[name] for name in compiled.positiontup]
-    else:  # pyformat (psycopg)
-        params = compiled.params
-    if conn.dialect.name == "postgresql":
-        cursor = raw.cursor(name=f"segmail_stream_{id(compiled):x}")
-    else:
-        cursor = raw.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:  # a caller that stops early must not leave a server-side cursor open
-        cursor.close()
 
 
 def occurrence_of(trigger: str, day: str | None, entered_at: int) -> str:

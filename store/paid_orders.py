@@ -7,7 +7,7 @@ so a prediction and a rule about spend agree on which orders exist. An order in 
 left out altogether: its value cannot be added to the others, and the models read value and timing
 together. A 0.00 order is kept (it is still a purchase).
 
-The rows come straight from the driver's cursor (store.ledger.stream_rows) into NumPy arrays: a
+The rows come straight from the driver's cursor (store.driver_rows.stream_rows) into NumPy arrays: a
 million orders through SQLAlchemy's Row layer would cost seconds before the fit even starts.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, select
 
 from segmail.store.codec import MONEY_SCALE, US_PER_DAY
 from segmail.store.currency import reporting_currency
-from segmail.store.ledger import stream_rows
+from segmail.store.driver_rows import stream_rows
 from segmail.store.schema import orders
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, case, delete, exists, func, select, update
 
-from segmail.store.ledger import ACTIVE_LEDGER, stream_rows
+from segmail.store.driver_rows import stream_rows
+from segmail.store.ledger import ACTIVE_LEDGER
 from segmail.store.schema import contacts, send_buckets, send_ledger, send_unsent
 from segmail.store.upsert import upsert
 
