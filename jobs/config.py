@@ -28,6 +28,7 @@ from pydantic import (
 from segmail.connector.http import DEFAULTS
 from segmail.connector.shop_status import CANONICAL
 from segmail.connector.source import DEFAULT_LOOKBACK
+from segmail.reports.config import ReportSettings
 from segmail.segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segmail.segments.suggest import did_you_mean
 from segmail.sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
@@ -193,6 +194,7 @@ class AppConfig:
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    report: ReportSettings = field(default_factory=ReportSettings)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
@@ -218,7 +220,9 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict")
+SECTIONS = (
+    "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "report",
+)  # fmt: skip
 
 
 def parse_config(
@@ -243,6 +247,7 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     predict = _section(PredictConfig, section, "predict", errors)
+    report = _section(ReportSettings, section, "report", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
@@ -265,6 +270,7 @@ def parse_config(
         send=send,
         campaigns=campaigns,
         predict=predict,
+        report=report,
         warnings=tuple(warnings),
     )
 

@@ -21,6 +21,7 @@ from segmail.jobs import sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
+from segmail.jobs.results_pull import ResultsSummary
 from segmail.jobs.shop_pull import OrderSource, pull_orders
 from segmail.jobs.stopping import Interrupted, StopCheck, check, never
 from segmail.store.db import Store
@@ -86,7 +87,7 @@ def _members(i: Inputs) -> PullSummary:
     return sync.pull_members(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
 
 
-def _engagement(i: Inputs) -> tuple[int, int]:
+def _engagement(i: Inputs) -> ResultsSummary:
     return sync.pull_engagement(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
 
 
@@ -114,7 +115,10 @@ SHOP_PULL = Step(
     skip=lambda i: "orders come from CSV imports" if i.source is None else None,
 )  # fmt: skip
 PULL_MEMBERS = Step("pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped})
-PULL_ENGAGEMENT = Step("pull engagement", _engagement, lambda r: {"campaigns": r[0], "events": r[1]})
+PULL_ENGAGEMENT = Step(
+    "pull engagement", _engagement,
+    lambda r: {"campaigns": r.read, "events": r.events, "reports": r.campaigns, "new": r.new, **r.recipient_activity},
+)  # fmt: skip
 COMPUTE = Step(
     "compute", _compute,
     lambda c: {name: {"size": ch.size, "entered": ch.entered, "left": ch.left} for name, ch in c.changes.items()},

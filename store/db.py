@@ -11,9 +11,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from segmail.store import unsent
+from segmail.store import segment_history, unsent
 from segmail.store.job_table import move_job_references
-from segmail.store.schema import meta, metadata, predict_fits, send_unsent
+from segmail.store.schema import (
+    campaign_activity,
+    campaign_results,
+    meta,
+    metadata,
+    predict_fits,
+    send_unsent,
+)
 
 Migration = Callable[[Connection], None]
 
@@ -57,6 +64,14 @@ def _v7_predict_fits(conn: Connection) -> None:
     predict_fits.create(conn, checkfirst=True)
 
 
+def _v8_reports(conn: Connection) -> None:
+    """v7 → v8: segment history (backfilled with the current memberships as entries) and the campaign
+    results the sync pulls from Mailchimp's reports (filled from the next sync on)."""
+    segment_history.create_and_backfill(conn)
+    campaign_results.create(conn, checkfirst=True)
+    campaign_activity.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -66,6 +81,7 @@ MIGRATIONS: list[Migration] = [
     _v5_money_orders,
     _v6_segmail_import_root,
     _v7_predict_fits,
+    _v8_reports,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

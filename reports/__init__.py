@@ -1,0 +1,1 @@
+"""What the mail did: campaign results, revenue attribution and segment movements (pure logic; the SQL is in store/)."""

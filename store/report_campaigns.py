@@ -1,0 +1,145 @@
+"""The campaign report's reads: the audience's campaigns, their per-recipient counts, and each paid order's
+candidate touches for attribution (reports/attribution.py decides among them).
+
+Counts are per recipient: a recipient who opened twice is one open. An open is a machine open when
+every open of that recipient is one Mailchimp flagged as a proxy's (open-details `is_proxy_open`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, and_, case, exists, func, literal, null, select
+
+from segmail.store.driver_rows import stream_rows
+from segmail.store.schema import campaign_activity, campaign_results, events, orders
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredResult:
+    mc_campaign_id: str
+    title: str
+    sent_at_us: int | None
+    recipients: int
+    target: str | None
+    campaign: str | None
+    segment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientCounts:
+    opens: int = 0  # recipients with an open that is not a proxy's
+    proxy_opens: int = 0  # recipients whose every open is a proxy's
+    clicks: int = 0
+    bounces: int = 0
+    unsubscribes: int = 0
+
+
+class Candidate(NamedTuple):
+    """A paid order and one open or click in its window (a tuple: there may be hundreds of thousands)."""
+
+    source: str
+    order_id: str
+    email_key: str
+    created_at_us: int
+    revenue_e4: int | None  # None: not in the reporting currency
+    touch_at_us: int
+    kind: str  # open | click
+    sent_at_us: int  # the touched campaign's send time
+    campaign_id: str
+
+
+def audience_campaigns(conn: Connection, list_id: str) -> list[StoredResult]:
+    c = campaign_results.c
+    query = select(c.mc_campaign_id, c.title, c.sent_at, c.recipients, c.target, c.campaign, c.segment)
+    rows = conn.execute(query.where(c.list_id == list_id).order_by(c.sent_at, c.mc_campaign_id)).all()
+    return [StoredResult(mc_campaign_id=r[0], title=r[1], sent_at_us=r[2], recipients=int(r[3]), target=r[4],
+                         campaign=r[5], segment=r[6]) for r in rows]  # fmt: skip
+
+
+def _proxy(e: Any) -> Any:
+    p = campaign_activity.c
+    return exists().where(
+        p.campaign_id == e.campaign_id, p.email_key == e.email_key, p.kind == "proxy_open", p.at == e.at
+    )
+
+
+def recipient_counts(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, RecipientCounts]:
+    """Per campaign: recipients who opened (apart: only by proxy), clicked, bounced, unsubscribed."""
+    if not campaign_ids:
+        return {}
+    e = events.c
+    ids = list(campaign_ids)
+    per_recipient = (
+        select(
+            e.campaign_id,
+            func.max(case((e.type == "click", 1), else_=0)).label("clicked"),
+            func.max(case((and_(e.type == "open", ~_proxy(e)), 1), else_=0)).label("human"),
+            func.max(case((e.type == "open", 1), else_=0)).label("opened"),
+        )
+        .where(e.campaign_id.in_(ids))
+        .group_by(e.campaign_id, e.email_key)
+        .subquery()
+    )
+    r = per_recipient.c
+    found: dict[str, dict[str, int]] = {i: {} for i in ids}
+    for cid, clicks, human, opened in conn.execute(
+        select(r.campaign_id, func.sum(r.clicked), func.sum(r.human), func.sum(r.opened)).group_by(
+            r.campaign_id
+        )
+    ):
+        found[cid] |= {"clicks": int(clicks or 0), "opens": int(human or 0),
+                       "proxy_opens": int(opened or 0) - int(human or 0)}  # fmt: skip
+    a = campaign_activity.c
+    kinds = {"bounce": "bounces", "unsubscribe": "unsubscribes"}
+    for cid, kind, n in conn.execute(
+        select(a.campaign_id, a.kind, func.count(func.distinct(a.email_key)))
+        .where(a.campaign_id.in_(ids), a.kind.in_(list(kinds)))
+        .group_by(a.campaign_id, a.kind)
+    ):
+        found[cid][kinds[kind]] = int(n)
+    return {cid: RecipientCounts(**values) for cid, values in found.items()}
+
+
+def candidates(
+    conn: Connection,
+    *,
+    list_id: str,
+    orders_from_us: int | None,
+    orders_until_us: int | None,
+    window_us: int,
+    paid_statuses: Sequence[str],
+    currency: str | None,
+    net_of_refunds: bool,
+    opens: bool,
+    proxy_opens: bool,
+) -> Iterator[Candidate]:
+    """Every paid order placed in [from, until) paired with each open or click of an audience campaign in
+    its attribution window (both ends inclusive), streamed; an order without one is not returned."""
+    o, e, c = orders.c, events.c, campaign_results.c
+    amount = o.total_e4 - o.refunded_e4 if net_of_refunds else o.total_e4
+    revenue = case((o.currency == currency, amount), else_=null()) if currency is not None else null()
+    kinds = ["open", "click"] if opens else ["click"]
+    touch = and_(
+        e.email_key == o.email_key,
+        e.type.in_(kinds),
+        e.at <= o.created_at,
+        e.at >= o.created_at - literal(window_us),
+    )
+    if opens and not proxy_opens:
+        touch = and_(touch, ~and_(e.type == "open", _proxy(e)))
+    query = (
+        select(
+            o.source, o.order_id, o.email_key, o.created_at, revenue, e.at, e.type, c.sent_at, e.campaign_id
+        )
+        .select_from(orders.join(events, touch).join(campaign_results, c.mc_campaign_id == e.campaign_id))
+        .where(o.status.in_(list(paid_statuses)), c.list_id == list_id, c.sent_at.is_not(None))
+    )
+    if orders_from_us is not None:
+        query = query.where(o.created_at >= orders_from_us)
+    if orders_until_us is not None:
+        query = query.where(o.created_at < orders_until_us)
+    for row in stream_rows(conn, query):
+        yield Candidate(*row)
