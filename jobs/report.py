@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
 from segmail.reports import campaigns as campaign_logic
 from segmail.reports import segments as segment_logic
 from segmail.reports.attribution import Attributed, attribute
+from segmail.reports.money import amount
 from segmail.reports.periods import Period
+from segmail.reports.targets import OTHER
 from segmail.store import report_campaigns, report_segments
-from segmail.store.codec import to_us
+from segmail.store.codec import from_us, to_us
 from segmail.store.currency import reporting_currency
 from segmail.store.db import Store
 
@@ -105,7 +107,9 @@ def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentRe
     with store.engine.begin() as conn:
         currency = reporting_currency(conn, config.shop.currency)
         paid = _paid(config, currency)
-        sizes = report_segments.sizes(conn, since_us=since, until_us=until)
+        sizes = segment_logic.sizes(
+            report_segments.run_steps(conn, until_us=until), since_us=since, until_us=until
+        )
         end = report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid)
         during = report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid)
         segment_of = {
@@ -137,6 +141,33 @@ class SizeSeries:
 
 def daily_sizes(store: Store, period: Period) -> SizeSeries:
     with store.engine.begin() as conn:
-        steps = report_segments.size_steps(conn, until_us=to_us(period.until))
+        steps = report_segments.run_steps(conn, until_us=to_us(period.until))
         days = [period.since + timedelta(days=d + 1) for d in range((period.until - period.since).days)]
         return SizeSeries(days, segment_logic.sizes_at(steps, [to_us(d) for d in days]))
+
+
+def last_campaign(store: Store, config: AppConfig) -> dict[str, Any] | None:
+    """The audience's most recently sent campaign, for `/metrics` and `segmail status`: Mailchimp's
+    figures and the revenue attributed to it so far (only orders since its send are read)."""
+    with store.engine.begin() as conn:
+        found = report_campaigns.latest(conn, config.mailchimp.list_id)
+        if found is None or found.result.sent_at_us is None:
+            return None
+        c = found.result
+        currency = reporting_currency(conn, config.shop.currency)
+        orders = [
+            a
+            for a in attributed_orders(
+                conn, config, currency=currency, orders_from_us=c.sent_at_us, orders_until_us=None
+            )
+            if a.touch.campaign_id == c.mc_campaign_id
+        ]
+    sent = from_us(c.sent_at_us)
+    assert sent is not None
+    return {
+        "campaign": campaign_logic.group_key(c), "mc_campaign_id": c.mc_campaign_id, "segment": c.segment or OTHER,
+        "sent_at": sent.isoformat(), "recipients": c.recipients, "opens": found.unique_opens,
+        "proxy_opens": found.proxy_opens, "clicks": found.unique_clicks, "unsubscribes": found.unsubscribed,
+        "bounces": found.bounces, "attributed_orders": len(orders), "currency": currency,
+        "attributed_revenue": str(amount(sum(a.order.revenue_e4 or 0 for a in orders))),
+    }  # fmt: skip

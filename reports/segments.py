@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from segmail.reports.attribution import Attributed
 from segmail.reports.money import amount, per
-from segmail.store.report_segments import Revenue, Sizes
+from segmail.store.report_segments import Revenue, Step
 
 COLUMNS: Final = (
     "segment", "members_start", "members_end", "entered", "left", "orders", "revenue", "revenue_while_member",
@@ -29,6 +29,30 @@ COLUMNS: Final = (
 )  # fmt: skip
 MOVEMENT_COLUMNS: Final = ("from", "to", "members")
 NONE: Final = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    start: int  # members after the last compute at or before `since`
+    end: int  # members after the last compute at or before `until`
+    entered: int  # entries by the computes after `since` up to `until`: end = start + entered - left
+    left: int
+
+
+def sizes(steps: Iterable[Step], *, since_us: int, until_us: int) -> dict[str, Sizes]:
+    """Per segment, its sizes at both ends of the period and the entries and exits between them."""
+    out: dict[str, list[int]] = {}
+    for s in steps:
+        start, end, entered, left = out.setdefault(s.segment, [0, 0, 0, 0])
+        net = s.entered - s.left
+        if s.at <= since_us:
+            start += net
+        if s.at <= until_us:
+            end += net
+            if s.at > since_us:
+                entered, left = entered + s.entered, left + s.left
+        out[s.segment] = [start, end, entered, left]
+    return {name: Sizes(*v) for name, v in out.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,19 +132,19 @@ def movements(changes: Iterable[tuple[str, str, bool]]) -> dict[tuple[str, str],
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def sizes_at(steps: Iterable[tuple[str, int, int]], instants: Sequence[int]) -> dict[str, list[int]]:
-    """Per segment, its members at each of `instants` (ascending, UTC µs), from (segment, at, net change)
-    steps ordered by segment and time: the state the computes at or before each instant left."""
+def sizes_at(steps: Iterable[Step], instants: Sequence[int]) -> dict[str, list[int]]:
+    """Per segment, its members at each of `instants` (ascending, UTC µs): the state the computes at or
+    before each instant left. `steps` in time order."""
+    changes: dict[str, list[tuple[int, int]]] = {}
+    for s in steps:
+        changes.setdefault(s.segment, []).append((s.at, s.entered - s.left))
     out: dict[str, list[int]] = {}
-    per_segment: dict[str, list[tuple[int, int]]] = {}
-    for segment, at, delta in steps:
-        per_segment.setdefault(segment, []).append((at, delta))
-    for segment, changes in per_segment.items():
-        size, i, sizes = 0, 0, []
+    for segment, deltas in changes.items():
+        size, i, series = 0, 0, []
         for instant in instants:
-            while i < len(changes) and changes[i][0] <= instant:
-                size += changes[i][1]
+            while i < len(deltas) and deltas[i][0] <= instant:
+                size += deltas[i][1]
                 i += 1
-            sizes.append(size)
-        out[segment] = sizes
+            series.append(size)
+        out[segment] = series
     return out

@@ -16,6 +16,7 @@ from segmail.store.job_table import move_job_references
 from segmail.store.schema import (
     campaign_activity,
     campaign_results,
+    events,
     meta,
     metadata,
     predict_fits,
@@ -65,11 +66,14 @@ def _v7_predict_fits(conn: Connection) -> None:
 
 
 def _v8_reports(conn: Connection) -> None:
-    """v7 → v8: segment history (backfilled with the current memberships as entries) and the campaign
-    results the sync pulls from Mailchimp's reports (filled from the next sync on)."""
+    """v7 → v8: segment history (backfilled with the current memberships as entries), the campaign
+    results the sync pulls from Mailchimp's reports (filled from the next sync on), and the events'
+    index by campaign (about 6 s for 3 million events)."""
     segment_history.create_and_backfill(conn)
     campaign_results.create(conn, checkfirst=True)
     campaign_activity.create(conn, checkfirst=True)
+    by_campaign = next(i for i in events.indexes if i.name == "ix_events_campaign")
+    by_campaign.create(conn, checkfirst=True)
 
 
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.

@@ -81,6 +81,8 @@ events = Table(
     Column("type", String(8), primary_key=True),
     Column("at", BigInteger, primary_key=True),
     Column("campaign_id", String(64), primary_key=True),  # "" when unknown, so the key stays total
+    # schema v8: a campaign's recipients for the campaign report, read in order (README "Reports")
+    Index("ix_events_campaign", "campaign_id", "type", "email_key"),
     sqlite_with_rowid=False,  # the key is the row: one B-tree instead of two, ~40 % faster imports
 )
 
@@ -270,19 +272,20 @@ predict_fits = Table(
 )
 
 # Segment history (schema v8): every entry into and exit from a segment, by the compute run that made it,
-# so sizes, entries, exits and movements can be reported for any past period. Stored by member (a
-# member's rows in run order, what the reports read), with an index by run that a compute reads its own
-# rows back through. A store migrated to v8 starts with its memberships of that moment as entries (their
-# entered_at and run); earlier exits are unknown.
+# so sizes, entries, exits and movements can be reported for any past period. Stored by contact, like
+# orders and events, so a report reads a contact's history beside its orders; a compute reads its own
+# rows back through the index by run. A store migrated to v8 starts with its memberships of that moment
+# as entries (their entered_at and run); earlier exits are unknown.
 segment_history = Table(
     "segment_history",
     metadata,
-    Column("segment", String(64), primary_key=True),
     Column("email_key", String(320), primary_key=True),
+    Column("segment", String(64), primary_key=True),
     Column("run_id", Integer, primary_key=True, autoincrement=False),
     Column("at", BigInteger, nullable=False),  # the compute's as-of instant (UTC µs)
     Column("kind", String(5), nullable=False),  # enter | exit
-    Index("ix_segment_history_run", "run_id", "segment"),
+    # a compute's own rows by (run, segment, kind); per-run counts for the reports, without a sort
+    Index("ix_segment_history_run", "run_id", "segment", "kind", "at"),
     sqlite_with_rowid=False,
 )
 

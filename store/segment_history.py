@@ -7,7 +7,7 @@ creates the table on migration, backfills what can be known then, and answers th
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, literal, select
+from sqlalchemy import Connection, exists, insert, literal, select
 
 from segmail.store.schema import memberships, segment_history
 
@@ -19,9 +19,14 @@ def create_and_backfill(conn: Connection) -> int:
     """The table, holding every current membership as an entry at its entered_at by the run that made it.
 
     Exits before the migration, and entries of members who have left since, were never recorded: a
-    report over a period before the migration sees only today's members."""
+    report over a period before the migration sees only today's members. Rows already recorded (a
+    table some earlier run created) are kept, never duplicated."""
     segment_history.create(conn, checkfirst=True)
-    m = memberships.c
-    rows = select(m.run_id, m.segment, m.email_key, m.entered_at, literal(ENTER))
+    m, h = memberships.c, segment_history.c
+    recorded = exists().where(h.segment == m.segment, h.email_key == m.email_key, h.run_id == m.run_id)
+    rows = select(m.run_id, m.segment, m.email_key, m.entered_at, literal(ENTER)).where(~recorded)
     columns = ["run_id", "segment", "email_key", "at", "kind"]
-    return int(conn.execute(insert(segment_history).from_select(columns, rows)).rowcount or 0)
+    result = conn.execute(
+        insert(segment_history).from_select(columns, rows), execution_options={"preserve_rowcount": True}
+    )
+    return int(result.rowcount or 0)

@@ -17,7 +17,7 @@ from segmail.store.codec import to_us
 from segmail.store.schema import campaign_activity, campaign_results, events, send_buckets
 from tests.conftest import T
 from tests.mailchimp_fixture import Clock, checked_sandbox
-from tests.shop import config
+from tests.shop import Shop, config
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 SENT = T - timedelta(days=3)
@@ -212,3 +212,50 @@ def test_a_killed_pull_reads_only_the_campaigns_it_had_not_stored(sandbox, store
     assert 0 < stored < 5
     summary = pull(store, c, SENT + timedelta(days=2))
     assert summary.new == 5 - stored
+
+
+def test_the_last_campaign_is_a_set_of_gauges(sandbox, store, clock):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from segmail.jobs.health import Counters, metrics_registry, metrics_text, snapshot
+
+    seed(sandbox, store)
+    later = sandbox.send_campaign(
+        "list1", at=SENT + timedelta(hours=1), title="the last one", segment="segmail:vip"
+    )
+    sandbox.simulate_engagement(later, seed=5, open_rate=0.5, click_rate=0.2, bounce_rate=0.05, proxy_rate=0.5,
+                                unsubscribe_rate=0.02)  # fmt: skip
+    c = config(mailchimp={"list_id": "list1", "api_url": sandbox.base_url}, shop={"currency": "EUR"})
+    assert snapshot(store, c)["last_campaign"] is None  # nothing pulled yet: no gauge at all
+    lst = sandbox.state.lists["list1"]
+    member, click = next((m, x) for m, a in sandbox.state.campaigns[later].activity.items() for x in a
+                         if x.action == "click")  # fmt: skip
+    shop = Shop(store)
+    shop.order(lst.members[member].email.lower(), click.timestamp, "25.00")  # at the click's instant
+    shop.flush(SENT)
+    pull(store, c, SENT + timedelta(days=2))
+    snap = snapshot(store, c)
+    text = metrics_text(metrics_registry(lambda: (snap, Counters(), "active")))
+    values = {(s.name, tuple(sorted(s.labels.items()))): s.value
+              for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    labels = (("campaign", later), ("segment", "vip"))
+    acts = sandbox.state.campaigns[later].activity.values()
+    expected = {
+        "recipients": len(sandbox.state.campaigns[later].recipients),
+        "opens": sum(1 for a in acts if any(x.action == "open" for x in a)),
+        "proxy_opens": sum(1 for a in acts for x in a if x.action == "open" and x.proxy),
+        "clicks": sum(1 for a in acts if any(x.action == "click" for x in a)),
+        "bounces": sum(1 for a in acts if any(x.action == "bounce" for x in a)),
+        "unsubscribes": len(sandbox.state.campaigns[later].unsubscribes),
+        "attributed_orders": 1,
+    }
+    got = {key: values[(f"segmail_last_campaign_{key}", labels)] for key in expected}
+    assert got == expected and expected["proxy_opens"] > 0 and expected["unsubscribes"] > 0
+    assert (
+        values[("segmail_last_campaign_sent_timestamp_seconds", labels)]
+        == (SENT + timedelta(hours=1)).timestamp()
+    )
+    assert (
+        values[("segmail_last_campaign_attributed_revenue", (*labels[:1], ("currency", "EUR"), *labels[1:]))]
+        == 25.0
+    )
