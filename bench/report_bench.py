@@ -32,6 +32,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bench.report_data import register_campaigns
 from segmail.jobs.config import parse_config
 from segmail.jobs.results_pull import pull_results
@@ -44,8 +46,8 @@ AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 KEY = "0123456789abcdef0123456789abcdef-us6"
 
 
-def cli(argv: list[str], env: dict[str, str], *, out: Path | None = None) -> tuple[float, float]:
-    """One `segmail` process: wall seconds and peak RSS (MiB)."""
+def cli(argv: list[str], env: dict[str, str], *, out: Path | None = None) -> tuple[float, float, float]:
+    """One `segmail` process: wall seconds, peak RSS (MiB) and its CPU seconds (user + system)."""
     start = time.perf_counter()
     with open(out or os.devnull, "w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "segmail.jobs.cli", *argv], env=env, stdout=sink,
@@ -55,26 +57,32 @@ def cli(argv: list[str], env: dict[str, str], *, out: Path | None = None) -> tup
         _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"segmail {' '.join(argv)} failed:\n{stderr.decode()[-2000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def reports(contacts: int, seed: int, store_url: str | None, workdir: Path) -> None:
+def reports(contacts: int, seed: int, store_url: str | None, workdir: Path, *, reuse: bool = False) -> None:
     url = store_url or f"sqlite:///{workdir / 'report-bench.db'}"
+    config = workdir / "segmail.toml"
+    env = {**os.environ, "SEGMAIL_STORE_URL": url}
+    env.pop("SEGMAIL_CONFIG", None)
+    print(f"store: {url.split('@')[-1]}")
+    if not reuse:
+        build(contacts, seed, url, workdir, config, env)
+    measure(url, workdir, config, env)
+
+
+def build(contacts: int, seed: int, url: str, workdir: Path, config: Path, env: dict[str, str]) -> None:
     if url.startswith("sqlite:///"):
         db = Path(url.removeprefix("sqlite:///"))
         for leftover in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             leftover.unlink(missing_ok=True)
-    config = workdir / "segmail.toml"
     config.write_text('[mailchimp]\nlist_id = "list1"\n[shop]\ncurrency = "EUR"\n')
-    env = {**os.environ, "SEGMAIL_STORE_URL": url}
-    env.pop("SEGMAIL_CONFIG", None)
     base = ["--config", str(config)]
     t0 = time.perf_counter()
     shop = generate_shop(workdir / "shop", contacts=contacts, seed=seed, as_of=AS_OF)
     assert shop.contacts is not None
     for kind, path in (("contacts", shop.contacts), ("orders", shop.orders), ("events", shop.events)):
         cli([*base, "import", kind, str(path)], env)
-    print(f"store: {url.split('@')[-1]}")
     c = shop.counts
     print(f"data: {c['contacts']:,} contacts, {c['orders']:,} orders, {c['events']:,} events; generated and "
           f"imported in {time.perf_counter() - t0:.0f} s")  # fmt: skip
@@ -88,26 +96,31 @@ def reports(contacts: int, seed: int, store_url: str | None, workdir: Path) -> N
     try:
         register_campaigns(store, as_of=AS_OF)
         with store.engine.connect() as conn:
-            from sqlalchemy import text
-
             counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
                       for t in ("segment_history", "campaign_results", "campaign_activity", "memberships")}  # fmt: skip
+        if store.dialect == "postgresql":  # as autovacuum would (it is off on the CI server): statistics
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))  # and visibility maps for index-only scans
     finally:
         store.dispose()
     print("store holds: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+
+
+def measure(url: str, workdir: Path, config: Path, env: dict[str, str]) -> None:
+    base = ["--config", str(config)]
     since, until = (AS_OF - timedelta(days=365)).date(), (AS_OF + timedelta(days=1)).date()
     period = ["--since", since.isoformat(), "--until", until.isoformat()]
     print(f"period: {since} .. {until} (exclusive)")
-    print(f"{'report':<44} {'wall s':>7} {'peak RSS MiB':>13} {'rows':>6}")
+    print(f"{'report':<44} {'wall s':>7} {'CPU s':>6} {'peak RSS MiB':>13} {'rows':>6}")
     for name, extra in (("campaigns", ["--format", "csv"]), ("segments", ["--format", "csv"]),
                         ("movements", ["--format", "csv"]), ("segments", ["--plot", str(workdir / "segments.png")]),
                         ("campaigns", ["--plot", str(workdir / "campaigns.png")])):  # fmt: skip
         target = workdir / f"{name}.out"
-        wall, peak = cli([*base, "report", name, *period, *extra], env, out=target)
+        wall, peak, cpu = cli([*base, "report", name, *period, *extra], env, out=target)
         rows = max(0, len(target.read_text().splitlines()) - 1) if "--format" in extra else 0
         shown = Path(extra[1]).name if extra[0] == "--plot" else extra[1]
         label = f"report {name} {extra[0]} {shown}"
-        print(f"{label:<44} {wall:>7.2f} {peak:>13.0f} {rows or '':>6}", flush=True)
+        print(f"{label:<44} {wall:>7.2f} {cpu:>6.2f} {peak:>13.0f} {rows or '':>6}", flush=True)
 
 
 def _floor(sandbox: MailchimpSandbox, moved: dict[str, tuple[int, int]], *, since: datetime | None) -> int:
@@ -177,16 +190,21 @@ def pull(members: int, campaigns_n: int, store_url: str | None, workdir: Path) -
         print(f"audience: {members:,} members, {campaigns_n} campaigns over a year "
               f"({sum(len(sandbox.state.campaigns[c].recipients) for c in ids):,} recipients in all)")  # fmt: skip
         since: datetime | None = None
-        for label in ("first pull (every campaign)", "a day later, 5 campaigns with new activity"):
+        rounds = ("first pull (every campaign)", "a day later, 5 campaigns with new activity",
+                  "the next cycle, nothing new")  # fmt: skip
+        for label in rounds:
             before = {cid: (len(sandbox.state.campaigns[cid].unsubscribes),
                             sum(1 for a in sandbox.state.campaigns[cid].activity.values() for x in a if x.proxy))
                       for cid in ids}  # fmt: skip
             moved = {cid: (0, 0) for cid in ids}
-            if since is not None:
+            if label == rounds[1]:
                 clock["now"] = AS_OF + timedelta(days=1)
                 moved = {cid: before[cid] for cid in ids[-5:]}
                 for n, cid in enumerate(moved):
                     _more_activity(sandbox, cid, clock["now"] - timedelta(hours=3), seed=n)
+            elif label == rounds[2]:
+                clock["now"] += timedelta(minutes=15)
+                moved = {}
             mark = len(sandbox.requests_log)
             api = open_mailchimp(config, env={"MAILCHIMP_API_KEY": KEY})
             now = clock["now"] + timedelta(hours=1)
@@ -214,13 +232,16 @@ def main() -> None:
     parser.add_argument("--store-url", help="default: a fresh SQLite file in the work folder")
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--part", choices=["reports", "pull", "both"], default="both")
+    parser.add_argument(
+        "--reuse", action="store_true", help="report on the store --dir/--store-url already holds"
+    )
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="segmail-report-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.part in ("pull", "both"):
         pull(args.members, args.campaigns, args.store_url, workdir)
     if args.part in ("reports", "both"):
-        reports(args.contacts, args.seed, args.store_url, workdir)
+        reports(args.contacts, args.seed, args.store_url, workdir, reuse=args.reuse)
 
 
 if __name__ == "__main__":

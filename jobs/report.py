@@ -18,7 +18,7 @@ from segmail.reports.attribution import Attributed, attribute
 from segmail.reports.money import amount
 from segmail.reports.periods import Period
 from segmail.reports.targets import OTHER
-from segmail.store import report_campaigns, report_segments
+from segmail.store import report_campaigns, report_segments, report_session
 from segmail.store.codec import from_us, to_us
 from segmail.store.currency import reporting_currency
 from segmail.store.db import Store
@@ -62,8 +62,10 @@ def attributed_orders(
 ) -> Iterable[Attributed]:
     """Every paid order placed in [from, until) that is attributed to one of the audience's campaigns."""
     rs = config.report
+    audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
+    sent_at = {c.mc_campaign_id: c.sent_at_us for c in audience if c.sent_at_us is not None}
     rows = report_campaigns.candidates(
-        conn, list_id=config.mailchimp.list_id, orders_from_us=orders_from_us, orders_until_us=orders_until_us,
+        conn, sent_at=sent_at, orders_from_us=orders_from_us, orders_until_us=orders_until_us,
         window_us=_window_us(config), paid_statuses=rs.statuses(config.segments.paid_statuses), currency=currency,
         net_of_refunds=rs.net_of_refunds, opens=rs.attribute_opens, proxy_opens=rs.attribute_proxy_opens,
     )  # fmt: skip
@@ -72,7 +74,7 @@ def attributed_orders(
 
 def campaign_report(store: Store, config: AppConfig, period: Period) -> CampaignReport:
     """Campaigns sent in the period; their attributed orders count whenever they were placed."""
-    with store.engine.begin() as conn:
+    with report_session.reading(store) as conn:
         currency = reporting_currency(conn, config.shop.currency)
         audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
         chosen = campaign_logic.in_period(audience, period)
@@ -104,12 +106,11 @@ def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders
 
 def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentReport:
     since, until = to_us(period.since), to_us(period.until)
-    with store.engine.begin() as conn:
+    with report_session.reading(store) as conn:
         currency = reporting_currency(conn, config.shop.currency)
         paid = _paid(config, currency)
-        sizes = segment_logic.sizes(
-            report_segments.run_steps(conn, until_us=until), since_us=since, until_us=until
-        )
+        steps = report_segments.run_steps(conn, until_us=until)
+        sizes = segment_logic.sizes(steps, since_us=since, until_us=until)
         end = report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid)
         during = report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid)
         segment_of = {
@@ -120,17 +121,26 @@ def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentRe
             attributed_orders(conn, config, currency=currency, orders_from_us=since, orders_until_us=until),
             segment_of,
         )
-        moves = segment_logic.movements(report_segments.changes(conn, since_us=since, until_us=until))
+        moves = _movements(conn, steps, since_us=since, until_us=until)
     names = [d.name for d in config.segment_defs.values() if d.enabled]
     names += sorted(set(sizes) - set(names))
     rows = segment_logic.segment_rows(names, sizes, end, during, attributed)
     return SegmentReport(period, currency, rows, moves)
 
 
+def _movements(
+    conn: Connection, steps: list[report_segments.Step], *, since_us: int, until_us: int
+) -> dict[tuple[str, str], int]:
+    names = sorted({s.segment for s in steps})
+    patterns = report_segments.change_patterns(conn, since_us=since_us, until_us=until_us, segments=names)
+    return segment_logic.movements(patterns, names)
+
+
 def movement_report(store: Store, period: Period) -> MovementReport:
-    with store.engine.begin() as conn:
-        changes = report_segments.changes(conn, since_us=to_us(period.since), until_us=to_us(period.until))
-        return MovementReport(period, segment_logic.movements(changes))
+    since, until = to_us(period.since), to_us(period.until)
+    with report_session.reading(store) as conn:
+        steps = report_segments.run_steps(conn, until_us=until)
+        return MovementReport(period, _movements(conn, steps, since_us=since, until_us=until))
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ class SizeSeries:
 
 
 def daily_sizes(store: Store, period: Period) -> SizeSeries:
-    with store.engine.begin() as conn:
+    with report_session.reading(store) as conn:
         steps = report_segments.run_steps(conn, until_us=to_us(period.until))
         days = [period.since + timedelta(days=d + 1) for d in range((period.until - period.since).days)]
         return SizeSeries(days, segment_logic.sizes_at(steps, [to_us(d) for d in days]))
@@ -149,7 +159,7 @@ def daily_sizes(store: Store, period: Period) -> SizeSeries:
 def last_campaign(store: Store, config: AppConfig) -> dict[str, Any] | None:
     """The audience's most recently sent campaign, for `/metrics` and `segmail status`: Mailchimp's
     figures and the revenue attributed to it so far (only orders since its send are read)."""
-    with store.engine.begin() as conn:
+    with report_session.reading(store) as conn:
         found = report_campaigns.latest(conn, config.mailchimp.list_id)
         if found is None or found.result.sent_at_us is None:
             return None

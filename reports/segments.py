@@ -109,26 +109,17 @@ def attributed_by_segment(
     return out
 
 
-def movements(changes: Iterable[tuple[str, str, bool]]) -> dict[tuple[str, str], int]:
-    """(from, to) -> contacts, from (email_key, segment, joined) rows grouped by email_key."""
+def movements(
+    patterns: Iterable[tuple[int, int, int]], segments: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    """(from, to) -> contacts, from (left mask, joined mask, contacts) patterns over `segments`."""
     out: dict[tuple[str, str], int] = {}
-    key: str | None = None
-    left: list[str] = []
-    joined: list[str] = []
-
-    def flush() -> None:
-        for a in left or [NONE]:
-            for b in joined or [NONE]:
-                out[(a, b)] = out.get((a, b), 0) + 1
-
-    for email_key, segment, came in changes:
-        if email_key != key:
-            if key is not None:
-                flush()
-            key, left, joined = email_key, [], []
-        (joined if came else left).append(segment)
-    if key is not None:
-        flush()
+    for left_mask, joined_mask, n in patterns:
+        left = [name for i, name in enumerate(segments) if left_mask >> i & 1] or [NONE]
+        joined = [name for i, name in enumerate(segments) if joined_mask >> i & 1] or [NONE]
+        for a in left:
+            for b in joined:
+                out[(a, b)] = out.get((a, b), 0) + n
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

@@ -82,7 +82,7 @@ events = Table(
     Column("at", BigInteger, primary_key=True),
     Column("campaign_id", String(64), primary_key=True),  # "" when unknown, so the key stays total
     # schema v8: a campaign's recipients for the campaign report, read in order (README "Reports")
-    Index("ix_events_campaign", "campaign_id", "type", "email_key"),
+    Index("ix_events_campaign", "campaign_id", "type", "email_key", "at"),
     sqlite_with_rowid=False,  # the key is the row: one B-tree instead of two, ~40 % faster imports
 )
 
