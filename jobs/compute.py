@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
+from segmail.segments.predictive import Scored
 from segmail.store.db import Store
 from segmail.store.runs import finish_run, start_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+log = logging.getLogger("segmail.compute")
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,12 @@ class ComputeResult:
     changes: dict[str, engine.SegmentChange]
     point_in_time: bool
     refreshed: int
+    predictions: Scored | None = None  # None: no enabled rule reads a prediction feature
 
 
-def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.Evaluation:
+def evaluate(
+    conn: Connection, config: AppConfig, *, as_of: datetime, with_predictions: bool = False
+) -> engine.Evaluation:
     """Every configured segment evaluated at `as_of` into a temporary table; nothing stored."""
     defs = list(config.segment_defs.values())
     return engine.evaluate(
@@ -33,6 +40,8 @@ def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.
         as_of=as_of,
         paid_statuses=config.segments.paid_statuses,
         currency=config.shop.currency,
+        annual_discount_rate=config.predict.annual_discount_rate,
+        with_predictions=with_predictions,
     )
 
 
@@ -54,6 +63,8 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime)
     with store.engine.begin() as conn:
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
         ev = evaluate(conn, config, as_of=as_of)
+        if ev.predictions is not None and ev.predictions.missing:
+            log.warning("compute: prediction features are missing for everyone: %s", ev.predictions.missing)
         changes = engine.apply(conn, ev, run_id=run_id)
         stats = {name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()}
         finish_run(conn, run_id, now=now, stats=stats)
@@ -63,4 +74,5 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime)
         changes=changes,
         point_in_time=ev.source.point_in_time,
         refreshed=ev.source.refreshed,
+        predictions=ev.predictions,
     )

@@ -12,20 +12,18 @@ stores that fit too, so what an exported prediction rested on stays on record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-import numpy as np
-import numpy.typing as npt
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
-from segmail.store.codec import to_us
-from segmail.store.db import Store
+from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
+from segmail.store.codec import from_us, to_us
+from segmail.store.db import Store, StoreError
 from segmail.store.paid_orders import paid_order_arrays
-from segmail.store.predict_fits import FitRow, save_fit
+from segmail.store.predict_fits import FitRow, latest_fit, save_fit
 
 # the export's columns, in order; numbers are written at full precision (repr), never rounded
 EXPORT_COLUMNS = (
@@ -160,15 +158,6 @@ def fit_document(fitted: Fitted) -> dict[str, object]:
     }
 
 
-def percentile_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0)
-    lower = np.searchsorted(np.sort(values), values, side="left").astype(np.float64)
-    return 100.0 * lower / max(n - 1, 1)
-
-
 def export_rows(
     store: Store, config: AppConfig, *, as_of: datetime, now: datetime
 ) -> Iterator[dict[str, ExportValue]]:
@@ -176,7 +165,7 @@ def export_rows(
     fitted = fit(store, config, as_of=as_of, now=now)
     summary = fitted.summary
     pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
-    percentile = percentile_rank(pred.predicted_clv_365d)
+    percentile = clv.percentile_rank(pred.predicted_clv_365d)
     for i, email in enumerate(summary.customers):
         yield {
             "email": email,
@@ -199,3 +188,66 @@ def export_rows(
 def _iso_day(ordinal: int) -> str:
     """The date, or "" past the calendar's end (a rate so low the wait outlasts year 9999)."""
     return date.fromordinal(ordinal).isoformat() if ordinal <= date.max.toordinal() else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refit:
+    """The service's refit: the stored fit, or why the data refused one (the step records it as failed)."""
+
+    fitted: Fitted | None
+    refused: str | None = None
+
+
+def refit_skip_reason(store: Store, config: AppConfig, *, now: datetime) -> str | None:
+    """Why the cycle need not refit now: no enabled rule reads a prediction, or the last fit is fresh."""
+    if not predictive_segments(config):
+        return "no enabled segment reads a prediction feature"
+    with store.engine.connect() as conn:
+        last = latest_fit(conn)
+    if last is None:
+        return None
+    fitted_at = from_us(last.fitted_at)
+    assert fitted_at is not None
+    every = config.predict.refit_every
+    if now - fitted_at < every:
+        return f"the fit of {fitted_at.isoformat()} is younger than [predict] refit_every ({every})"
+    return None
+
+
+def refit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Refit:
+    """Fit and store (the cycle's "refit predictions" step); too little data is a result, not a raise,
+    so the cycle goes on and computes with the previous fit (or without predictions)."""
+    try:
+        return Refit(fitted=fit(store, config, as_of=as_of, now=now))
+    except clv.PredictionRefused as exc:
+        return Refit(fitted=None, refused=str(exc))
+
+
+def predictive_segments(config: AppConfig) -> dict[str, list[str]]:
+    """Enabled segments whose rule reads prediction features, with the features each reads."""
+    found = {}
+    for d in config.enabled_segments:
+        names = sorted(names_in(parse(d.rule)) & PREDICTIVE_FEATURES)
+        if names:
+            found[d.name] = names
+    return found
+
+
+def rules_check_warnings(config: AppConfig, store: Callable[[], Store]) -> list[str]:
+    """`rules check`: a rule reading predictions while no fit is stored sees missing values everywhere."""
+    readers = predictive_segments(config)
+    if not readers:
+        return []
+    try:
+        with store().engine.connect() as conn:
+            last = latest_fit(conn)
+    except StoreError as exc:
+        return [f"cannot look for a prediction fit ({exc}); rules reading predictions need one"]
+    if last is not None:
+        return []
+    return [
+        f"segments.{name}.rule: reads {', '.join(names)}, but no prediction fit is stored, so these are"
+        " missing for every contact and the segment stays empty; run `segmail predict fit` (the service"
+        " refits every [predict] refit_every)"
+        for name, names in readers.items()
+    ]

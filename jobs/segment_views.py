@@ -12,6 +12,7 @@ from fractions import Fraction
 from segmail.jobs.compute import evaluate
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
+from segmail.segments.predictive import Scored
 from segmail.store.db import Store
 from segmail.store.runs import last_run
 
@@ -44,16 +45,17 @@ class Explained:
     explanation: engine.Explanation
     as_of: datetime
     median_repurchase_days: Fraction | None  # None without repeat purchases
+    predictions: Scored | None  # what the prediction features rest on
 
 
 def explain(store: Store, config: AppConfig, email_key: str, *, as_of: datetime) -> Explained:
     """A contact's features and why it is in or out of each segment at `as_of`; nothing stored."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of)
+        ev = evaluate(conn, config, as_of=as_of, with_predictions=True)
         ex = engine.explain(conn, ev, email_key)
         median = ev.stats.median_repurchase_days()
         conn.rollback()
-    return Explained(ex, ev.as_of, median)
+    return Explained(ex, ev.as_of, median, ev.predictions)
 
 
 @dataclass(frozen=True, slots=True)

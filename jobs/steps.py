@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from segmail.connector.mailchimp import MailchimpApi
-from segmail.jobs import sync
+from segmail.jobs import predict, sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
@@ -90,6 +90,20 @@ def _engagement(i: Inputs) -> tuple[int, int]:
     return sync.pull_engagement(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
 
 
+def _refit(i: Inputs) -> predict.Refit:
+    return predict.refit(i.store, i.config, as_of=i.as_of or i.now(), now=i.now())
+
+
+def _refit_counts(r: predict.Refit) -> Counts:
+    if r.fitted is None:
+        return {"refused": r.refused}
+    return {
+        "fit": r.fitted.fit_id,
+        "customers": r.fitted.row.customers,
+        "repeat": r.fitted.row.repeat_customers,
+    }
+
+
 def _compute(i: Inputs) -> ComputeResult:
     return compute(i.store, i.config, as_of=i.as_of or i.now(), now=i.now())
 
@@ -115,6 +129,11 @@ SHOP_PULL = Step(
 )  # fmt: skip
 PULL_MEMBERS = Step("pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped})
 PULL_ENGAGEMENT = Step("pull engagement", _engagement, lambda r: {"campaigns": r[0], "events": r[1]})
+REFIT = Step(
+    "refit predictions", _refit, _refit_counts,
+    skip=lambda i: predict.refit_skip_reason(i.store, i.config, now=i.now()),
+    problem=lambda r: r.refused,  # recorded as failed; compute goes on with the previous fit, if any
+)  # fmt: skip
 COMPUTE = Step(
     "compute", _compute,
     lambda c: {name: {"size": ch.size, "entered": ch.entered, "left": ch.left} for name, ch in c.changes.items()},
@@ -126,7 +145,9 @@ PUSH_TAGS = Step(
 )  # fmt: skip
 PLAN_SENDS = Step("plan sends", _plan_sends, lambda counts: counts)
 
-STEPS: tuple[Step[Any], ...] = (SHOP_PULL, PULL_MEMBERS, PULL_ENGAGEMENT, COMPUTE, PUSH_TAGS, PLAN_SENDS)
+STEPS: tuple[Step[Any], ...] = (
+    SHOP_PULL, PULL_MEMBERS, PULL_ENGAGEMENT, REFIT, COMPUTE, PUSH_TAGS, PLAN_SENDS,
+)  # fmt: skip
 
 
 def select(*names: str) -> tuple[Step[Any], ...]:
@@ -137,7 +158,7 @@ def select(*names: str) -> tuple[Step[Any], ...]:
     return tuple(s for s in STEPS if s.name in names)
 
 
-SYNC = select("pull members", "pull engagement", "compute", "push tags")  # `sync --once`
+SYNC = select("pull members", "pull engagement", "refit predictions", "compute", "push tags")  # `sync --once`
 SHOP = select("shop pull")  # `shop pull --once`
 CYCLE = select("shop pull", *(s.name for s in SYNC))  # `run`: a cycle of a service without campaigns
 CYCLE_AND_SENDS = STEPS  # `run` with campaigns

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
     MetaData,
     Select,
     Subquery,
@@ -265,8 +266,17 @@ def _insert_gaps(conn: Connection, target: Table, gaps: Table, scope: _Scope) ->
 
 
 def values_for(
-    conn: Connection, source: Table, columns: Sequence[ColumnElement[Any]], keys: Sequence[str]
+    conn: Connection,
+    source: Table,
+    columns: Sequence[ColumnElement[Any]],
+    keys: Sequence[str],
+    rows: FromClause | None = None,
 ) -> dict[str, tuple[Any, ...]]:
-    """Per contact in `keys` that is in the population, the value of each expression over its feature row."""
-    query = select(source.c.email_key, *columns).where(source.c.email_key.in_(keys))
+    """Per contact in `keys` that is in the population, the value of each expression over its feature row
+    (and what `rows` joins to it: the prediction scores)."""
+    query = (
+        select(source.c.email_key, *columns)
+        .select_from(source if rows is None else rows)
+        .where(source.c.email_key.in_(keys))
+    )
     return {row[0]: tuple(row[1:]) for row in conn.execute(query)}

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
     MetaData,
     String,
     Table,
@@ -36,8 +37,15 @@ class SegmentChange:
     left: int
 
 
-def stage(conn: Connection, features: Table, conditions: Mapping[str, ColumnElement[bool]]) -> Table:
-    """A temporary table (segment, email_key) of the feature rows each segment's condition holds for."""
+def stage(
+    conn: Connection,
+    features: Table,
+    conditions: Mapping[str, ColumnElement[bool]],
+    rows: FromClause | None = None,
+) -> Table:
+    """A temporary table (segment, email_key) of the feature rows each segment's condition holds for.
+
+    `rows` is what the conditions read when more than `features` (the prediction scores joined to it)."""
     staging = Table(
         "tmp_desired",
         MetaData(),
@@ -48,8 +56,10 @@ def stage(conn: Connection, features: Table, conditions: Mapping[str, ColumnElem
     staging.drop(conn, checkfirst=True)
     staging.create(conn)
     for name, condition in conditions.items():
-        rows = select(literal(name, String), features.c.email_key).where(condition)
-        conn.execute(insert(staging).from_select(["segment", "email_key"], rows))
+        matching = select(literal(name, String), features.c.email_key).select_from(
+            features if rows is None else rows
+        )
+        conn.execute(insert(staging).from_select(["segment", "email_key"], matching.where(condition)))
     return staging
 
 

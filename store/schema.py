@@ -268,3 +268,21 @@ predict_fits = Table(
     Column("v", Double, nullable=False),
     Index("ix_predict_fits_as_of", "as_of"),
 )
+
+
+# A cache like `features` (no migration: created with the schema): every buyer's prediction scores as
+# of one T with one fit, reused by the next compute while store.predict_scores' fingerprint holds.
+predict_scores = Table(
+    "predict_scores",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    # nullable: a non-finite score (never expected) is stored as missing rather than failing the compute
+    Column("p_alive", Double),
+    Column("expected_orders_90d", Double),
+    Column("predicted_clv_365d", Double),
+    Column("clv_percentile", Double),
+    Column("rfm_r", Integer),
+    Column("rfm_f", Integer),
+    Column("rfm_m", Integer),
+    Column("rfm_group", String(32)),
+)
