@@ -9,13 +9,15 @@ process) nor a random generator (whose state would have to be stored).
 from __future__ import annotations
 
 import hashlib
+import struct
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from segmail.sending.experiments import VariantDef
 
 _SCALE = float(2**64)
-_SEP = "\x1f"  # the unit separator: no campaign name, occurrence or email contains it
+_THREE = struct.Struct(">QQQ").unpack_from  # the digest's first 24 bytes as three 64-bit integers
 
 
 class Draw(NamedTuple):
@@ -27,12 +29,9 @@ class Draw(NamedTuple):
 
 
 def draw(campaign: str, occurrence: str, email_key: str) -> Draw:
-    digest = hashlib.sha256(_SEP.join((campaign, occurrence, email_key)).encode()).digest()
-    return Draw(
-        int.from_bytes(digest[0:8], "big") / _SCALE,
-        int.from_bytes(digest[8:16], "big") / _SCALE,
-        int.from_bytes(digest[16:24], "big") / _SCALE,
-    )
+    # \x1f (unit separator) between the parts: no campaign name, occurrence or email contains it
+    h, t, v = _THREE(hashlib.sha256(f"{campaign}\x1f{occurrence}\x1f{email_key}".encode()).digest())
+    return Draw(h / _SCALE, t / _SCALE, v / _SCALE)
 
 
 def held_out(d: Draw, percent: float) -> bool:
@@ -43,13 +42,22 @@ def in_test(d: Draw, percent: float) -> bool:
     return d.test * 100 < percent
 
 
+class VariantPicker:
+    """The variant whose share of the weights a draw falls into, variants in config order."""
+
+    def __init__(self, variants: Sequence[VariantDef]) -> None:
+        total = sum(v.weight for v in variants)
+        upto, bounds = 0.0, []
+        for v in variants:
+            upto += v.weight
+            bounds.append(upto / total)
+        self.names = tuple(v.name for v in variants)
+        self.bounds = tuple(bounds)
+
+    def __call__(self, d: Draw) -> str:
+        # min(): a rounding error can leave the last bound a hair under 1
+        return self.names[min(bisect_right(self.bounds, d.variant), len(self.names) - 1)]
+
+
 def pick_variant(d: Draw, variants: Sequence[VariantDef]) -> str:
-    """The variant whose share of the weights the draw falls into (in config order)."""
-    total = sum(v.weight for v in variants)
-    point = d.variant * total
-    upto = 0.0
-    for v in variants:
-        upto += v.weight
-        if point < upto:
-            return v.name
-    return variants[-1].name  # a rounding error at the very top
+    return VariantPicker(variants)(d)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from segmail.sending.assign import Draw, draw, held_out, in_test, pick_variant
+from segmail.sending.assign import Draw, VariantPicker, draw, held_out, in_test
 from segmail.sending.campaigns import CampaignDef, SendSettings
 from segmail.sending.render import Variant, normalize_language
 from segmail.sending.season import season_for
@@ -125,6 +125,7 @@ class Planner:
         self._memo: dict[tuple[object, ...], _Outcome] = {}
         self._arms: dict[Arm, CampaignDef] = {}
         self._draws = bool(campaign.variants) or campaign.holdout_percent > 0
+        self._pick = VariantPicker(campaign.variants) if campaign.variants else None
         self.day = campaign.date.isoformat() if campaign.date else None
 
     def plan(self, rows: Iterable[RecipientRow]) -> Iterator[PlannedSend]:
@@ -157,14 +158,13 @@ class Planner:
         return p
 
     def _arm(self, d: Draw | None, *, test: bool) -> Arm | None:
-        c = self.campaign
-        if d is None or not c.variants:
+        if d is None or self._pick is None:
             return ("", "")
-        t = c.ab_test
+        t = self.campaign.ab_test
         if t is None:
-            return ("", pick_variant(d, c.variants))
+            return ("", self._pick(d))
         if test and in_test(d, t.percent):
-            return (TEST, pick_variant(d, c.variants))
+            return (TEST, self._pick(d))
         return (WINNER, self.winner) if self.winner else None
 
     def _arm_def(self, arm: Arm) -> CampaignDef:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from segmail.connector.records import Event, Order
 from segmail.store import ledger
 from segmail.store.codec import to_us
@@ -129,3 +131,42 @@ def test_a_store_without_orders_has_recipients_and_no_money(store):
         assert experiment_outcomes(conn, window_us=1, paid_statuses=PAID, currency=None) == [
             g("c", "2026-12-01", "test", "a", "holdout", 1, 0, "0", 0.0)
         ]
+
+
+def test_a_revenue_per_recipient_decision_reads_the_test_groups_orders_up_to_now(store):
+    from segmail.jobs.experiments import decide_due
+    from tests.shop import config
+
+    c = config(
+        {"vip": {"rule": "orders_count >= 1"}},
+        send={"shop_name": "S", "shop_address": "S, 1 Main St", "shop_url": "https://s.example"},
+        campaigns={"promo": {
+            "segment": "vip", "template": "vip_early_access.html", "subject": "Hi", "from_name": "S",
+            "reply_to": "hi@s.example", "local_time": "10:00", "trigger": "at", "date": "2026-12-03",
+            "test_percent": 20, "test_date": "2026-12-01", "winner_metric": "revenue_per_recipient",
+            "variants": [{"name": "a"}, {"name": "b", "subject": "Hi b"}]}},
+    )  # fmt: skip
+    emails = {"a": ["a1@x.io", "a2@x.io", "a3@x.io"], "b": ["b1@x.io", "b2@x.io", "b3@x.io"]}
+    buckets = tuple(
+        NewBucket(prefix=f"promo-{v}", slot_at=AT, send_at=AT, variant=f'{{"ab_variant": "{v}"}}', title=v,
+                  entries=tuple(entry(e, "2026-12-03", v, "test") for e in es))
+        for v, es in emails.items()
+    )  # fmt: skip
+    with store.engine.begin() as conn:
+        ledger.write_slot(conn, SlotWrite(campaign="promo", created_at=AT, buckets=buckets))
+        for v in emails:
+            ledger.set_ledger_status(conn, f"promo-{v}-0", "sent")
+    shop = Shop(store)
+    for email, total in zip(emails["b"], ("10.00", "11.00", "12.00"), strict=True):
+        shop.order(email, SLOT + timedelta(hours=2), total)
+    shop.order("a1@x.io", SLOT + timedelta(days=3), "500.00")  # after the decision: not yet known
+    shop.flush(SLOT)
+    decide = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)  # 2026-12-03 in UTC+14, minus the 30-minute lead
+    assert decide_due(store, c, now=decide - US) == []  # not yet due
+    (made,) = decide_due(store, c, now=decide)
+    # a: 0, 0, 0; b: 10, 11, 12 → d = 11, SE = sqrt(0/3 + 1/3) = 0.57735, df = 2, t = 4.30265
+    # half = 2.48414 → (8.51586, 13.48414): above 0, so b wins
+    assert (made.winner, made.clear, made.metric) == ("b", True, "revenue_per_recipient")
+    (cmp,) = made.figures["comparisons"]
+    assert (cmp["low"], cmp["high"]) == (pytest.approx(8.51586, abs=1e-4), pytest.approx(13.48414, abs=1e-4))
+    assert decide_due(store, c, now=decide) == []  # once

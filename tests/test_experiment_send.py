@@ -51,8 +51,11 @@ def mails(sandbox):
 
 
 def segment_members(sandbox):
+    """Everyone in a bucket's static segment (what a campaign is sent to)."""
     lst = sandbox.state.lists["list1"]
-    return {lst.members[h].email.lower() for seg in lst.segments.values() for h in seg.members}
+    sends = [seg for seg in lst.segments.values() if seg.name.startswith("segmail send ")]
+    assert sends
+    return {lst.members[h].email.lower() for seg in sends for h in seg.members}
 
 
 def run_jobs(sender, clock):
@@ -190,3 +193,23 @@ def test_test_then_winner_decides_once_from_clicks_and_mails_the_rest_the_winner
     rest = [r for r in ledger_rows(store).values() if r.ab_phase == "winner"]
     assert len(rest) == len(EMAILS) - len(tested)
     assert {r.slot_at for r in rest} == {to_us(datetime(2026, 12, 3, 9, tzinfo=UTC))}  # 10:00 in Berlin
+
+
+def test_send_plan_shows_the_held_out_and_says_who_waits_for_the_winner(tmp_path, store, store_url, capsys):
+    from tests.test_send_cli import write_toml
+    from tests.test_send_plan_cli import plan, shop_with
+
+    shop_with(store, ["subscribed"] * 40)
+    ab = {**VIP, "date": "2026-12-03", "holdout_percent": 25, "test_percent": 50, "test_date": "2026-12-01"}
+    toml = write_toml(tmp_path / "c.toml", store_url, "https://us6.api.mailchimp.com/3.0", {"promo": ab})
+    with toml.open("a") as f:
+        f.writelines(
+            f'[[campaigns.promo.variants]]\nname = "{n}"\nsubject = "{s}"\n' for n, s in SUBJECTS.items()
+        )
+    out, err = plan(capsys, toml, "promo")
+    rows = out.splitlines()[1:]
+    held = [r for r in rows if r.endswith(",skip:holdout")]
+    assert 0 < len(held) < len(rows) < 40  # the test group only, a quarter of it held out
+    assert f"{len(held)} skipped (holdout={len(held)})" in err
+    assert "test-then-winner: only the test group (50 %) is planned; the others get the winner, picked at " \
+           "2026-12-02T09:30Z" in err  # fmt: skip
