@@ -20,6 +20,7 @@ import random
 import resource
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def fill_outcomes(url: str, *, ledger: int, orders_n: int, campaigns: int, conta
     store.dispose()
 
 
-def _insert_unique(conn: Connection, rows: list[dict[str, object]]) -> None:
+def _insert_unique(conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
     """A random draw may repeat a (campaign, email, occurrence) key: keep the first."""
     seen: set[tuple[object, object, object]] = set()
     unique = []
