@@ -35,12 +35,25 @@ def occurrence(campaign: CampaignDef) -> str:
 
 
 def stored_winner(store: Store, campaign: CampaignDef) -> str | None:
-    """The decided winner of a test-then-winner broadcast; None before the decision (or without a test)."""
+    """The decided winner of a test-then-winner broadcast; None before the decision (or without a test).
+    A winner since renamed or removed from the config gives way to the first variant, as no clear
+    winner would."""
     if campaign.ab_test is None:
         return None
     with store.engine.connect() as conn:
         found = decision(conn, campaign.name, occurrence(campaign))
-    return found.winner if found else None
+    if found is None:
+        return None
+    names = [v.name for v in campaign.variants]
+    if found.winner not in names:
+        log.warning(
+            "campaign %s: its winner %r is no longer a variant; %s goes out",
+            campaign.name,
+            found.winner,
+            names[0],
+        )
+        return names[0]
+    return found.winner
 
 
 def decide_due(store: Store, config: AppConfig, *, now: datetime) -> list[StoredDecision]:
