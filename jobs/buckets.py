@@ -48,9 +48,13 @@ class BucketExecutor:
         self.renderer = renderer
         self.now = now
 
-    def render(self, campaign: CampaignDef, variant: Variant, local_date: date) -> RenderedMail:
+    def render(
+        self, campaign: CampaignDef, variant: Variant, local_date: date, ab_variant: str = ""
+    ) -> RenderedMail:
+        """The mail of one bucket: an A/B variant's own subject and template when it has them."""
+        mailed = campaign.as_variant(ab_variant)
         return self.renderer.render(
-            campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local_date
+            mailed.template, mailed.subject, variant, campaign=campaign.name, send_date=local_date
         )
 
     def resume(self, campaign: str | None = None) -> int:
@@ -121,8 +125,16 @@ class BucketExecutor:
         if campaign is None:
             self._fail(bucket_id, CAMPAIGN_REMOVED, "campaign removed from the config", status="cancelled")
             return
-        variant, local_date = self._variant_of(bucket)
-        mail = self.render(campaign, variant, local_date)
+        variant, local_date, ab_variant = self._variant_of(bucket)
+        if ab_variant and ab_variant not in {v.name for v in campaign.variants}:
+            self._fail(
+                bucket_id,
+                CAMPAIGN_REMOVED,
+                f"variant {ab_variant!r} removed from the config",
+                status="cancelled",
+            )
+            return
+        mail = self.render(campaign, variant, local_date, ab_variant)
         segment_id = self._segment(api, bucket)
         mc_id = self._campaign(api, bucket, campaign, mail, segment_id)
         info_now = api.get_campaign(mc_id)
@@ -199,9 +211,10 @@ class BucketExecutor:
         self._update(bucket_id, status="scheduled", error=None, ledger_status="scheduled")
         log.info("bucket %s: campaign %s scheduled for %s", bucket_id, mc_id, at.isoformat())
 
-    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date]:
+    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date, str]:
+        """The bucket's template dimensions, local send date and A/B variant ("" without one)."""
         v = bucket["variant"]
         variant = Variant(
             segment=v["segment"], language=v["language"], country=v["country"], season=v["season"]
         )
-        return variant, date.fromisoformat(v["send_date"])
+        return variant, date.fromisoformat(v["send_date"]), str(v.get("ab_variant", ""))

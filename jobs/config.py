@@ -170,6 +170,16 @@ class PredictConfig(BaseModel):
     refit_every: Annotated[timedelta, duration(timedelta(minutes=1))] = timedelta(days=1)
 
 
+class ReportConfig(BaseModel):
+    """`[report]`: how reports measure what the mail did (reports/, store/experiment_outcomes.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # a recipient converts with a paid order within this long after their slot (held out: after the
+    # slot they would have been mailed in); also what a revenue_per_recipient A/B decision counts
+    conversion_window: Annotated[timedelta, duration(timedelta(hours=1))] = timedelta(days=7)
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -193,6 +203,7 @@ class AppConfig:
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
@@ -218,7 +229,9 @@ class AppConfig:
         return f"sqlite:///{path}"
 
 
-SECTIONS = ("store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict")
+SECTIONS = (
+    "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "report",
+)  # fmt: skip
 
 
 def parse_config(
@@ -243,6 +256,7 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     predict = _section(PredictConfig, section, "predict", errors)
+    report = _section(ReportConfig, section, "report", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
@@ -265,6 +279,7 @@ def parse_config(
         send=send,
         campaigns=campaigns,
         predict=predict,
+        report=report,
         warnings=tuple(warnings),
     )
 

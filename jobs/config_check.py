@@ -14,6 +14,7 @@ from pathlib import Path
 
 from segmail.jobs.config import AppConfig
 from segmail.segments.suggest import did_you_mean
+from segmail.sending.campaigns import CampaignDef
 from segmail.sending.render import Renderer
 
 
@@ -36,19 +37,24 @@ def check_campaigns(
     result = CampaignCheck(renderer.templates_dir)
     templates = renderer.campaign_templates()
     for campaign in config.campaigns.values():
-        if templates_named and campaign.template not in templates_named:
+        mails = campaign.mails()
+        if templates_named and not any(template in templates_named for _, template, _ in mails):
             continue
-        key = f"campaigns.{campaign.name}"
-        found = []
-        if campaign.template not in templates:
-            hint = (
-                did_you_mean(campaign.template, templates, key=_stem)
-                or f" (it has: {', '.join(templates) or 'none'})"
-            )
-            found.append(
-                f"{key}.template: no template {campaign.template!r} in {renderer.templates_dir}{hint}"
-            )
-        found += [f"{key}.subject: {problem}" for problem in renderer.subject_problems(campaign.subject)]
+        found: list[str] = []
+        for variant, template, subject in mails:
+            if template not in templates:
+                hint = (
+                    did_you_mean(template, templates, key=_stem)
+                    or f" (it has: {', '.join(templates) or 'none'})"
+                )
+                found.append(
+                    f"{_key(campaign, variant, 'template')}: no template {template!r} in {renderer.templates_dir}{hint}"
+                )
+            found += [
+                f"{_key(campaign, variant, 'subject')}: {problem}"
+                for problem in renderer.subject_problems(subject)
+            ]
+        found = list(dict.fromkeys(found))  # variants that keep the campaign's own mail repeat its problems
         if campaign.enabled:
             result.errors.extend(found)
         else:
@@ -71,6 +77,15 @@ def check_templates(config: AppConfig, renderer: Renderer, names: Sequence[str] 
     problems = [str(p) for p in renderer.check(names or None)] + campaigns.errors
     checked = len(names) if names else len(renderer.campaign_templates())
     return TemplateCheck(checked, problems, campaigns.warnings)
+
+
+def _key(campaign: CampaignDef, variant: str, name: str) -> str:
+    """The TOML key of a mail's template or subject: the variant's when it sets it, else the campaign's."""
+    key = f"campaigns.{campaign.name}"
+    own = next((v for v in campaign.variants if v.name == variant), None)
+    if own is not None and getattr(own, name, None) is not None:
+        return f"{key}.variants.{campaign.variants.index(own)}.{name}"
+    return f"{key}.{name}"
 
 
 def _stem(template: str) -> str:

@@ -1,4 +1,4 @@
-"""The house reads top-down: connector → store → segments → sending → jobs, and SQL lives in store/.
+"""The house reads top-down: connector → store → segments → sending → reports → jobs, and SQL lives in store/.
 
 Every module of the packages is parsed with `ast` (nothing is imported) and each import is checked:
 - a module imports only its own layer or layers to its left (LAYERS); the tools `sandbox/` and
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("connector", "store", "segments", "sending", "jobs")  # each may import those to its left
+LAYERS = ("connector", "store", "segments", "sending", "reports", "jobs")  # each may import those to its left
 TOOLS = ("sandbox", "bench")  # stand-ins and benchmarks: may import anything
 TOOL_USERS = ("jobs.demo", "jobs.cli")  # the demo and `segmail sandbox serve` start the sandboxes
 SQL_MODULES = ("sqlalchemy", "apscheduler.jobstores.sqlalchemy")

@@ -29,7 +29,7 @@ from segmail.store.job_table import JOBS_TABLE, rooted
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-OLD_ROOTS = {"connector", "store", "segments", "sending", "jobs", "sandbox"}
+OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox"}
 # made by segmail 0.1 (bare `jobs.*` modules, schema v5): a sync job and one send job
 OLD_STORE = ROOT / "tests" / "data" / "store-0.1.0.db"
 
@@ -157,7 +157,7 @@ def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
             )
         set_meta(conn, "schema_version", 5)
     store.dispose()
-    assert SCHEMA_VERSION == 7  # v5 → v6 (the job rewrite) → v7
+    assert SCHEMA_VERSION == 8  # v5 → v6 (the job rewrite) → v7 → v8
     open_store(url).dispose()
     assert _loaded_jobs(url) == {
         "segmail.sync": segmail.jobs.service.sync_job,
