@@ -142,6 +142,12 @@ def test_a_store_made_by_0_1_keeps_its_scheduled_jobs(tmp_path):
 def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
     """The same rewrite on PostgreSQL: 0.1's job rows (taken from the SQLite file) in a v5 store."""
     url = request.getfixturevalue("pg_database")
+    # the database is shared by the session: start from an empty schema, whatever ran before
+    fresh = create_engine(url, isolation_level="AUTOCOMMIT")
+    with fresh.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    fresh.dispose()
     old = create_engine(f"sqlite:///{OLD_STORE}")
     with old.connect() as conn:
         rows = conn.execute(text(f"SELECT id, next_run_time, job_state FROM {JOBS_TABLE}")).all()
