@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from segmail.store import unsent
 from segmail.store.job_table import move_job_references
-from segmail.store.schema import meta, metadata, predict_fits, send_unsent
+from segmail.store.schema import meta, metadata, predict_fits, privacy_audit, send_unsent, suppressions
 
 Migration = Callable[[Connection], None]
 
@@ -57,6 +57,12 @@ def _v7_predict_fits(conn: Connection) -> None:
     predict_fits.create(conn, checkfirst=True)
 
 
+def _v8_privacy(conn: Connection) -> None:
+    """v7 → v8: the suppression list (keyed hashes of erased people) and the privacy audit log (issue 15)."""
+    suppressions.create(conn, checkfirst=True)
+    privacy_audit.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -66,6 +72,7 @@ MIGRATIONS: list[Migration] = [
     _v5_money_orders,
     _v6_segmail_import_root,
     _v7_predict_fits,
+    _v8_privacy,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
