@@ -187,3 +187,33 @@ def test_the_full_pass_runs_when_due_even_if_the_counts_agree(sandbox, store, tm
     sync(store, c, now=T + timedelta(hours=2))
     assert id_listings() == 1
     assert subscriber_hash("x@y.z") == subscriber_hash(" X@Y.z ")
+
+
+def test_forget_mailchimp_asks_before_deleting_unless_yes(
+    sandbox, store, store_url, tmp_path, monkeypatch, capsys
+):
+    from segmail.jobs.cli import main
+
+    shop(sandbox, store, tmp_path, n=40)
+    sync(store, cfg(sandbox))
+    members = sandbox.state.lists["list1"].members
+    first, second, third = [m for m in members.values() if m.status == "subscribed" and m.tags][:3]
+    conf = tmp_path / "segmail.toml"
+    conf.write_text(f'[mailchimp]\nlist_id = "list1"\napi_url = "{sandbox.base_url}"\n')
+    monkeypatch.setenv("SEGMAIL_STORE_URL", store_url)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", KEY)
+    assert main(["--config", str(conf), "forget", first.email, "--mailchimp"]) == 2  # stdin is no terminal
+    assert "add --yes" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda: "n")
+    assert main(["--config", str(conf), "forget", first.email, "--mailchimp"]) == 2
+    assert "not confirmed; nothing was erased" in capsys.readouterr().err
+    assert first.id in sandbox.state.lists["list1"].members and first.email.lower() in keys(store)
+    monkeypatch.setattr("builtins.input", lambda: "y")
+    assert main(["--config", str(conf), "forget", first.email, "--mailchimp"]) == 0
+    assert main(["--config", str(conf), "forget", second.email, "--mailchimp", "--yes"]) == 0
+    assert "Mailchimp: deleted 1" in capsys.readouterr().out
+    assert first.id not in members and second.id not in members
+    assert third.tags
+    assert main(["--config", str(conf), "forget", third.email]) == 0  # the default: only segmail's tags go
+    assert third.id in members and not third.tags

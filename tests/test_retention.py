@@ -111,6 +111,15 @@ def test_rules_that_look_back_further_than_keep_events_are_warned_about():
     assert config(privacy={"keep_events": "2y"}).privacy.keep_events == timedelta(days=730)
 
 
+def test_rules_check_prints_the_retention_warning(tmp_path, capsys):
+    from segmail.jobs.cli import main
+
+    conf = tmp_path / "segmail.toml"
+    conf.write_text('[privacy]\nkeep_events = "90d"\n')
+    assert main(["--config", str(conf), "rules", "check"]) == 0  # a warning, not an error
+    assert "warning: segments.unengaged: its rule looks 180 days back" in capsys.readouterr().err
+
+
 def test_the_example_config_states_the_privacy_defaults():
     from pathlib import Path
 
