@@ -22,7 +22,8 @@ store as it was (tests/test_privacy_kill.py kills one). What happens to each tab
 - runs, send_buckets, segmail_meta, cursors, service_instances: nobody by design; their free text is
   scrubbed of the person's addresses and subscriber hashes (store/erasure_text.py).
 - suppressions gains the person's keyed hash (store/suppression.py); predict_fits (model parameters)
-  and privacy_audit (counts) hold nobody.
+  and privacy_audit (counts) hold nobody. APScheduler's own table (segmail_jobs, not in this metadata)
+  holds job ids and each send job's campaign and slot: nobody either (the tests search it too).
 """
 
 from __future__ import annotations
