@@ -25,6 +25,8 @@ from segmail.store import ledger, unsent
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store
 
+SEND_SEGMENT_PREFIX = "segmail send "  # a bucket's static segment (a tag in Mailchimp's UI) is segmail's own
+
 log = logging.getLogger("segmail.send")
 
 SEND_NOW_WITHIN = timedelta(minutes=15)  # Mailchimp schedules quarter hours; closer slots go out at once
@@ -155,7 +157,7 @@ class BucketExecutor:
         if segment_id is not None:
             return int(segment_id)
         bucket_id, list_id = bucket["bucket_id"], self.config.mailchimp.list_id
-        name = f"segmail send {bucket_id}"
+        name = f"{SEND_SEGMENT_PREFIX}{bucket_id}"
         segment_id = api.static_segments(list_id).get(name) or api.create_static_segment(list_id, name)
         with self.store.engine.begin() as conn:
             emails = ledger.bucket_emails(conn, bucket_id)

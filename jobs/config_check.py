@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segmail.jobs.config import AppConfig
+from segmail.segments import windows
 from segmail.segments.suggest import did_you_mean
 from segmail.sending.campaigns import CampaignDef
 from segmail.sending.render import Renderer
@@ -90,3 +91,30 @@ def _key(campaign: CampaignDef, variant: str, name: str) -> str:
 
 def _stem(template: str) -> str:
     return template.removesuffix(".html")
+
+
+def retention_warnings(config: AppConfig) -> list[str]:
+    """Rules that look further back at opens and clicks than `[privacy] keep_events` keeps them.
+
+    Such a rule still runs, but on less history than it asks for: a contact whose last open was before
+    the cut-off counts as never having opened. The window is the rule's largest day parameter, as the
+    engagement pull reads it (segments/windows.py; 365 days for a rule that names no number).
+    """
+    kept = config.privacy.keep_events.total_seconds() / 86_400
+    found = []
+    for defn in config.enabled_segments:
+        if not windows.uses_engagement(defn):
+            continue
+        days = windows.engagement_window_days([defn])
+        if days > kept:
+            found.append(
+                f"segments.{defn.name}: its rule looks {days:g} days back at opens and clicks, but "
+                f"privacy.keep_events keeps {kept:g} days; older ones are deleted, so raise keep_events "
+                "or shorten the rule's window"
+            )
+    mc = config.mailchimp.engagement_window_days
+    if mc is not None and mc > kept:
+        found.append(
+            f"mailchimp.engagement_window_days: {mc:g} days, but privacy.keep_events keeps {kept:g} days"
+        )
+    return found

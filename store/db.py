@@ -13,7 +13,15 @@ from sqlalchemy.exc import DBAPIError
 
 from segmail.store import unsent
 from segmail.store.job_table import move_job_references
-from segmail.store.schema import ab_decisions, meta, metadata, predict_fits, send_unsent
+from segmail.store.schema import (
+    ab_decisions,
+    meta,
+    metadata,
+    predict_fits,
+    privacy_audit,
+    send_unsent,
+    suppressions,
+)
 
 Migration = Callable[[Connection], None]
 
@@ -68,6 +76,12 @@ def _v8_experiments(conn: Connection) -> None:
     ab_decisions.create(conn, checkfirst=True)
 
 
+def _v9_privacy(conn: Connection) -> None:
+    """v8 → v9: the suppression list (keyed hashes of erased people) and the privacy audit log (issue 15)."""
+    suppressions.create(conn, checkfirst=True)
+    privacy_audit.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -78,6 +92,7 @@ MIGRATIONS: list[Migration] = [
     _v6_segmail_import_root,
     _v7_predict_fits,
     _v8_experiments,
+    _v9_privacy,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

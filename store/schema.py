@@ -310,3 +310,30 @@ predict_scores = Table(
     Column("rfm_m", Integer),
     Column("rfm_group", String(32)),
 )
+
+# Erased people (schema v9, issue 15; store/suppression.py): a keyed hash of each one's normalised email,
+# HMAC-SHA256 under the store's own random secret, never the email. Every import and pull drops a
+# record whose email hashes to a row here, so an erased person is never stored again.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Every erasure, suppression, access export and retention pass (schema v9; store/audit.py): when, which
+# request, how many people and rows, by which command. Never an email or any other personal data.
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # erasure | suppression | access | retention
+    Column(
+        "request", String(255), nullable=False
+    ),  # "cli", "shopify customers/redact", "mailchimp: gone", ...
+    Column("command", String(255), nullable=False),  # the command and its options, never its arguments
+    Column("people", Integer, nullable=False),
+    Column("rows", Text, nullable=False),  # JSON: table -> rows deleted, anonymised or exported
+    Index("ix_privacy_audit_at", "at"),
+)

@@ -192,6 +192,7 @@ def test_example_is_toml_with_only_known_sections():
         "campaigns",
         "predict",
         "report",
+        "privacy",
     }
 
 

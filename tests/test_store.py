@@ -47,7 +47,7 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "8"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "9"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
         assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0
