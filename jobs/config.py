@@ -29,6 +29,7 @@ from pydantic import (
 from segmail.connector.http import DEFAULTS
 from segmail.connector.shop_status import CANONICAL
 from segmail.connector.source import DEFAULT_LOOKBACK
+from segmail.reports.config import ReportSettings
 from segmail.segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segmail.segments.suggest import did_you_mean
 from segmail.sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
@@ -172,16 +173,6 @@ class PredictConfig(BaseModel):
     refit_every: Annotated[timedelta, duration(timedelta(minutes=1))] = timedelta(days=1)
 
 
-class ReportConfig(BaseModel):
-    """`[report]`: how reports measure what the mail did (reports/, store/experiment_outcomes.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # a recipient converts with a paid order within this long after their slot (held out: after the
-    # slot they would have been mailed in); also what a revenue_per_recipient A/B decision counts
-    conversion_window: Annotated[timedelta, duration(timedelta(hours=1))] = timedelta(days=7)
-
-
 def keep_for(minimum: timedelta) -> Any:
     """A retention duration: what `duration` takes, and also years ("2y", 365 days each) and weeks ("26w")."""
 
@@ -245,7 +236,7 @@ class AppConfig:
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
     predict: PredictConfig = field(default_factory=PredictConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
+    report: ReportSettings = field(default_factory=ReportSettings)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
@@ -300,7 +291,7 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     predict = _section(PredictConfig, section, "predict", errors)
-    report = _section(ReportConfig, section, "report", errors)
+    report = _section(ReportSettings, section, "report", errors)
     privacy = _section(PrivacyConfig, section, "privacy", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)

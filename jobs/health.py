@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from segmail.jobs import report
+from segmail.jobs.config import AppConfig
 from segmail.store import audit, suppression, unsent
 from segmail.store import instances as instance_rows
 from segmail.store import snapshot as store_snapshot
@@ -32,8 +34,10 @@ from segmail.store.runs import recent_runs
 log = logging.getLogger("segmail.service")
 
 
-def snapshot(store: Store) -> dict[str, Any]:
-    """Counts from the store and the latest cycles, for health, metrics and `segmail status`."""
+def snapshot(store: Store, config: AppConfig | None = None) -> dict[str, Any]:
+    """Counts from the store and the latest cycles, for health, metrics and `segmail status`; with the
+    config, also the audience's last campaign (jobs/report.py)."""
+    last_campaign = None if config is None else report.last_campaign(store, config)
     with store.engine.begin() as conn:
         counts = store_snapshot.counts(conn)
         unsent_errors = unsent.summary(conn)
@@ -53,6 +57,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         "send_ledger": counts.send_ledger,
         "send_campaigns": counts.send_campaigns,
         "send_unsent": [{**u, "last_recorded_at": _iso(u["last_recorded_at"])} for u in unsent_errors],
+        "last_campaign": last_campaign,
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
         "privacy": {"audit": privacy, "suppressed": suppressed},  # jobs/privacy.py: counts, never an email
@@ -191,6 +196,7 @@ def metric_families(snap: dict[str, Any], counters: Counters, *, role: str) -> l
                 "Duration of the last cycle",
                 [({}, counters.last_cycle_seconds)],
             )
+    out += _last_campaign(snap.get("last_campaign"))
     last_ok = snap.get("last_ok_run")
     if last_ok and last_ok["finished_at"]:
         ts = datetime.fromisoformat(last_ok["finished_at"]).timestamp()
@@ -200,6 +206,36 @@ def metric_families(snap: dict[str, Any], counters: Counters, *, role: str) -> l
             "When the last successful cycle ended",
             [({}, ts)],
         )
+    return out
+
+
+LAST_CAMPAIGN_GAUGES = (
+    ("recipients", "Recipients of the audience's last campaign (Mailchimp's emails_sent)"),
+    ("opens", "Recipients who opened the last campaign (Mailchimp's unique opens, machine opens included)"),
+    ("proxy_opens", "Opens of the last campaign Mailchimp flags as machine (proxy) opens"),
+    ("clicks", "Recipients who clicked in the last campaign"),
+    ("unsubscribes", "Unsubscribes from the last campaign"),
+    ("bounces", "Bounces of the last campaign"),
+    ("attributed_orders", "Paid orders attributed to the last campaign so far ([report] rules)"),
+)
+
+
+def _last_campaign(last: dict[str, Any] | None) -> list[Metric]:
+    """The audience's last campaign (labels: campaign, segment); none before the first campaign results."""
+    if not last:
+        return []
+    labels = {"campaign": str(last["campaign"]), "segment": str(last["segment"])}
+    sent = datetime.fromisoformat(last["sent_at"]).timestamp()
+    out = [metric_family("segmail_last_campaign_sent_timestamp_seconds", "gauge",
+                         "When the audience's last campaign was sent", [(labels, sent)])]  # fmt: skip
+    out += [
+        metric_family(f"segmail_last_campaign_{key}", "gauge", help_, [(labels, float(last[key]))])
+        for key, help_ in LAST_CAMPAIGN_GAUGES
+    ]
+    money = {**labels, "currency": str(last.get("currency") or "")}
+    out.append(metric_family("segmail_last_campaign_attributed_revenue", "gauge",
+                             "Revenue attributed to the last campaign so far, in the reporting currency",
+                             [(money, float(last["attributed_revenue"]))]))  # fmt: skip
     return out
 
 

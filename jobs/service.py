@@ -102,7 +102,7 @@ class Service:
         self.started_at = now()
         self.role = "starting"
         self.counters = Counters()
-        self.snap: dict[str, Any] = snapshot(store)
+        self.snap: dict[str, Any] = snapshot(store, config)
         self.metrics_registry = metrics_registry(lambda: (self.snap, self.counters, self.role))
         self.last_result: cycle.CycleResult | None = None
         self._cycle_lock = threading.Lock()
@@ -132,7 +132,7 @@ class Service:
             self._count(result)
             self.last_result = result
             try:
-                self.snap = snapshot(self.store)
+                self.snap = snapshot(self.store, self.config)
             except Exception:
                 log.exception("could not refresh the status snapshot")
             return result

@@ -21,7 +21,7 @@ from segmail.store.schedule import next_jobs
 
 
 def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str, Any]:
-    snap = snapshot(store)
+    snap = snapshot(store, config)
     fresh = now - timedelta(seconds=max(30.0, 3 * config.service.standby_poll.total_seconds()))
     live = [
         i

@@ -21,6 +21,7 @@ from segmail.jobs import gone, predict, sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
+from segmail.jobs.results_pull import ResultsSummary
 from segmail.jobs.shop_pull import OrderSource, pull_orders
 from segmail.jobs.stopping import Interrupted, StopCheck, check, never
 from segmail.store.db import Store
@@ -91,7 +92,7 @@ def _members(i: Inputs) -> PullSummary:
     return summary
 
 
-def _engagement(i: Inputs) -> sync.Engagement:
+def _engagement(i: Inputs) -> ResultsSummary:
     return sync.pull_engagement(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
 
 
@@ -142,7 +143,8 @@ PULL_MEMBERS = Step(
 )
 PULL_ENGAGEMENT = Step(
     "pull engagement", _engagement,
-    lambda r: {"campaigns": r.campaigns, "events": r.events, **({"suppressed": r.suppressed} if r.suppressed else {})},
+    lambda r: {"campaigns": r.read, "events": r.events, "reports": r.campaigns, "new": r.new, **r.recipient_activity,
+               **({"suppressed": r.suppressed} if r.suppressed else {})},
 )  # fmt: skip
 REFIT = Step(
     "refit predictions", _refit, _refit_counts,

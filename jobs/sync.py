@@ -1,7 +1,7 @@
 """`segmail sync`'s jobs: pull members and engagement from Mailchimp, push tag diffs (jobs/steps.py runs them).
 
-Every step is resumable: a member page's cursor is saved with the page, engagement's cursor
-only after every campaign was read, and each 500-email segment chunk Mailchimp confirms is
+Every step is resumable: a member page's cursor is saved with the page, each campaign's engagement and
+results with that campaign (jobs/results_pull.py), and each 500-email segment chunk Mailchimp confirms is
 recorded at once — a killed sync restarts where it stopped and never re-sends a confirmed chunk.
 """
 
@@ -12,24 +12,24 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from segmail.connector.http import ApiError, ItemError, TransientError
 from segmail.connector.mailchimp import SEGMENT_CHUNK, MailchimpApi
 from segmail.connector.mailchimp_parse import ChunkResult
-from segmail.connector.records import Event, Member
+from segmail.connector.records import Member
 from segmail.jobs.compute import ComputeResult, evaluate
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary, Stream, pull
+from segmail.jobs.results_pull import ResultsSummary, pull_results
+from segmail.jobs.results_pull import engagement_window_days as engagement_window_days
 from segmail.jobs.stopping import StopCheck, bounded_map, check, never
 from segmail.jobs.wiring import member_source
-from segmail.segments import windows
 from segmail.segments.config import SegmentDef
-from segmail.store import cursors, esp
+from segmail.store import esp
 from segmail.store.codec import to_us
 from segmail.store.db import Store
-from segmail.store.writer import write_records
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Table
@@ -74,47 +74,11 @@ def pull_members(
     return pull(store, member_source(config, api), stream, now=now, stop=stop)
 
 
-def engagement_window_days(config: AppConfig) -> float:
-    """`mailchimp.engagement_window_days`, else the longest window the enabled rules look back over."""
-    if config.mailchimp.engagement_window_days is not None:
-        return config.mailchimp.engagement_window_days
-    return windows.engagement_window_days(config.enabled_segments)
-
-
-@dataclass(frozen=True)
-class Engagement:
-    campaigns: int  # sent campaigns whose activity was read
-    events: int  # opens and clicks stored
-    suppressed: int = 0  # opens and clicks of erased people, dropped (store/suppression.py)
-
-
 def pull_engagement(
     store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime, stop: StopCheck = never
-) -> Engagement:
-    """Opens and clicks: all sent campaigns the first time, then recent campaigns since the cursor."""
-    mc = config.mailchimp
-    stream = f"activity:{mc.list_id}"
-    with store.engine.begin() as conn:
-        cursor = cursors.get_cursor(conn, SOURCE, stream)
-    since = sent_after = None
-    if cursor is not None:
-        since = datetime.fromisoformat(cursor) - timedelta(minutes=mc.lookback_minutes)
-        sent_after = now - timedelta(days=engagement_window_days(config) + mc.engagement_margin_days)
-    campaigns = [cid for cid, _ in api.sent_campaigns(since_send_time=sent_after)]
-
-    def read(campaign_id: str) -> list[Event]:
-        return [e for page in api.activity(campaign_id, since=since) for e in page]
-
-    events = suppressed = 0
-    for _, batch in bounded_map(read, campaigns, workers=mc.max_connections, stop=stop):
-        with store.engine.begin() as conn:  # in order; written as each campaign completes
-            written = write_records(conn, batch, source=SOURCE, now_us=to_us(now))
-        events += len(batch) - written.suppressed
-        suppressed += written.suppressed
-    check(stop)  # the cursor moves only once every campaign was read
-    with store.engine.begin() as conn:  # only once every campaign is stored
-        cursors.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
-    return Engagement(len(campaigns), events, suppressed)
+) -> ResultsSummary:
+    """Opens and clicks with every campaign's results: jobs/results_pull.py."""
+    return pull_results(store, config, api, now=now, stop=stop)
 
 
 def _chunks(adds: Sequence[str], removes: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:

@@ -1,1 +1,2 @@
-"""Reports: what the mail did and caused (holdout lift, A/B intervals), between sending and jobs."""
+"""Reports: what the mail did and caused — campaign results, revenue attribution, segment movements,
+holdout lift and A/B intervals (pure logic; the SQL is in store/). Between sending and jobs."""

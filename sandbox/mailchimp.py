@@ -211,6 +211,35 @@ class MailchimpSandbox(ServedSandbox):
             campaign = send_newsletter(self.state, list_id, at)
         return self.simulate_engagement(campaign.id, seed=seed, open_rate=open_rate, click_rate=click_rate)
 
+    def send_campaign(
+        self,
+        list_id: str,
+        *,
+        at: datetime,
+        title: str,
+        segment: str | None = None,
+        by_condition: bool = False,
+    ) -> str:
+        """A campaign sent at `at` to the audience, or to the members of the static segment (tag) named
+        `segment` (its saved segment, or with `by_condition` its one StaticSegment condition); its id."""
+        with self._lock:
+            segment_id = None
+            if segment is not None:
+                found = self._list(list_id).segment_named(segment)
+                if found is None:
+                    raise ValueError(f"no segment {segment!r} in list {list_id!r}")
+                segment_id = found.id
+            campaign = send_newsletter(
+                self.state, list_id, at, segment_id=segment_id, by_condition=by_condition, title=title
+            )
+            return campaign.id
+
+    def create_tag(self, list_id: str, name: str, emails: list[str]) -> int:
+        """A static segment (tag) holding these members, as a marketer makes one; its id."""
+        with self._lock:
+            lst = self._list(list_id)
+            return self.state.create_segment(lst, name, emails, self.now()).id
+
     def simulate_engagement(
         self,
         campaign_id: str,
@@ -219,8 +248,11 @@ class MailchimpSandbox(ServedSandbox):
         open_rate: float = 0.3,
         click_rate: float = 0.05,
         bounce_rate: float = 0.0,
+        proxy_rate: float = 0.0,
+        unsubscribe_rate: float = 0.0,
     ) -> int:
-        """Seeded opens/clicks (and bounces) for a sent campaign's recipients; returns the number of events.
+        """Seeded opens/clicks (and bounces, proxy opens, unsubscribes) for a sent campaign's recipients;
+        returns the number of activity events (unsubscribes are not activity: /unsubscribed lists them).
 
         Calling it again replaces the campaign's activity, so the same arguments always give the same report.
         Event times fall within two days after the send, whatever the sandbox clock says.
@@ -231,8 +263,9 @@ class MailchimpSandbox(ServedSandbox):
                 raise ValueError(f"no campaign {campaign_id!r}")
             campaign = self.state.campaigns[campaign_id]
             return self.state.simulate_engagement(
-                campaign, seed=seed, open_rate=open_rate, click_rate=click_rate, bounce_rate=bounce_rate
-            )
+                campaign, seed=seed, open_rate=open_rate, click_rate=click_rate, bounce_rate=bounce_rate,
+                proxy_rate=proxy_rate, unsubscribe_rate=unsubscribe_rate,
+            )  # fmt: skip
 
     # ---- one exchange ------------------------------------------------------------------------------
 

@@ -53,12 +53,30 @@ def _create_campaign(state: SandboxState, req: ApiRequest) -> ApiResponse:
     segment_id = opts.get("saved_segment_id") if isinstance(opts, dict) else None
     if segment_id is not None and not isinstance(segment_id, int):
         raise invalid("recipients.segment_opts.saved_segment_id", "saved_segment_id must be an integer.")
+    conditions = opts.get("conditions") if isinstance(opts, dict) else None
+    if conditions is not None:
+        segment_id = _static_condition(conditions, segment_id)
     settings = body.get("settings") or {}
     if not isinstance(settings, dict):
         raise invalid("settings", "settings must be an object.")
     campaign = state.create_campaign(type_=body["type"], list_id=recipients["list_id"], segment_id=segment_id,
                                      settings=dict(settings), now=req.now)  # fmt: skip
+    campaign.conditions = conditions
     return ok(req, campaign_json(state, campaign, req.base_url))
+
+
+def _static_condition(conditions: Any, saved: int | None) -> int:
+    """The one condition the sandbox understands: members of one static segment (a tag), as a marketer
+    targets a tag in Mailchimp's campaign builder."""
+    ok_ = saved is None and isinstance(conditions, list) and len(conditions) == 1
+    c = conditions[0] if ok_ else {}
+    if not (isinstance(c, dict) and c.get("condition_type") == "StaticSegment" and c.get("op") == "static_is"
+            and isinstance(c.get("value"), int)):  # fmt: skip
+        raise invalid(
+            "recipients.segment_opts.conditions",
+            "The sandbox takes one StaticSegment condition with op static_is and no saved_segment_id.",
+        )
+    return int(c["value"])
 
 
 _CAMPAIGN_TIME_FILTERS: Final = (

@@ -147,7 +147,9 @@ def campaign_json(state: SandboxState, c: Campaign, base: str) -> dict[str, Any]
         "segment_text": "",
         "recipient_count": len(c.recipients) if sent else len(state.audience_of(c)),
     }
-    if c.segment_id is not None:
+    if c.conditions is not None:
+        recipients["segment_opts"] = {"match": "all", "conditions": c.conditions}
+    elif c.segment_id is not None:
         recipients["segment_opts"] = {"saved_segment_id": c.segment_id, "match": "all"}
     doc: dict[str, Any] = {
         "id": c.id,

@@ -132,6 +132,9 @@ class Activity:
     timestamp: datetime
     ip: str
     url: str | None = None
+    proxy: bool = (
+        False  # an open Mailchimp flags as a proxy's (`is_proxy_open`, e.g. Apple Mail Privacy Protection)
+    )
 
 
 @dataclass(eq=False)
@@ -149,6 +152,9 @@ class Campaign:
     plain_text: str | None = None
     recipients: list[str] = field(default_factory=list)  # subscriber hashes frozen at send time
     activity: dict[str, list[Activity]] = field(default_factory=dict)  # by subscriber hash
+    unsubscribes: dict[str, datetime] = field(default_factory=dict)  # subscriber hash -> when, in order
+    # segment_opts.conditions as sent (one StaticSegment condition: `segment_id` holds its segment)
+    conditions: list[dict[str, Any]] | None = None
     done_at: datetime | None = None  # when a "sending" campaign becomes "sent"
 
 

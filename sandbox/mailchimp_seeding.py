@@ -97,14 +97,32 @@ def _order_json(
     }
 
 
-def send_newsletter(state: SandboxState, list_id: str, at: datetime) -> Campaign:
-    """A newsletter to the whole audience, created and sent at `at`."""
+def send_newsletter(
+    state: SandboxState,
+    list_id: str,
+    at: datetime,
+    *,
+    segment_id: int | None = None,
+    by_condition: bool = False,
+    title: str | None = None,
+) -> Campaign:
+    """A newsletter to the whole audience (or to one static segment: as the saved segment, or with
+    `by_condition` as its one StaticSegment condition), created and sent at `at`."""
     campaign = state.create_campaign(
-        type_="regular", list_id=list_id, segment_id=None,
+        type_="regular", list_id=list_id, segment_id=segment_id,
         settings={"subject_line": "Our autumn newsletter", "from_name": "Demo shop",
-                  "reply_to": "shop@example.com", "title": f"newsletter {at:%Y-%m-%d}"},
+                  "reply_to": "shop@example.com", "title": title or f"newsletter {at:%Y-%m-%d}"},
         now=at,
     )  # fmt: skip
+    if by_condition and segment_id is not None:
+        campaign.conditions = [
+            {
+                "condition_type": "StaticSegment",
+                "field": "static_segment",
+                "op": "static_is",
+                "value": segment_id,
+            }
+        ]
     campaign.html = "<p>News from the shop. *|UNSUB|*</p>"
     campaign.plain_text = "News from the shop. *|UNSUB|*"
     state.send(campaign, at)

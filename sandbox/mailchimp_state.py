@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -321,15 +322,30 @@ class SandboxState:
             )
 
     def simulate_engagement(
-        self, campaign: Campaign, *, seed: int, open_rate: float, click_rate: float, bounce_rate: float = 0.0
+        self,
+        campaign: Campaign,
+        *,
+        seed: int,
+        open_rate: float,
+        click_rate: float,
+        bounce_rate: float = 0.0,
+        proxy_rate: float = 0.0,
+        unsubscribe_rate: float = 0.0,
     ) -> int:
-        """Replace the campaign's activity with a seeded draw; the same arguments give the same events."""
+        """Replace the campaign's activity with a seeded draw; the same arguments give the same events.
+
+        `proxy_rate` of the openers open through a proxy (flagged, minutes after the send) and
+        `unsubscribe_rate` of the delivered recipients unsubscribe (and become unsubscribed members).
+        Both draw from a stream of their own, so the opens and clicks of a seed never change with them.
+        """
         if campaign.status != "sent" or campaign.send_time is None:
             raise ValueError(f"campaign {campaign.id} has not been sent (status {campaign.status!r})")
         for name, rate in (
             ("open_rate", open_rate),
             ("click_rate", click_rate),
             ("bounce_rate", bounce_rate),
+            ("proxy_rate", proxy_rate),
+            ("unsubscribe_rate", unsubscribe_rate),
         ):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
@@ -338,19 +354,30 @@ class SandboxState:
                 f"click_rate must not exceed open_rate (a click implies an open), got {click_rate}"
             )
         rng = random.Random(f"{NAMESPACE}/{seed}/engagement/{campaign.id}")
+        extra = random.Random(f"{NAMESPACE}/{seed}/engagement-extra/{campaign.id}")
         lst = self.lists[campaign.list_id]
         total = 0
+        campaign.unsubscribes = {}
         for n, member_id in enumerate(campaign.recipients):
             member = lst.members[member_id]
             member.opened.discard(campaign.id)
             member.clicked.discard(campaign.id)
             events = _draw_activity(rng, campaign, n, open_rate, click_rate, bounce_rate)
+            if proxy_rate and events and events[0].action == "open" and extra.random() < proxy_rate:
+                events[0] = replace(events[0], proxy=True, timestamp=campaign.send_time + timedelta(
+                    seconds=60 + int(extra.random() * 540)))  # fmt: skip
             if any(e.action == "open" for e in events):
                 member.opened.add(campaign.id)
             if any(e.action == "click" for e in events):
                 member.clicked.add(campaign.id)
             campaign.activity[member_id] = events
             total += len(events)
+            bounced = any(e.action == "bounce" for e in events)
+            if unsubscribe_rate and not bounced and extra.random() < unsubscribe_rate:
+                at = max((e.timestamp for e in events), default=campaign.send_time)
+                at += timedelta(seconds=60 + int(extra.random() * 1800))
+                campaign.unsubscribes[member_id] = at
+                member.status, member.last_changed = "unsubscribed", at
         return total
 
 

@@ -104,7 +104,8 @@ def apply(conn: Connection, ev: Evaluation, *, run_id: int) -> dict[str, Segment
     at_us = to_us(ev.as_of)
     changes = {name: stored.move_to(conn, ev.staging, name, at_us=at_us, run_id=run_id) for name in ev.defs}
     # segments no longer in the config have no desired members
-    orphans = stored.drop_segments(conn, [name for name in previous_segments(conn) if name not in ev.defs])
+    gone = [name for name in previous_segments(conn) if name not in ev.defs]
+    orphans = stored.drop_segments(conn, gone, at_us=at_us, run_id=run_id)
     if orphans:
         changes["(removed segments)"] = SegmentChange(size=0, entered=0, left=orphans)
     return changes

@@ -11,10 +11,13 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from segmail.store import unsent
+from segmail.store import segment_history, unsent
 from segmail.store.job_table import move_job_references
 from segmail.store.schema import (
     ab_decisions,
+    campaign_activity,
+    campaign_results,
+    events,
     meta,
     metadata,
     predict_fits,
@@ -82,6 +85,17 @@ def _v9_privacy(conn: Connection) -> None:
     privacy_audit.create(conn, checkfirst=True)
 
 
+def _v10_reports(conn: Connection) -> None:
+    """v9 → v10: segment history (backfilled with the current memberships as entries), the campaign
+    results the sync pulls from Mailchimp's reports (filled from the next sync on), and the events'
+    index by campaign (about 6 s for 3 million events)."""
+    segment_history.create_and_backfill(conn)
+    campaign_results.create(conn, checkfirst=True)
+    campaign_activity.create(conn, checkfirst=True)
+    by_campaign = next(i for i in events.indexes if i.name == "ix_events_campaign")
+    by_campaign.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -93,6 +107,7 @@ MIGRATIONS: list[Migration] = [
     _v7_predict_fits,
     _v8_experiments,
     _v9_privacy,
+    _v10_reports,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

@@ -1,7 +1,9 @@
 """Segment memberships: the desired ones of an evaluation (a temporary table) and the stored ones.
 
 segments/ decides who belongs where (compiled rule conditions); this module only stages those
-conditions' rows, moves the stored memberships onto them and reads either side back.
+conditions' rows, moves the stored memberships onto them and reads either side back. Every move is
+recorded in the segment history (store/segment_history.py) in the same transaction: the changes are
+written there first and the stored memberships follow from those rows, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Connection,
     FromClause,
+    Integer,
     MetaData,
     String,
     Table,
@@ -25,7 +29,8 @@ from sqlalchemy import (
     select,
 )
 
-from segmail.store.schema import memberships
+from segmail.store.schema import memberships, segment_history
+from segmail.store.segment_history import ENTER, EXIT
 
 _STREAM_ROWS = 20_000  # rows fetched at a time when a whole side is streamed (exports)
 
@@ -67,25 +72,51 @@ def _not_in(table: Table, other: Table) -> Any:
     return ~exists().where(other.c.segment == table.c.segment, other.c.email_key == table.c.email_key)
 
 
+_HISTORY_COLUMNS = ["run_id", "segment", "email_key", "at", "kind"]
+_COUNTED = {"preserve_rowcount": True}  # an INSERT ... SELECT's rowcount is kept only when asked for
+
+
 def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int) -> SegmentChange:
-    """Make the stored members of `segment` equal the staged ones; who entered (at `at_us`) and left."""
-    m, s = memberships, staging
-    left = conn.execute(m.delete().where(m.c.segment == segment, _not_in(m, s))).rowcount
-    entered_rows = select(s.c.segment, s.c.email_key, literal(at_us), literal(run_id)).where(
-        s.c.segment == segment, _not_in(s, m)
+    """Make the stored members of `segment` equal the staged ones; who entered (at `at_us`) and left.
+
+    Both are recorded in the segment history under `run_id`, and the stored memberships are then
+    changed by exactly the recorded rows (read back by their key prefix, run and segment)."""
+    m, s, h = memberships, staging, segment_history
+    exits = select(
+        literal(run_id, Integer), m.c.segment, m.c.email_key, literal(at_us, BigInteger), literal(EXIT)
+    ).where(m.c.segment == segment, _not_in(m, s))
+    left = int(
+        conn.execute(insert(h).from_select(_HISTORY_COLUMNS, exits), execution_options=_COUNTED).rowcount or 0
     )
-    entered = conn.execute(
-        insert(m).from_select(["segment", "email_key", "entered_at", "run_id"], entered_rows)
-    ).rowcount
+    if left:
+        gone = select(h.c.email_key).where(h.c.run_id == run_id, h.c.segment == segment, h.c.kind == EXIT)
+        conn.execute(m.delete().where(m.c.segment == segment, m.c.email_key.in_(gone)))
+    entries = select(
+        literal(run_id, Integer), s.c.segment, s.c.email_key, literal(at_us, BigInteger), literal(ENTER)
+    ).where(s.c.segment == segment, _not_in(s, m))
+    entered = int(
+        conn.execute(insert(h).from_select(_HISTORY_COLUMNS, entries), execution_options=_COUNTED).rowcount
+        or 0
+    )
+    if entered:
+        new = select(h.c.segment, h.c.email_key, h.c.at, h.c.run_id).where(
+            h.c.run_id == run_id, h.c.segment == segment, h.c.kind == ENTER
+        )
+        conn.execute(insert(m).from_select(["segment", "email_key", "entered_at", "run_id"], new))
     size = conn.execute(select(func.count()).where(s.c.segment == segment)).scalar_one()
-    return SegmentChange(size=int(size), entered=int(entered or 0), left=int(left or 0))
+    return SegmentChange(size=int(size), entered=entered, left=left)
 
 
-def drop_segments(conn: Connection, segments: Sequence[str]) -> int:
-    """Every stored membership of these segments; how many went."""
+def drop_segments(conn: Connection, segments: Sequence[str], *, at_us: int, run_id: int) -> int:
+    """Every stored membership of these segments, recorded as exits; how many went."""
     if not segments:
         return 0
-    return int(conn.execute(memberships.delete().where(memberships.c.segment.in_(segments))).rowcount or 0)
+    m = memberships
+    exits = select(
+        literal(run_id, Integer), m.c.segment, m.c.email_key, literal(at_us, BigInteger), literal(EXIT)
+    ).where(m.c.segment.in_(segments))
+    conn.execute(insert(segment_history).from_select(_HISTORY_COLUMNS, exits))
+    return int(conn.execute(m.delete().where(m.c.segment.in_(segments))).rowcount or 0)
 
 
 def _stream(conn: Connection, table: Table) -> Iterator[tuple[str, str]]:

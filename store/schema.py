@@ -81,6 +81,8 @@ events = Table(
     Column("type", String(8), primary_key=True),
     Column("at", BigInteger, primary_key=True),
     Column("campaign_id", String(64), primary_key=True),  # "" when unknown, so the key stays total
+    # schema v8: a campaign's recipients for the campaign report, read in order (README "Reports")
+    Index("ix_events_campaign", "campaign_id", "type", "email_key", "at"),
     sqlite_with_rowid=False,  # the key is the row: one B-tree instead of two, ~40 % faster imports
 )
 
@@ -336,4 +338,60 @@ privacy_audit = Table(
     Column("people", Integer, nullable=False),
     Column("rows", Text, nullable=False),  # JSON: table -> rows deleted, anonymised or exported
     Index("ix_privacy_audit_at", "at"),
+)
+
+# Segment history (schema v10): every entry into and exit from a segment, by the compute run that made it,
+# so sizes, entries, exits and movements can be reported for any past period. Stored by contact, like
+# orders and events, so a report reads a contact's history beside its orders; a compute reads its own
+# rows back through the index by run. A store migrated to v10 starts with its memberships of that moment
+# as entries (their entered_at and run); earlier exits are unknown.
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    Column("segment", String(64), primary_key=True),
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),  # the compute's as-of instant (UTC µs)
+    Column("kind", String(5), nullable=False),  # enter | exit
+    # a compute's own rows by (run, segment, kind); per-run counts for the reports, without a sort
+    Index("ix_segment_history_run", "run_id", "segment", "kind", "at"),
+    sqlite_with_rowid=False,
+)
+
+# Campaign results (schema v10; jobs/results_pull.py): every sent Mailchimp campaign the pull has seen, its
+# target and Mailchimp's report figures as of the last read. Those figures are also what decides a re-read:
+# a campaign whose figures have not moved since is not read again.
+campaign_results = Table(
+    "campaign_results",
+    metadata,
+    Column("mc_campaign_id", String(64), primary_key=True),
+    Column("list_id", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("sent_at", BigInteger),  # Mailchimp's send_time (UTC µs)
+    Column("recipients", Integer, nullable=False),  # emails_sent
+    Column("target", String(8)),  # segmail | tag | other; NULL: another audience's campaign
+    Column("campaign", String(64)),  # segmail's campaign (its send bucket's); NULL for the others
+    Column("segment", String(64)),  # the segment it targeted; NULL: "other"
+    Column("opens_total", Integer, nullable=False),
+    Column("proxy_opens", Integer, nullable=False),  # opens_total - proxy_excluded_opens
+    Column("unique_opens", Integer, nullable=False),
+    Column("clicks_total", Integer, nullable=False),
+    Column("unique_clicks", Integer, nullable=False),
+    Column("unsubscribed", Integer, nullable=False),
+    Column("bounces", Integer, nullable=False),  # hard + soft + syntax errors
+    Column("activity_read_at", BigInteger),  # when email-activity was last read (UTC µs); NULL: never
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Per-recipient results Mailchimp reports besides opens and clicks (which are `events`, shared with the
+# features): bounces, unsubscribes, and the opens Mailchimp flags as machine (proxy) opens.
+campaign_activity = Table(
+    "campaign_activity",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("email_key", String(320), primary_key=True),
+    Column("kind", String(12), primary_key=True),  # bounce | unsubscribe | proxy_open
+    Column("at", BigInteger, primary_key=True),
+    Column("detail", String(16)),  # a bounce's type (hard, soft)
+    sqlite_with_rowid=False,
 )

@@ -16,8 +16,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Collection, Iterable
-from typing import Final
+from collections.abc import Collection, Iterable, Sequence
+from typing import Final, Protocol, TypeVar
 
 from sqlalchemy import Connection, func, select
 
@@ -73,6 +73,20 @@ def suppressed(conn: Connection, email_keys: Collection[str]) -> set[str]:
     key = secret(conn)
     by_hash = {email_hash(key, k): k for k in email_keys}
     return {by_hash[h] for h in _present(conn, list(by_hash))}
+
+
+class _Keyed(Protocol):
+    @property
+    def email_key(self) -> str: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def unsuppressed(conn: Connection, records: Sequence[K]) -> list[K]:
+    """The records whose person is not on the suppression list (campaign activity, anything keyed)."""
+    gone = suppressed(conn, {r.email_key for r in records})
+    return [r for r in records if r.email_key not in gone] if gone else list(records)
 
 
 def _present(conn: Connection, hashes: list[str]) -> set[str]:

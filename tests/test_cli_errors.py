@@ -308,7 +308,7 @@ def test_an_unknown_option_names_the_subcommand_help(cli_env):
 
 def modules_with_main() -> list[str]:
     found = []
-    for package in ("jobs", "sandbox", "sending", "bench", "connector", "segments", "store"):
+    for package in ("jobs", "sandbox", "sending", "reports", "bench", "connector", "segments", "store"):
         root = package if package == "bench" else f"segmail.{package}"  # bench/ is not installed
         for path in sorted((ROOT / package).glob("*.py")):
             if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8"):

@@ -1,0 +1,183 @@
+"""The reports, assembled: store reads (store/report_*.py) handed to the report logic (reports/).
+
+Each report is one read-only pass over the store for a period; `[report]` says how revenue is
+attributed and counted, `[mailchimp] list_id` which campaigns are the audience's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from segmail.jobs.config import AppConfig
+from segmail.reports import campaigns as campaign_logic
+from segmail.reports import segments as segment_logic
+from segmail.reports.attribution import Attributed, attribute
+from segmail.reports.money import amount
+from segmail.reports.periods import Period
+from segmail.reports.targets import OTHER
+from segmail.store import report_campaigns, report_segments, report_session
+from segmail.store.codec import from_us, to_us
+from segmail.store.currency import reporting_currency
+from segmail.store.db import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    period: Period
+    currency: str | None
+    rows: list[campaign_logic.CampaignRow]
+
+
+@dataclass(frozen=True)
+class SegmentReport:
+    period: Period
+    currency: str | None
+    rows: list[segment_logic.SegmentRow]
+    movements: dict[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
+class MovementReport:
+    period: Period
+    movements: dict[tuple[str, str], int]
+
+
+def _window_us(config: AppConfig) -> int:
+    return int(config.report.attribution_window / timedelta(microseconds=1))
+
+
+def attributed_orders(
+    conn: Connection,
+    config: AppConfig,
+    *,
+    currency: str | None,
+    orders_from_us: int | None,
+    orders_until_us: int | None,
+) -> Iterable[Attributed]:
+    """Every paid order placed in [from, until) that is attributed to one of the audience's campaigns."""
+    rs = config.report
+    audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
+    sent_at = {c.mc_campaign_id: c.sent_at_us for c in audience if c.sent_at_us is not None}
+    rows = report_campaigns.candidates(
+        conn, sent_at=sent_at, orders_from_us=orders_from_us, orders_until_us=orders_until_us,
+        window_us=_window_us(config), paid_statuses=rs.statuses(config.segments.paid_statuses), currency=currency,
+        net_of_refunds=rs.net_of_refunds, opens=rs.attribute_opens, proxy_opens=rs.attribute_proxy_opens,
+    )  # fmt: skip
+    return attribute(rows, window_us=_window_us(config), opens=rs.attribute_opens)
+
+
+def campaign_report(store: Store, config: AppConfig, period: Period) -> CampaignReport:
+    """Campaigns sent in the period; their attributed orders count whenever they were placed."""
+    with report_session.reading(store) as conn:
+        currency = reporting_currency(conn, config.shop.currency)
+        audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
+        chosen = campaign_logic.in_period(audience, period)
+        ids = {c.mc_campaign_id for c in chosen}
+        counts = report_campaigns.recipient_counts(conn, sorted(ids))
+        first = min((c.sent_at_us for c in chosen if c.sent_at_us is not None), default=None)
+        attributed = (
+            []
+            if first is None
+            else [
+                a
+                for a in attributed_orders(
+                    conn, config, currency=currency, orders_from_us=first, orders_until_us=None
+                )
+                if a.touch.campaign_id in ids
+            ]
+        )
+    return CampaignReport(period, currency, campaign_logic.campaign_rows(chosen, counts, attributed))
+
+
+def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders:
+    rs = config.report
+    return report_segments.PaidOrders(
+        statuses=rs.statuses(config.segments.paid_statuses),
+        currency=currency,
+        net_of_refunds=rs.net_of_refunds,
+    )
+
+
+def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentReport:
+    since, until = to_us(period.since), to_us(period.until)
+    with report_session.reading(store) as conn:
+        currency = reporting_currency(conn, config.shop.currency)
+        paid = _paid(config, currency)
+        steps = report_segments.run_steps(conn, until_us=until)
+        sizes = segment_logic.sizes(steps, since_us=since, until_us=until)
+        end = report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid)
+        during = report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid)
+        segment_of = {
+            c.mc_campaign_id: c.segment
+            for c in report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
+        }
+        attributed = segment_logic.attributed_by_segment(
+            attributed_orders(conn, config, currency=currency, orders_from_us=since, orders_until_us=until),
+            segment_of,
+        )
+        moves = _movements(conn, steps, since_us=since, until_us=until)
+    names = [d.name for d in config.segment_defs.values() if d.enabled]
+    names += sorted(set(sizes) - set(names))
+    rows = segment_logic.segment_rows(names, sizes, end, during, attributed)
+    return SegmentReport(period, currency, rows, moves)
+
+
+def _movements(
+    conn: Connection, steps: list[report_segments.Step], *, since_us: int, until_us: int
+) -> dict[tuple[str, str], int]:
+    names = sorted({s.segment for s in steps})
+    patterns = report_segments.change_patterns(conn, since_us=since_us, until_us=until_us, segments=names)
+    return segment_logic.movements(patterns, names)
+
+
+def movement_report(store: Store, period: Period) -> MovementReport:
+    since, until = to_us(period.since), to_us(period.until)
+    with report_session.reading(store) as conn:
+        steps = report_segments.run_steps(conn, until_us=until)
+        return MovementReport(period, _movements(conn, steps, since_us=since, until_us=until))
+
+
+@dataclass(frozen=True)
+class SizeSeries:
+    days: list[datetime]  # the end of each day of the period (UTC midnight after it)
+    sizes: dict[str, list[int]]  # per segment, members after the last compute by each of `days`
+
+
+def daily_sizes(store: Store, period: Period) -> SizeSeries:
+    with report_session.reading(store) as conn:
+        steps = report_segments.run_steps(conn, until_us=to_us(period.until))
+        days = [period.since + timedelta(days=d + 1) for d in range((period.until - period.since).days)]
+        return SizeSeries(days, segment_logic.sizes_at(steps, [to_us(d) for d in days]))
+
+
+def last_campaign(store: Store, config: AppConfig) -> dict[str, Any] | None:
+    """The audience's most recently sent campaign, for `/metrics` and `segmail status`: Mailchimp's
+    figures and the revenue attributed to it so far (only orders since its send are read)."""
+    with report_session.reading(store) as conn:
+        found = report_campaigns.latest(conn, config.mailchimp.list_id)
+        if found is None or found.result.sent_at_us is None:
+            return None
+        c = found.result
+        currency = reporting_currency(conn, config.shop.currency)
+        orders = [
+            a
+            for a in attributed_orders(
+                conn, config, currency=currency, orders_from_us=c.sent_at_us, orders_until_us=None
+            )
+            if a.touch.campaign_id == c.mc_campaign_id
+        ]
+    sent = from_us(c.sent_at_us)
+    assert sent is not None
+    return {
+        "campaign": campaign_logic.group_key(c), "mc_campaign_id": c.mc_campaign_id, "segment": c.segment or OTHER,
+        "sent_at": sent.isoformat(), "recipients": c.recipients, "opens": found.unique_opens,
+        "proxy_opens": found.proxy_opens, "clicks": found.unique_clicks, "unsubscribes": found.unsubscribed,
+        "bounces": found.bounces, "attributed_orders": len(orders), "currency": currency,
+        "attributed_revenue": str(amount(sum(a.order.revenue_e4 or 0 for a in orders))),
+    }  # fmt: skip
