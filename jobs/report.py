@@ -12,16 +12,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
+from segmail.jobs.experiments import window_us
 from segmail.reports import campaigns as campaign_logic
 from segmail.reports import segments as segment_logic
 from segmail.reports.attribution import Attributed, attribute
+from segmail.reports.campaign_lift import with_lift
 from segmail.reports.money import amount
 from segmail.reports.periods import Period
-from segmail.reports.targets import OTHER
+from segmail.reports.targets import OTHER, SEGMAIL
 from segmail.store import report_campaigns, report_segments, report_session
 from segmail.store.codec import from_us, to_us
 from segmail.store.currency import reporting_currency
 from segmail.store.db import Store
+from segmail.store.experiment_outcomes import experiment_outcomes
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -92,7 +95,22 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
                 if a.touch.campaign_id in ids
             ]
         )
-    return CampaignReport(period, currency, campaign_logic.campaign_rows(chosen, counts, attributed))
+        rows = campaign_logic.campaign_rows(chosen, counts, attributed)
+        ours = sorted({r.campaign_id for r in rows if r.target == SEGMAIL})
+        outcomes = (
+            experiment_outcomes(
+                conn,
+                window_us=window_us(config),
+                paid_statuses=config.report.statuses(config.segments.paid_statuses),
+                currency=config.shop.currency,
+                campaigns=ours,
+                since_us=to_us(period.since),
+                until_us=to_us(period.until),
+            )
+            if ours
+            else []
+        )
+    return CampaignReport(period, currency, with_lift(rows, outcomes))
 
 
 def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders:
