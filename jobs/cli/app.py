@@ -23,12 +23,13 @@ from segmail.jobs.cli import (
     shop,
     sync,
     templates,
+    ui,
 )
 from segmail.jobs.cli.context import Context, err
 from segmail.jobs.config import load_config
 
 # in the order `segmail --help` lists them
-COMMAND_GROUPS = (imports, segments, rules, predict, sync, shop, sandbox, templates, send, service, demo)
+COMMAND_GROUPS = (imports, segments, rules, predict, sync, shop, sandbox, templates, send, service, ui, demo)
 
 
 def _version() -> str:
