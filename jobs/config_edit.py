@@ -129,7 +129,7 @@ def _edit_text(original: str, edit: SegmentEdit, current: AppConfig | None) -> t
     table = _segment_table(doc, edit.segment)
     if isinstance(table, TomlTable | InlineTable):
         _set(table, "rule", edit.normalised_rule(), current=now.rule if now else None)
-        _set(table, "enabled", edit.enabled, current=now.enabled if now else None)
+        _set(table, "enabled", edit.enabled, current=now.enabled if now else True)
         for name in [k for k in table if k not in RESERVED and k not in params]:
             del table[name]
         for name, value in params.items():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 40  # margins for the axis labels
+MAX_BAR = 48.0  # a lone bar stays a bar, not a wall
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Series:
 class XLabel:
     x: float
     label: str
+    anchor: str  # SVG text-anchor: the first and last labels stay inside the chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,12 @@ def bar_chart(
     top = nice_max(max((v for _, v in items), default=0))
     slot = plot_w / max(len(items), 1)
     every = max(1, math.ceil(len(items) * 64 / plot_w))  # a label needs about 64 px
+    bar = min(max(slot * 0.8, 1.0), MAX_BAR)
     bars = tuple(
         Bar(
-            x=LEFT + i * slot + slot * 0.1,
+            x=LEFT + i * slot + (slot - bar) / 2,
             y=TOP + plot_h - plot_h * value / top,
-            width=max(slot * 0.8, 1.0),
+            width=bar,
             height=plot_h * value / top,
             label=label,
             value=value,
@@ -110,8 +113,8 @@ def line_chart(
     series: Mapping[str, Sequence[float | None]],
     *,
     title: str,
-    width: int = 720,
-    height: int = 240,
+    width: int = 1100,
+    height: int = 300,
 ) -> LineChart:
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     values = [v for vs in series.values() for v in vs if v is not None]
@@ -132,9 +135,10 @@ def line_chart(
             )
         )
     every = max(1, math.ceil(len(labels) * 90 / plot_w))
+    last = len(labels) - 1
     shown = tuple(
-        XLabel(LEFT + i * step, label)
+        XLabel(LEFT + i * step, label, "start" if i == 0 else "end" if i == last else "middle")
         for i, label in enumerate(labels)
-        if i % every == 0 or i == len(labels) - 1
+        if i % every == 0 or i == last
     )
     return LineChart(width, height, tuple(drawn), _ticks(top, plot_h), shown, TOP + plot_h, title)

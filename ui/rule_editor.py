@@ -43,8 +43,8 @@ class Problem:
 def _edit(name: str, form: Form) -> config_edit.SegmentEdit:
     return config_edit.SegmentEdit(
         segment=name,
-        rule=form.get("rule", ""),
-        params_text=form.get("params", ""),
+        rule=form.get("rule", "").replace("\r\n", "\n"),
+        params_text=form.get("params", "").replace("\r\n", "\n"),  # a browser's form post sends CRLF
         enabled=form.get("enabled") == "on",
     )
 

@@ -187,6 +187,8 @@ class Guard(BaseHTTPMiddleware):
         headers.setdefault("Content-Security-Policy", PAGE_POLICY)
         headers["X-Content-Type-Options"] = "nosniff"
         headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer a browser's form post says `Origin: null`, which
+        # the cross-site check refuses; other sites still never see a workspace URL (an email in a query)
+        headers["Referrer-Policy"] = "same-origin"
         headers.setdefault("Cache-Control", "no-store")
         return response
