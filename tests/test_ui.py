@@ -302,3 +302,49 @@ def test_the_mail_frame_may_neither_run_script_nor_load_anything(client):
 def test_predictions_without_a_fit_say_how_to_make_one(client):
     c, _ = client
     assert "segmail predict fit" in c.get("/predictions").text
+
+
+def test_the_ui_section_names_its_keys():
+    from pathlib import Path
+
+    from segmail.jobs.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"ui": {"listen": "nope", "lisen": "x"}}, origin="t", base_dir=Path("."), env={})
+    assert raised.value.problems == [
+        'ui.listen: expected "HOST:PORT" such as "127.0.0.1:8765", or "" to disable, got \'nope\'',
+        "ui.lisen: unknown key (did you mean 'listen'?)",
+    ]
+    with pytest.raises(ConfigError, match="set both tls_cert and tls_key"):
+        parse_config({"ui": {"tls_cert": "ui.crt"}}, origin="t", base_dir=Path("."), env={})
+
+
+@pytest.mark.parametrize(
+    ("value", "top"), [(0, 4), (5, 8), (7, 8), (12, 12), (13, 20), (1842, 2000), (3100, 4000)]
+)
+def test_chart_axes_end_where_every_grid_line_is_a_whole_count(value, top):
+    from segmail.ui.charts import bar_chart, nice_max
+
+    assert nice_max(value) == top
+    labels = [t.label for t in bar_chart([("a", value)], title="t").ticks]
+    assert all("." not in label for label in labels) and labels[-1] == f"{top:,}"
+
+
+def test_a_line_chart_keeps_its_first_and_last_label_inside():
+    from segmail.ui.charts import line_chart
+
+    chart = line_chart(["11-20", "11-21", "11-22"], {"vip": [1, 2, None]}, title="t")
+    assert [label.anchor for label in chart.labels] == ["start", "middle", "end"]
+    assert (
+        chart.series[0].last == "2" and chart.series[0].points.count(",") == 2
+    )  # a missing value is no point
+
+
+def test_predictions_load_their_heavy_parts_after_the_page(client):
+    c, _ = client
+    page_ = c.get("/predictions").text
+    assert 'hx-get="/predictions/check?holdout=91"' in page_ and 'hx-get="/predictions/ranked"' in page_
+    check = c.get("/predictions/check?holdout=91")
+    assert check.status == 200 and "not enough data to predict" in check.text  # seven contacts
+    assert c.get("/predictions/ranked").status == 200
+    assert c.get("/predictions/check.png").status == 409

@@ -71,18 +71,16 @@ class LineChart:
 
 
 def nice_max(value: float) -> float:
-    """The axis top: 1, 2 or 5 times a power of ten, at or above `value`."""
-    if value <= 0:
-        return 1.0
+    """The axis top at or above `value`, whose quarters (the four grid lines) are whole counts: a multiple
+    of 4 up to 12, else 1, 2, 4 or 8 times a power of ten."""
+    if value <= 12:
+        return float(4 * max(1, math.ceil(value / 4)))
     power = 10.0 ** math.floor(math.log10(value))
-    return next(float(step * power) for step in (1, 2, 5, 10) if step * power >= value)
+    return next(float(step * power) for step in (1, 2, 4, 8, 10) if step * power >= value)
 
 
 def _ticks(top: float, plot_h: float) -> tuple[Tick, ...]:
-    return tuple(
-        Tick(TOP + plot_h - plot_h * i / 4, f"{top * i / 4:,.0f}" if top >= 4 else f"{top * i / 4:g}")
-        for i in range(5)
-    )
+    return tuple(Tick(TOP + plot_h - plot_h * i / 4, f"{top * i / 4:,g}") for i in range(5))
 
 
 def bar_chart(

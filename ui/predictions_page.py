@@ -53,21 +53,10 @@ def _check(request: Request, holdout: int) -> CheckResult | str:
 
 
 def predictions(request: Request, form: Form) -> Response:
+    """The fit at once; the check and the ranking (each reads every paid order) load into the page after."""
     ws = workspace(request)
-    now = ws.now()
     with ws.store.engine.connect() as conn:
         fit = latest_fit(conn)
-    ranked = (
-        ws.memo(
-            ("ranked", now.date(), fit.fitted_at),
-            lambda: predict.ranked(ws.store, ws.config(), as_of=now, n=TOP),
-            seconds=HEAVY_SECONDS,
-        )
-        if fit is not None
-        else None
-    )
-    holdout = _holdout(request)
-    checked = _check(request, holdout)
     return render(
         request,
         "predictions.html",
@@ -75,13 +64,33 @@ def predictions(request: Request, form: Form) -> Response:
         fit=fit,
         fit_as_of=from_us(fit.as_of) if fit else None,
         fitted_at=from_us(fit.fitted_at) if fit else None,
-        ranked=ranked,
+        holdout=_holdout(request),
+        rate=ws.config().predict.annual_discount_rate,
+    )
+
+
+def check_part(request: Request, form: Form) -> Response:
+    holdout = _holdout(request)
+    checked = _check(request, holdout)
+    return render(
+        request,
+        "_predict_check.html",
         holdout=holdout,
         checked=checked if isinstance(checked, CheckResult) else None,
         refused=checked if isinstance(checked, str) else None,
-        rate=ws.config().predict.annual_discount_rate,
-        now=now,
     )
+
+
+def ranked_part(request: Request, form: Form) -> Response:
+    ws = workspace(request)
+    now = ws.now()
+    with ws.store.engine.connect() as conn:
+        fit = latest_fit(conn)
+    key = ("ranked", now.date(), fit.fitted_at if fit else None)
+    ranked = ws.memo(
+        key, lambda: predict.ranked(ws.store, ws.config(), as_of=now, n=TOP), seconds=HEAVY_SECONDS
+    )
+    return render(request, "_predict_ranked.html", ranked=ranked, fit=fit, now=now)
 
 
 def plot(request: Request, form: Form) -> Response:
@@ -105,5 +114,10 @@ PAGE = Page(
     "predictions",
     "Predictions",
     "/predictions",
-    [Route("/predictions", page(predictions)), Route("/predictions/check.{fmt:str}", page(plot))],
+    [
+        Route("/predictions", page(predictions)),
+        Route("/predictions/check", page(check_part)),
+        Route("/predictions/ranked", page(ranked_part)),
+        Route("/predictions/check.{fmt:str}", page(plot)),
+    ],
 )

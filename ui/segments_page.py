@@ -100,7 +100,8 @@ def explain(request: Request, form: Form) -> Response:
         key = email_key(text)
     except FieldError as exc:
         return message(request, "Not an email address", str(exc), 400)
-    seen = segment_views.explain(ws.store, ws.config(), key, as_of=_as_of(request))
+    scored = request.query_params.get("predictions") == "1"
+    seen = segment_views.explain(ws.store, ws.config(), key, as_of=_as_of(request), with_predictions=scored)
     return render(
         request,
         "explain.html",
@@ -109,6 +110,7 @@ def explain(request: Request, form: Form) -> Response:
         ex=seen.explanation,
         median=None if seen.median_repurchase_days is None else float(seen.median_repurchase_days),
         scored=seen.predictions,
+        email=text,
     )
 
 

@@ -27,6 +27,7 @@ from segmail.ui.views import Form, Page, message, page, render, workspace
 # the mail's own page: inline styles (mail CSS is inlined) and nothing else, not even images from afar
 MAIL_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
 _COUNTRY = re.compile(r"[A-Z]{2}")
+CHECK_SECONDS = 30.0  # the check renders every template in every language: kept a moment per config version
 SEASON_DATES = (("January", "01-15"), ("April", "04-15"), ("July", "07-15"), ("October", "10-15"))
 
 
@@ -48,7 +49,7 @@ def index(request: Request, form: Form) -> Response:
         renderer = ws.renderer()
     except (OSError, ValueError) as exc:
         return message(request, "Templates cannot be loaded", f"send.templates_dir: {exc}", 500)
-    checked = check_templates(config, renderer)
+    checked = ws.memo(("templates check",), lambda: check_templates(config, renderer), seconds=CHECK_SECONDS)
     return render(
         request,
         "templates.html",
@@ -130,7 +131,12 @@ def campaign_view(request: Request, form: Form) -> Response:
     except (OSError, ValueError) as exc:
         return message(request, "Templates cannot be loaded", f"send.templates_dir: {exc}", 500)
     shown = _shown(request, campaign)
-    checked = check_templates(ws.config(), renderer, [campaign.template])
+    config = ws.config()
+    checked = ws.memo(
+        ("templates check", campaign.template),
+        lambda: check_templates(config, renderer, [campaign.template]),
+        seconds=CHECK_SECONDS,
+    )
     dims = renderer.dimensions(campaign.template, campaign.subject) if not checked.problems else frozenset()
     year = (shown.send_date or ws.now().date()).year
     return render(
