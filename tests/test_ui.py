@@ -348,3 +348,30 @@ def test_predictions_load_their_heavy_parts_after_the_page(client):
     assert check.status == 200 and "not enough data to predict" in check.text  # seven contacts
     assert c.get("/predictions/ranked").status == 200
     assert c.get("/predictions/check.png").status == 409
+
+
+def test_segmail_ui_refuses_an_open_address_without_a_token(shop, capsys, monkeypatch):
+    from segmail.jobs.cli import main
+
+    path, _ = shop
+    monkeypatch.delenv(security.TOKEN_ENV, raising=False)
+    monkeypatch.delenv(security.TOKEN_FILE_ENV, raising=False)
+    assert main(["--config", str(path), "ui", "--listen", "0.0.0.0:0"]) == 2
+    assert "needs a token in SEGMAIL_UI_TOKEN" in capsys.readouterr().err
+    assert main(["--config", str(path), "ui", "--listen", "nope"]) == 2
+
+
+def test_the_service_serves_the_workspace_when_ui_listen_is_set(shop):
+    from segmail.jobs.cli.context import Context
+    from segmail.jobs.cli.service import _workspace
+
+    path, _ = shop
+    path.write_text(path.read_text(encoding="utf-8") + '\n[ui]\nlisten = "127.0.0.1:0"\nread_only = true\n')
+    ctx = Context(load_config(path, env={}))
+    served_ = _workspace(ctx)
+    try:
+        answer = Client(served_.url).get("/segments")
+        assert answer.status == 200 and "read-only" in answer.text
+    finally:
+        served_.stop()
+        ctx.close()

@@ -21,13 +21,14 @@ from segmail.jobs.config_check import check_templates
 from segmail.jobs.preview import Preview, SampleContact, chosen_variant, preview, sample_contact
 from segmail.sending.campaigns import CampaignDef
 from segmail.sending.render import TemplateError, Variant, normalize_language
-from segmail.store.contacts import example_member
+from segmail.store import contacts, memberships
 from segmail.ui.views import Form, Page, message, page, render, workspace
 
 # the mail's own page: inline styles (mail CSS is inlined) and nothing else, not even images from afar
 MAIL_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
 _COUNTRY = re.compile(r"[A-Z]{2}")
 CHECK_SECONDS = 30.0  # the check renders every template in every language: kept a moment per config version
+SAMPLE_ROWS = 20
 SEASON_DATES = (("January", "01-15"), ("April", "04-15"), ("July", "07-15"), ("October", "10-15"))
 
 
@@ -66,8 +67,7 @@ def _contact(request: Request, campaign: CampaignDef, chosen: str) -> tuple[Samp
     if chosen == "none":
         return None, "no contact: merge tags stay as Mailchimp gets them"
     if not chosen:
-        with ws.store.engine.connect() as conn:
-            chosen = example_member(conn, prefer_segment=campaign.segment) or ""
+        chosen = _sample(request, campaign.segment)
         if not chosen:
             return None, "no contact in the store yet: merge tags stay as Mailchimp gets them"
         note = "a sample member of the store"
@@ -80,6 +80,19 @@ def _contact(request: Request, campaign: CampaignDef, chosen: str) -> tuple[Samp
     if found is None:
         return None, f"no contact {chosen!r} in the store: merge tags stay"
     return found, note
+
+
+def _sample(request: Request, segment: str) -> str:
+    """A subscribed member of the segment, read through the membership key (a few rows, not a sort of
+    every contact), else any contact."""
+    with workspace(request).store.engine.connect() as conn:
+        keys = [key for key, _ in memberships.members(conn, segment, limit=SAMPLE_ROWS)]
+        found = [contacts.find(conn, key) for key in keys]
+        subscribed = [row.email for row in found if row is not None and row.status == "subscribed"]
+        if subscribed or keys:
+            return (subscribed or keys)[0]
+        anyone = contacts.search(conn, "", limit=1)
+    return anyone[0].email if anyone else ""
 
 
 def _shown(request: Request, campaign: CampaignDef) -> Shown:
