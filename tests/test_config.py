@@ -191,6 +191,7 @@ def test_example_is_toml_with_only_known_sections():
         "send",
         "campaigns",
         "predict",
+        "ui",
     }
 
 

@@ -375,3 +375,16 @@ def test_the_service_serves_the_workspace_when_ui_listen_is_set(shop):
     finally:
         served_.stop()
         ctx.close()
+
+
+def test_without_chromium_the_browser_tests_skip_with_the_reason_unless_required(monkeypatch, tmp_path):
+    from tests import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    assert "no-chromium missing (apt-get install chromium chromium-driver)" in (browser.missing() or "")
+    monkeypatch.setattr(browser, "REQUIRE", False)
+    with pytest.raises(pytest.skip.Exception, match="no headless browser"):
+        next(browser.chromium())
+    monkeypatch.setattr(browser, "REQUIRE", True)
+    with pytest.raises(pytest.fail.Exception, match="SEGMAIL_REQUIRE_BROWSER=1 but no headless browser"):
+        next(browser.chromium())
