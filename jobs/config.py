@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from babel.numbers import list_currencies
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -31,6 +32,7 @@ from segmail.connector.source import DEFAULT_LOOKBACK
 from segmail.segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segmail.segments.suggest import did_you_mean
 from segmail.sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
+from segmail.sending.timezones import parse_duration
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
 ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file
@@ -205,6 +207,56 @@ class PredictConfig(BaseModel):
     refit_every: Annotated[timedelta, duration(timedelta(minutes=1))] = timedelta(days=1)
 
 
+class ReportConfig(BaseModel):
+    """`[report]`: how reports measure what the mail did (reports/, store/experiment_outcomes.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # a recipient converts with a paid order within this long after their slot (held out: after the
+    # slot they would have been mailed in); also what a revenue_per_recipient A/B decision counts
+    conversion_window: Annotated[timedelta, duration(timedelta(hours=1))] = timedelta(days=7)
+
+
+def keep_for(minimum: timedelta) -> Any:
+    """A retention duration: what `duration` takes, and also years ("2y", 365 days each) and weeks ("26w")."""
+
+    def check(value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            parsed = value
+        elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([yw])\s*", value)):
+            parsed = timedelta(days=float(m.group(1)) * (365 if m.group(2) == "y" else 7))
+        elif isinstance(value, str):
+            try:
+                parsed = parse_duration(value)
+            except ValueError:
+                raise ValueError(f"expected a duration such as 2y, 26w, 90d or 12h, got: {value!r}") from None
+        else:
+            raise ValueError(f"expected a duration such as 2y, 26w, 90d or 12h, got: {value!r}")
+        if parsed < minimum:
+            least = f"{minimum.days}d" if minimum >= timedelta(days=1) else f"{minimum.total_seconds():g}s"
+            raise ValueError(f"must be at least {least}, got {value}")
+        return parsed
+
+    return BeforeValidator(check)
+
+
+class PrivacyConfig(BaseModel):
+    """`[privacy]`: how long segmail keeps engagement, send history and run logs (jobs/retention.py), and
+    how often the whole audience is checked for members deleted in Mailchimp (jobs/gone.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # opens and clicks; the default is far beyond every built-in rule's window (unengaged: 180 days) and the
+    # 365 days a rule about engagement without a number of days is assumed to need (segments/windows.py)
+    keep_events: Annotated[timedelta, keep_for(timedelta(days=1))] = timedelta(days=730)
+    # the send ledger, its buckets and unsent errors; at least 30 days, since the frequency cap and a
+    # broadcast's exactly-once record read it (an on_enter mail's row stays while its entry stands)
+    keep_ledger: Annotated[timedelta, keep_for(timedelta(days=30))] = timedelta(days=730)
+    keep_runs: Annotated[timedelta, keep_for(timedelta(days=1))] = timedelta(days=90)  # the run log
+    # the pass over every member id that finds members deleted in Mailchimp (a cheap count runs every cycle)
+    gone_check_every: Annotated[timedelta, keep_for(timedelta(minutes=1))] = timedelta(days=1)
+
+
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -228,6 +280,8 @@ class AppConfig:
     send: SendSettings = field(default_factory=SendSettings)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
@@ -259,7 +313,8 @@ class AppConfig:
 
 
 SECTIONS = (
-    "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "ui",
+    "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "report",
+    "privacy", "ui",
 )  # fmt: skip
 
 
@@ -285,6 +340,8 @@ def parse_config(
     schedule = _section(ScheduleConfig, section, "schedule", errors)
     service = _section(ServiceConfig, section, "service", errors)
     predict = _section(PredictConfig, section, "predict", errors)
+    report = _section(ReportConfig, section, "report", errors)
+    privacy = _section(PrivacyConfig, section, "privacy", errors)
     ui = _section(UiConfig, section, "ui", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
@@ -308,6 +365,8 @@ def parse_config(
         send=send,
         campaigns=campaigns,
         predict=predict,
+        report=report,
+        privacy=privacy,
         ui=ui,
         warnings=tuple(warnings),
     )

@@ -109,10 +109,10 @@ def sync_once(
     inputs = Inputs(store=store, config=config, api=api, now=now, as_of=as_of, stop=stop)
     outcome = run_steps(inputs, steps.SYNC, progress=progress)
     members = outcome.result(steps.PULL_MEMBERS)
-    campaigns, events = outcome.result(steps.PULL_ENGAGEMENT)
+    engagement = outcome.result(steps.PULL_ENGAGEMENT)
     return sync.SyncSummary(
         members_pulled=members.records, member_problems=members.problems,
-        members_skipped=members.skipped, campaigns_read=campaigns, events_pulled=events,
+        members_skipped=members.skipped, campaigns_read=engagement.campaigns, events_pulled=engagement.events,
         compute=outcome.result(steps.COMPUTE), tags=outcome.result(steps.PUSH_TAGS),
         requests=api.stats.requests, retries=api.stats.retries,
         seconds={r.name: r.seconds for r in outcome.records},

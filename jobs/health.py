@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from segmail.store import audit, suppression, unsent
 from segmail.store import instances as instance_rows
 from segmail.store import snapshot as store_snapshot
-from segmail.store import unsent
 from segmail.store.codec import from_us
 from segmail.store.db import Store
 from segmail.store.runs import recent_runs
@@ -39,6 +39,10 @@ def snapshot(store: Store) -> dict[str, Any]:
         unsent_errors = unsent.summary(conn)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)
+        privacy = {
+            kind: {**row, "last_at": _iso(row["last_at"])} for kind, row in audit.summary(conn).items()
+        }
+        suppressed = suppression.count(conn)
     last = runs[0] if runs else None
     last_ok = next((r for r in runs if r["status"] == "ok"), None)
     return {
@@ -51,6 +55,7 @@ def snapshot(store: Store) -> dict[str, Any]:
         "send_unsent": [{**u, "last_recorded_at": _iso(u["last_recorded_at"])} for u in unsent_errors],
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
+        "privacy": {"audit": privacy, "suppressed": suppressed},  # jobs/privacy.py: counts, never an email
         "instances": [
             {
                 **i,

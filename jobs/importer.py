@@ -54,6 +54,7 @@ class ImportSummary:
     kind: str
     rows_read: int = 0
     written: int = 0
+    suppressed: int = 0  # records of erased people, dropped (store/suppression.py)
     skipped: int = 0
     warnings: int = 0
     problems: list[RowProblem] = field(default_factory=list)  # first `keep_problems` only
@@ -187,7 +188,9 @@ def import_csv(
                 _count_problems(summary, batch.problems, keep_problems, on_problem)
                 if batch.records:
                     with store.engine.begin() as conn:
-                        summary.written += write_encoded(conn, batch.rows)
+                        written = write_encoded(conn, batch.rows)
+                    summary.written += written.records
+                    summary.suppressed += written.suppressed
                     summary.rows_read += batch.records
                     summary.currencies.update(batch.currencies)
                 advance(done + batch.position)
@@ -197,9 +200,10 @@ def import_csv(
 
 def summary_lines(summary: ImportSummary) -> list[str]:
     """What the user is told after an import: the counts, and orders whose currency is not the shop's."""
+    suppressed = f", {summary.suppressed} suppressed (erased people)" if summary.suppressed else ""
     lines = [
-        f"{summary.kind}: {summary.rows_read} rows read, {summary.written} written, {summary.skipped} "
-        f"skipped, {summary.warnings} warning(s) — {summary.file}"
+        f"{summary.kind}: {summary.rows_read} rows read, {summary.written} written{suppressed}, "
+        f"{summary.skipped} skipped, {summary.warnings} warning(s) — {summary.file}"
     ]
     shop, seen = summary.shop_currency, summary.currencies
     if len(seen) > 1 or (shop is not None and seen and set(seen) != {shop}):

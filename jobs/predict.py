@@ -26,6 +26,7 @@ from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
+from segmail.store.erasure import is_erased_key
 from segmail.store.paid_orders import paid_order_arrays
 from segmail.store.predict_fits import FitRow, fit_for, latest_fit, save_fit
 
@@ -171,6 +172,8 @@ def export_rows(
     pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
     percentile = clv.percentile_rank(pred.predicted_clv_365d)
     for i, email in enumerate(summary.customers):
+        if is_erased_key(email):  # an erased person's anonymous orders count in the fit, but are nobody's row
+            continue
         yield {
             "email": email,
             "frequency": int(summary.frequency[i]),

@@ -67,8 +67,9 @@ def open_service(
         except (OSError, ValueError) as exc:
             raise StartError(f"send.templates_dir: cannot load the templates: {exc}", 2) from None
         for campaign in config.enabled_campaigns:  # reported now; a broken one fails alone at send time
-            for problem in renderer.check([campaign.template]) + renderer.check_subject(campaign.subject):
-                log.error("campaign %s: %s", campaign.name, problem)
+            for _, template, subject in campaign.mails():
+                for problem in renderer.check([template]) + renderer.check_subject(subject):
+                    log.error("campaign %s: %s", campaign.name, problem)
         sender = Sender(store, config, api, renderer, now=now)
     path = config_file(config)
     watch = None if path is None else ConfigWatch(path, env)

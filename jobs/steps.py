@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from segmail.connector.mailchimp import MailchimpApi
-from segmail.jobs import predict, sync
+from segmail.jobs import gone, predict, sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
@@ -83,10 +83,15 @@ def _shop(i: Inputs) -> PullSummary:
 
 
 def _members(i: Inputs) -> PullSummary:
-    return sync.pull_members(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
+    summary = sync.pull_members(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
+    # members deleted in Mailchimp leave no change to pull: look for them now (jobs/gone.py)
+    summary.erased = gone.check(
+        i.store, i.config, i.mailchimp(), now=i.now(), command="sync", stop=i.stop
+    ).erased
+    return summary
 
 
-def _engagement(i: Inputs) -> tuple[int, int]:
+def _engagement(i: Inputs) -> sync.Engagement:
     return sync.pull_engagement(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
 
 
@@ -123,12 +128,22 @@ def _unconfirmed(tags: dict[str, sync.TagResult]) -> str | None:
     return f"{sum(t.failed for t in tags.values())} change(s) not confirmed; the next cycle sends them again"
 
 
+def _privacy(pulled: PullSummary) -> Counts:
+    """Records of erased people the pull dropped, and people it found gone and erased (when any)."""
+    return {k: v for k, v in (("suppressed", pulled.suppressed), ("erased", pulled.erased)) if v}
+
+
 SHOP_PULL = Step(
-    "shop pull", _shop, lambda s: {"orders": s.orders, "pages": s.pages, "skipped": s.skipped},
+    "shop pull", _shop, lambda s: {"orders": s.orders, "pages": s.pages, "skipped": s.skipped, **_privacy(s)},
     skip=lambda i: "orders come from CSV imports" if i.source is None else None,
 )  # fmt: skip
-PULL_MEMBERS = Step("pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped})
-PULL_ENGAGEMENT = Step("pull engagement", _engagement, lambda r: {"campaigns": r[0], "events": r[1]})
+PULL_MEMBERS = Step(
+    "pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped, **_privacy(r)}
+)
+PULL_ENGAGEMENT = Step(
+    "pull engagement", _engagement,
+    lambda r: {"campaigns": r.campaigns, "events": r.events, **({"suppressed": r.suppressed} if r.suppressed else {})},
+)  # fmt: skip
 REFIT = Step(
     "refit predictions", _refit, _refit_counts,
     skip=lambda i: predict.refit_skip_reason(i.store, i.config, now=i.now()),

@@ -81,9 +81,16 @@ def engagement_window_days(config: AppConfig) -> float:
     return windows.engagement_window_days(config.enabled_segments)
 
 
+@dataclass(frozen=True)
+class Engagement:
+    campaigns: int  # sent campaigns whose activity was read
+    events: int  # opens and clicks stored
+    suppressed: int = 0  # opens and clicks of erased people, dropped (store/suppression.py)
+
+
 def pull_engagement(
     store: Store, config: AppConfig, api: MailchimpApi, *, now: datetime, stop: StopCheck = never
-) -> tuple[int, int]:
+) -> Engagement:
     """Opens and clicks: all sent campaigns the first time, then recent campaigns since the cursor."""
     mc = config.mailchimp
     stream = f"activity:{mc.list_id}"
@@ -98,15 +105,16 @@ def pull_engagement(
     def read(campaign_id: str) -> list[Event]:
         return [e for page in api.activity(campaign_id, since=since) for e in page]
 
-    events = 0
+    events = suppressed = 0
     for _, batch in bounded_map(read, campaigns, workers=mc.max_connections, stop=stop):
         with store.engine.begin() as conn:  # in order; written as each campaign completes
-            write_records(conn, batch, source=SOURCE, now_us=to_us(now))
-        events += len(batch)
+            written = write_records(conn, batch, source=SOURCE, now_us=to_us(now))
+        events += len(batch) - written.suppressed
+        suppressed += written.suppressed
     check(stop)  # the cursor moves only once every campaign was read
     with store.engine.begin() as conn:  # only once every campaign is stored
         cursors.set_cursor(conn, SOURCE, stream, now.isoformat(), now_us=to_us(now))
-    return len(campaigns), events
+    return Engagement(len(campaigns), events, suppressed)
 
 
 def _chunks(adds: Sequence[str], removes: Sequence[str]) -> Iterator[tuple[list[str], list[str]]]:

@@ -13,7 +13,15 @@ from sqlalchemy.exc import DBAPIError
 
 from segmail.store import unsent
 from segmail.store.job_table import move_job_references
-from segmail.store.schema import meta, metadata, predict_fits, send_unsent
+from segmail.store.schema import (
+    ab_decisions,
+    meta,
+    metadata,
+    predict_fits,
+    privacy_audit,
+    send_unsent,
+    suppressions,
+)
 
 Migration = Callable[[Connection], None]
 
@@ -57,6 +65,23 @@ def _v7_predict_fits(conn: Connection) -> None:
     predict_fits.create(conn, checkfirst=True)
 
 
+def _v8_experiments(conn: Connection) -> None:
+    """v7 → v8: each ledger row's A/B variant and test phase ("" for rows before), and the table of
+    test-then-winner decisions (sending/experiments.py). Status "holdout" needs no column. Columns a
+    store already has are left alone, so the step is safe on a store stamped older than its tables."""
+    have = {c["name"] for c in inspect(conn).get_columns("send_ledger")}
+    for column, kind in (("variant", "VARCHAR(64)"), ("ab_phase", "VARCHAR(8)")):
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE send_ledger ADD COLUMN {column} {kind} NOT NULL DEFAULT ''")
+    ab_decisions.create(conn, checkfirst=True)
+
+
+def _v9_privacy(conn: Connection) -> None:
+    """v8 → v9: the suppression list (keyed hashes of erased people) and the privacy audit log (issue 15)."""
+    suppressions.create(conn, checkfirst=True)
+    privacy_audit.create(conn, checkfirst=True)
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -66,6 +91,8 @@ MIGRATIONS: list[Migration] = [
     _v5_money_orders,
     _v6_segmail_import_root,
     _v7_predict_fits,
+    _v8_experiments,
+    _v9_privacy,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

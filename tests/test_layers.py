@@ -1,4 +1,4 @@
-"""The house reads top-down: connector → store → segments → sending → jobs → ui, and SQL lives in store/.
+"""The house reads top-down: connector → store → segments → sending → reports → jobs → ui, and SQL lives in store/.
 
 Every module of the packages is parsed with `ast` (nothing is imported) and each import is checked:
 - a module imports only its own layer or layers to its left (LAYERS); the tools `sandbox/` and
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("connector", "store", "segments", "sending", "jobs", "ui")  # each may import those to its left
+LAYERS = ("connector", "store", "segments", "sending", "reports", "jobs", "ui")  # each may import those to its left
 TOOLS = ("sandbox", "bench")  # stand-ins and benchmarks: may import anything
 TOOL_USERS = ("jobs.demo", "jobs.cli")  # the demo and `segmail sandbox serve` start the sandboxes
 UI_USERS = ("jobs.cli",)  # the CLI is the program's entry: it serves the workspace

@@ -29,7 +29,7 @@ from segmail.store.job_table import JOBS_TABLE, rooted
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-OLD_ROOTS = {"connector", "store", "segments", "sending", "jobs", "sandbox", "ui"}
+OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox", "ui"}
 # made by segmail 0.1 (bare `jobs.*` modules, schema v5): a sync job and one send job
 OLD_STORE = ROOT / "tests" / "data" / "store-0.1.0.db"
 
@@ -149,6 +149,12 @@ def test_a_store_made_by_0_1_keeps_its_scheduled_jobs(tmp_path):
 def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
     """The same rewrite on PostgreSQL: 0.1's job rows (taken from the SQLite file) in a v5 store."""
     url = request.getfixturevalue("pg_database")
+    # the database is shared by the session: start from an empty schema, whatever ran before
+    fresh = create_engine(url, isolation_level="AUTOCOMMIT")
+    with fresh.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    fresh.dispose()
     old = create_engine(f"sqlite:///{OLD_STORE}")
     with old.connect() as conn:
         rows = conn.execute(text(f"SELECT id, next_run_time, job_state FROM {JOBS_TABLE}")).all()
@@ -164,7 +170,7 @@ def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
             )
         set_meta(conn, "schema_version", 5)
     store.dispose()
-    assert SCHEMA_VERSION == 7  # v5 → v6 (the job rewrite) → v7
+    assert SCHEMA_VERSION == 9  # v5 → v6 (the job rewrite) → v7 → v8 → v9
     open_store(url).dispose()
     assert _loaded_jobs(url) == {
         "segmail.sync": segmail.jobs.service.sync_job,

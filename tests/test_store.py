@@ -36,6 +36,9 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
             conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE send_unsent"))  # v4
         conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5
+        for column in ("variant", "ab_phase"):  # v8
+            conn.execute(text(f"ALTER TABLE send_ledger DROP COLUMN {column}"))
+        conn.execute(text("DROP TABLE ab_decisions"))
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -44,7 +47,7 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "7"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "9"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
         assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0

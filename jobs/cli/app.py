@@ -15,6 +15,7 @@ from segmail.jobs.cli import (
     demo,
     imports,
     predict,
+    privacy,
     rules,
     sandbox,
     segments,
@@ -29,7 +30,21 @@ from segmail.jobs.cli.context import Context, err
 from segmail.jobs.config import load_config
 
 # in the order `segmail --help` lists them
-COMMAND_GROUPS = (imports, segments, rules, predict, sync, shop, sandbox, templates, send, service, ui, demo)
+COMMAND_GROUPS = (
+    imports,
+    segments,
+    rules,
+    predict,
+    sync,
+    shop,
+    sandbox,
+    templates,
+    send,
+    service,
+    privacy,
+    ui,
+    demo,
+)
 
 
 def _version() -> str:
