@@ -23,7 +23,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("connector", "store", "segments", "sending", "reports", "jobs", "ui")  # each may import those to its left
+LAYERS = (
+    "connector",
+    "store",
+    "segments",
+    "sending",
+    "reports",
+    "jobs",
+    "ui",
+)  # each may import those to its left
 TOOLS = ("sandbox", "bench")  # stand-ins and benchmarks: may import anything
 TOOL_USERS = ("jobs.demo", "jobs.cli")  # the demo and `segmail sandbox serve` start the sandboxes
 UI_USERS = ("jobs.cli",)  # the CLI is the program's entry: it serves the workspace
