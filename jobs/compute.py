@@ -30,9 +30,14 @@ class ComputeResult:
 
 
 def evaluate(
-    conn: Connection, config: AppConfig, *, as_of: datetime, with_predictions: bool = False
+    conn: Connection,
+    config: AppConfig,
+    *,
+    as_of: datetime,
+    with_predictions: bool = False,
+    stage: bool = True,
 ) -> engine.Evaluation:
-    """Every configured segment evaluated at `as_of` into a temporary table; nothing stored."""
+    """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored."""
     defs = list(config.segment_defs.values())
     return engine.evaluate(
         conn,
@@ -42,6 +47,7 @@ def evaluate(
         currency=config.shop.currency,
         annual_discount_rate=config.predict.annual_discount_rate,
         with_predictions=with_predictions,
+        stage=stage,
     )
 
 

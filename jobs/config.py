@@ -136,6 +136,21 @@ class ScheduleConfig(BaseModel):
     misfire_grace: Duration = timedelta(minutes=10)
 
 
+_LISTEN = re.compile(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}")
+
+
+def check_listen(value: str, example: str) -> str:
+    """A `HOST:PORT` (IPv6 in brackets) or "" (off)."""
+    if value and not _LISTEN.fullmatch(value):
+        raise ValueError(f'expected "HOST:PORT" such as "{example}", or "" to disable')
+    return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -150,15 +165,35 @@ class ServiceConfig(BaseModel):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", value):
-            raise ValueError('expected "HOST:PORT" such as "127.0.0.1:9464", or "" to disable')
-        return value
+        return check_listen(value, "127.0.0.1:9464")
 
     def address(self) -> tuple[str, int] | None:
-        if not self.listen:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return split_listen(self.listen) if self.listen else None
+
+
+class UiConfig(BaseModel):
+    """`[ui]`: the web workspace (segmail/ui) served by `segmail run` beside the service. The password
+    or token is never read from here: SEGMAIL_UI_TOKEN (or SEGMAIL_UI_TOKEN_FILE) in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = ""  # off by default; "127.0.0.1:8765" serves it on this machine only
+    read_only: bool = False  # pages only: no rule can be saved from the browser
+    # HTTPS: required with any address other than the loopback (the token and the session cookie
+    # must not cross a network in clear); paths relative to this file's folder
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value, "127.0.0.1:8765")
+
+    @model_validator(mode="after")
+    def _pair(self) -> UiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both tls_cert and tls_key, or neither")
+        return self
 
 
 class PredictConfig(BaseModel):
@@ -238,6 +273,7 @@ class AppConfig:
     predict: PredictConfig = field(default_factory=PredictConfig)
     report: ReportSettings = field(default_factory=ReportSettings)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
@@ -245,7 +281,11 @@ class AppConfig:
         return [c for c in self.campaigns.values() if c.enabled]
 
     def templates_dir(self) -> Path:
-        path = Path(self.send.templates_dir)
+        return self.relative(self.send.templates_dir)
+
+    def relative(self, name: str) -> Path:
+        """A path from the config: relative ones are read against the config file's folder."""
+        path = Path(name)
         return path if path.is_absolute() else self.base_dir / path
 
     @property
@@ -265,7 +305,7 @@ class AppConfig:
 
 SECTIONS = (
     "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "report",
-    "privacy",
+    "privacy", "ui",
 )  # fmt: skip
 
 
@@ -293,6 +333,7 @@ def parse_config(
     predict = _section(PredictConfig, section, "predict", errors)
     report = _section(ReportSettings, section, "report", errors)
     privacy = _section(PrivacyConfig, section, "privacy", errors)
+    ui = _section(UiConfig, section, "ui", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
@@ -317,6 +358,7 @@ def parse_config(
         predict=predict,
         report=report,
         privacy=privacy,
+        ui=ui,
         warnings=tuple(warnings),
     )
 

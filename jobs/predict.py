@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+import numpy as np
+
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check
+from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
+from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
 from segmail.store.erasure import is_erased_key
 from segmail.store.paid_orders import paid_order_arrays
-from segmail.store.predict_fits import FitRow, latest_fit, save_fit
+from segmail.store.predict_fits import FitRow, fit_for, latest_fit, save_fit
 
 # the export's columns, in order; numbers are written at full precision (repr), never rounded
 EXPORT_COLUMNS = (
@@ -186,6 +190,54 @@ def export_rows(
             "rfm_m": int(pred.rfm.m[i]),
             "rfm_group": pred.rfm.group[i],
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ranked:
+    """Buyers ranked by predicted_clv_365d with the stored fit in force at T (the one rules use)."""
+
+    fit_id: int
+    fit: FitRow
+    buyers: int
+    top: list[dict[str, ExportValue]]  # highest CLV first
+    bottom: list[dict[str, ExportValue]]  # lowest CLV first
+
+
+def ranked(store: Store, config: AppConfig, *, as_of: datetime, n: int = 10) -> Ranked | None:
+    """The `n` buyers with the highest and the lowest predicted CLV at `as_of`, scored with the stored fit
+    a compute at `as_of` would use (store.predict_fits.fit_for); None while no fit is stored. Nothing is
+    written: unlike `export`, this does not fit."""
+    with store.engine.connect() as conn:
+        found = fit_for(conn, to_us(as_of))
+    if found is None:
+        return None
+    fit_id, row = found
+    summary = summary_at(store, config, as_of)
+    pred = clv.predict_with(
+        BgNbdParams(r=row.r, alpha=row.alpha, a=row.a, b=row.b),
+        GammaGammaParams(p=row.p, q=row.q, v=row.v),
+        summary,
+        config.predict.annual_discount_rate,
+    )
+    order = [int(i) for i in np.argsort(pred.predicted_clv_365d, kind="stable")]
+
+    def entry(i: int) -> dict[str, ExportValue]:
+        return {
+            "email": summary.customers[i],
+            "frequency": int(summary.frequency[i]),
+            "p_alive": float(pred.p_alive[i]),
+            "expected_orders_90d": float(pred.expected_orders_90d[i]),
+            "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
+            "rfm_group": pred.rfm.group[i],
+        }
+
+    return Ranked(
+        fit_id=fit_id,
+        fit=row,
+        buyers=len(summary),
+        top=[entry(i) for i in reversed(order[-n:])] if n else [],
+        bottom=[entry(i) for i in order[:n]],
+    )
 
 
 def _iso_day(ordinal: int) -> str:

@@ -48,10 +48,15 @@ class Explained:
     predictions: Scored | None  # what the prediction features rest on
 
 
-def explain(store: Store, config: AppConfig, email_key: str, *, as_of: datetime) -> Explained:
-    """A contact's features and why it is in or out of each segment at `as_of`; nothing stored."""
+def explain(
+    store: Store, config: AppConfig, email_key: str, *, as_of: datetime, with_predictions: bool = True
+) -> Explained:
+    """A contact's features and why it is in or out of each segment at `as_of`; nothing stored.
+
+    `with_predictions=False` leaves the prediction features out unless an enabled rule reads them
+    (scoring every buyer is most of the cost on a large shop)."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of, with_predictions=True)
+        ev = evaluate(conn, config, as_of=as_of, with_predictions=with_predictions, stage=False)
         ex = engine.explain(conn, ev, email_key)
         median = ev.stats.median_repurchase_days()
         conn.rollback()

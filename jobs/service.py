@@ -5,7 +5,8 @@ The active one runs APScheduler 3.x with its job store in the store's own databa
 schedule (the sync cycle and the send jobs) survives restarts and fail-overs. Jobs are plain
 module-level functions registered by reference under stable ids; they reach the running service
 through jobs/registry.py. SIGTERM/SIGINT set a stop flag: the running step finishes its chunk, stores
-its checkpoint and the cycle is recorded as interrupted.
+its checkpoint and the cycle is recorded as interrupted. Before each cycle the config file is read
+again if it changed, and its `[segments]` apply from that cycle on (jobs/config_watch.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from segmail.connector.mailchimp import MailchimpApi
 from segmail.jobs import cycle, registry, retention, steps
 from segmail.jobs.config import AppConfig
+from segmail.jobs.config_watch import ConfigWatch
 from segmail.jobs.health import (
     METRICS_CONTENT_TYPE,
     Counters,
@@ -89,6 +91,7 @@ class Service:
         *,
         now: Callable[[], datetime] = utc_now,
         sender: Sender | None = None,
+        watch: ConfigWatch | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -96,6 +99,7 @@ class Service:
         self.source = source
         self.now = now
         self.sender = sender
+        self.watch = watch  # the config file, read again before a cycle when it changed
         self.stopping = threading.Event()
         self.instance_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
@@ -115,6 +119,7 @@ class Service:
             log.warning("a cycle is still running; this one is skipped")
             return None
         try:
+            self._take_up_config()
             sender = self.sender
             inputs = steps.Inputs(
                 store=self.store, config=self.config, api=self.api, source=self.source, now=self.now,
@@ -138,6 +143,16 @@ class Service:
             return result
         finally:
             self._cycle_lock.release()
+
+    def _take_up_config(self) -> None:
+        """A rule saved since the last cycle (the workspace, or by hand) applies from this cycle on."""
+        if self.watch is None:
+            return
+        loaded = self.watch.take_up(self.config)
+        if loaded is not None:
+            self.config = loaded
+            if self.sender is not None:
+                self.sender.config = loaded
 
     def _count(self, result: cycle.CycleResult) -> None:
         c = self.counters

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from segmail.connector.http import ApiError, ConfigurationError
 from segmail.jobs.config import AppConfig
+from segmail.jobs.config_watch import ConfigWatch, config_file
 from segmail.jobs.send import Sender, make_renderer
 from segmail.jobs.service import Service, utc_now
 from segmail.jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
@@ -70,4 +71,6 @@ def open_service(
                 for problem in renderer.check([template]) + renderer.check_subject(subject):
                     log.error("campaign %s: %s", campaign.name, problem)
         sender = Sender(store, config, api, renderer, now=now)
-    return Service(config, store, api, source, sender=sender, now=now)
+    path = config_file(config)
+    watch = None if path is None else ConfigWatch(path, env)
+    return Service(config, store, api, source, sender=sender, now=now, watch=watch)

@@ -193,6 +193,7 @@ def test_example_is_toml_with_only_known_sections():
         "predict",
         "report",
         "privacy",
+        "ui",
     }
 
 

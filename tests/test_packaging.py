@@ -29,7 +29,7 @@ from segmail.store.job_table import JOBS_TABLE, rooted
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox"}
+OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox", "ui"}
 # made by segmail 0.1 (bare `jobs.*` modules, schema v5): a sync job and one send job
 OLD_STORE = ROOT / "tests" / "data" / "store-0.1.0.db"
 
@@ -89,12 +89,19 @@ def test_the_wheel_ships_templates_catalogs_and_specs_but_not_benchmarks_or_test
         "segmail/templates/locale/de/LC_MESSAGES/messages.po",
         "segmail/templates/locale/uz/LC_MESSAGES/messages.po",
         "segmail/sandbox/specs/mailchimp-marketing.json",
+        "segmail/ui/pages/base.html",
+        "segmail/ui/static/app.css",
+        "segmail/ui/static/htmx.min.js",
+        "segmail/ui/static/htmx.LICENSE.txt",  # the vendored script's licence ships beside it
     ):
         assert expected in names, expected
     assert not [n for n in names if "/bench/" in n or "/tests/" in n or n.startswith(("bench/", "tests/"))]
     shipped = {n.removeprefix("segmail/templates/") for n in names if n.startswith("segmail/templates/")}
     on_disk = {p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*.html")}
     assert on_disk <= shipped
+    pages = {n.removeprefix("segmail/ui/") for n in names if n.startswith("segmail/ui/")}
+    assert {p.relative_to(ROOT / "ui").as_posix() for p in (ROOT / "ui").rglob("*") if p.is_file() and
+            "__pycache__" not in p.parts} <= pages  # fmt: skip
 
 
 def test_old_job_references_are_rooted_and_others_kept():

@@ -25,6 +25,7 @@ from segmail.jobs.cli import (
     shop,
     sync,
     templates,
+    ui,
 )
 from segmail.jobs.cli.context import Context, err
 from segmail.jobs.config import load_config
@@ -43,6 +44,7 @@ COMMAND_GROUPS = (
     send,
     service,
     privacy,
+    ui,
     demo,
 )
 
