@@ -103,8 +103,15 @@ def test_the_overview_draws_the_trend_and_the_predictions_their_plot(site):
     assert _wait(driver, "figure.chart svg polyline")
     driver.get(url + "/predictions")
     image = _wait(driver, "figure.plot img")
-    loaded = driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
-    assert loaded == 1200  # the PNG matplotlib drew, served by the workspace
+    # the plot is drawn when the browser asks for it: wait for the image to finish loading, not a moment
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def loaded(d):
+        return d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
+
+    assert (
+        WebDriverWait(driver, WAIT).until(loaded) == 1200
+    )  # the PNG matplotlib drew, served by the workspace
     assert console_errors(driver) == []
 
 
