@@ -14,6 +14,7 @@ from segmail.jobs.config import AppConfig
 from segmail.segments import engine
 from segmail.segments.predictive import Scored
 from segmail.store.db import Store
+from segmail.store.membership_basis import stored_pairs
 from segmail.store.runs import last_run
 
 
@@ -37,7 +38,7 @@ def exported(store: Store, config: AppConfig, *, as_of: datetime | None) -> Iter
         run = last_run(conn, "compute")
         current = None if as_of is None or run is None else stored_is_current(conn, config, as_of=as_of)
         if as_of is None or (run is not None and current == run["id"]):
-            yield None if run is None else Export(engine.stored_rows(conn), run["id"], run["as_of"])
+            yield None if run is None else Export(stored_pairs(conn), run["id"], run["as_of"])
         else:
             ev = evaluate(conn, config, as_of=as_of)
             yield Export(engine.desired_rows(conn, ev), None, as_of)

@@ -16,6 +16,7 @@ evaluates as before: a miss costs time, never a wrong row.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 from sqlalchemy import Connection, func, select
@@ -27,6 +28,21 @@ from segmail.store.schema import contacts, feature_dirty
 from segmail.store.writer import LATEST_KEY
 
 BASIS_KEY: Final = "memberships_basis"
+_FETCH: Final = 20_000  # rows per fetch while streaming
+
+
+def stored_pairs(conn: Connection) -> Iterator[tuple[str, str]]:
+    """(email_key, segment) of the stored memberships in key order, straight from the driver: an
+    export of a million rows spends its time writing them, not wrapping each in a Row."""
+    dbapi: Any = conn.connection.dbapi_connection
+    # PostgreSQL: a named (server-side) cursor, so the client holds one batch, not the whole table
+    cursor = dbapi.cursor(name="segmail_memberships") if conn.dialect.name == "postgresql" else dbapi.cursor()
+    try:
+        cursor.execute("SELECT email_key, segment FROM memberships ORDER BY segment, email_key")
+        while batch := cursor.fetchmany(_FETCH):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def data_stamp(conn: Connection, *, as_of_us: int, currency: str | None) -> dict[str, Any] | None:
