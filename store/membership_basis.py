@@ -25,7 +25,7 @@ from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
 from segmail.store.predict_fits import fit_for
 from segmail.store.schema import contacts, feature_dirty
-from segmail.store.writer import LATEST_KEY
+from segmail.store.writer import FINGERPRINT_KEY, LATEST_KEY
 
 BASIS_KEY: Final = "memberships_basis"
 _FETCH: Final = 20_000  # rows per fetch while streaming
@@ -53,7 +53,7 @@ def data_stamp(conn: Connection, *, as_of_us: int, currency: str | None) -> dict
     return {
         "contacts": int(conn.execute(select(func.count()).select_from(contacts)).scalar_one()),
         "latest": get_meta(conn, LATEST_KEY),
-        "features": get_meta(conn, "features_fingerprint"),
+        "features": get_meta(conn, FINGERPRINT_KEY),
         "currency": reporting_currency(conn, currency),
         "fit": None if found is None else found[0],
     }

@@ -137,7 +137,10 @@ def write_encoded(conn: Connection, batch: Encoded) -> Written:
         *(o["email_key"] for o in batch.orders.values()),
         *(k[0] for k in batch.events),
     }
-    insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    if get_meta(conn, FINGERPRINT_KEY) is not None:
+        insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    # else the feature cache was never built: the first compute builds every contact's features
+    # (store.features.prepare), so listing stale ones would be a million wasted B-tree inserts
     note_order_currencies(conn, {o["currency"] for o in batch.orders.values()})
     stamps = [o["created_at"] for o in batch.orders.values()] + [k[2] for k in batch.events]
     if stamps:
@@ -174,6 +177,7 @@ def _order_key(row: Mapping[str, Any]) -> tuple[str, int]:
 
 
 LATEST_KEY = "latest_data_at"
+FINGERPRINT_KEY = "features_fingerprint"  # store.features: what the cache was built with; absent: no cache
 
 
 def note_latest_data_at(conn: Connection, stamp_us: int) -> None:
