@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from segmail.jobs.compute import compute
@@ -32,3 +33,29 @@ def test_imports_before_the_first_compute_skip_the_stale_list_and_lose_nothing(s
     stale = _count(store, feature_dirty)
     assert 0 < stale < 300  # from now on the cache is kept: imports list whom they touched
     assert compute(store, config(), as_of=T, now=T).refreshed <= stale
+
+
+def test_batches_share_transactions_and_a_failure_keeps_what_was_committed(store, tmp_path, monkeypatch):
+    from segmail.jobs import importer
+    from segmail.store.schema import contacts
+
+    base = generate_shop(tmp_path / "base", contacts=60, seed=2, as_of=T)
+    monkeypatch.setattr(importer, "BATCH", 10)
+    monkeypatch.setattr(importer, "TRANSACTION_ROWS", 25)  # two batches per transaction
+    real = importer.write_encoded
+    calls = []
+
+    def failing_fourth(conn, rows):
+        calls.append(len(rows))
+        if len(calls) == 4:
+            raise RuntimeError("disk full")
+        return real(conn, rows)
+
+    monkeypatch.setattr(importer, "write_encoded", failing_fourth)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_csv(store, base.contacts, "contacts", now=T, parallel=False)
+    assert _count(store, contacts) == 20  # batches 1-2 committed, batch 3 rolled back with 4
+
+    monkeypatch.setattr(importer, "write_encoded", real)
+    summary = import_csv(store, base.contacts, "contacts", now=T, parallel=False)
+    assert summary.written == _count(store, contacts) == 60  # a re-run completes it
