@@ -7,6 +7,9 @@ and peak RSS are its own. Usage:
     python -m bench.segments_bench --contacts 1000000 --store-url postgresql://postgres@127.0.0.1/bench
     python -m bench.segments_bench --contacts 1000000 --predictive   # + the predictive segments
 
+The last phase exports at the last compute's own T (issue 16): nothing changed since, so the stored
+memberships are served instead of evaluating again.
+
 --predictive (issue 13) adds, after the full compute: `predict fit`, a recompute of the five
 lifecycle segments, and the same recompute with the two predictive segments (at_risk,
 high_potential) enabled, both on the warm feature cache, so their difference is what scoring every
@@ -117,6 +120,20 @@ def main() -> None:
         (
             "compute after the 1 % increment" + (" (+ predictive)" if args.predictive else ""),
             [[*(with_predictions if args.predictive else []), "segments", "compute", "--as-of", inc_iso]],
+        ),
+        (
+            "export --as-of the computed T (stored rows)",
+            [
+                [
+                    *(with_predictions if args.predictive else []),
+                    "segments",
+                    "export",
+                    "--as-of",
+                    inc_iso,
+                    "--out",
+                    export,
+                ]
+            ],
         ),
     ]
     c = shop.counts

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from segmail.jobs.compute import evaluate
+from segmail.jobs.compute import evaluate, stored_is_current
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
 from segmail.segments.predictive import Scored
 from segmail.store.db import Store
+from segmail.store.membership_basis import stored_pairs
 from segmail.store.runs import last_run
 
 
@@ -29,11 +30,15 @@ class Export:
 @contextmanager
 def exported(store: Store, config: AppConfig, *, as_of: datetime | None) -> Iterator[Export | None]:
     """The last compute's memberships (`as_of` None), or every segment evaluated at `as_of` without
-    storing anything. None when `as_of` is None and nothing was computed yet."""
+    storing anything. None when `as_of` is None and nothing was computed yet.
+
+    At the last compute's own T, with the same rules over the same data, the stored rows are that
+    evaluation's result (jobs.compute.stored_is_current): they are served instead of evaluating again."""
     with store.engine.begin() as conn:
-        if as_of is None:
-            run = last_run(conn, "compute")
-            yield None if run is None else Export(engine.stored_rows(conn), run["id"], run["as_of"])
+        run = last_run(conn, "compute")
+        current = None if as_of is None or run is None else stored_is_current(conn, config, as_of=as_of)
+        if as_of is None or (run is not None and current == run["id"]):
+            yield None if run is None else Export(stored_pairs(conn), run["id"], run["as_of"])
         else:
             ev = evaluate(conn, config, as_of=as_of)
             yield Export(engine.desired_rows(conn, ev), None, as_of)

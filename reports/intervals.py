@@ -10,7 +10,7 @@ told otherwise:
 - a difference of means (revenue per recipient): Welch's t interval, m1 - m2 ± t(1-alpha/2, df) · sqrt(s1²/n1 + s2²/n2)
   with the Welch-Satterthwaite df = (s1²/n1 + s2²/n2)² / ((s1²/n1)²/(n1-1) + (s2²/n2)²/(n2-1))
   (NIST/SEMATECH e-Handbook 7.3.1, https://www.itl.nist.gov/div898/handbook/prc/section3/prc31.htm); t quantiles
-  from scipy.stats;
+  from scipy.special (stdtrit, the function scipy.stats.t.ppf calls);
 - the recipients per group a two-sided test at level alpha needs to detect a difference with the given power:
   proportions n = [z(1-alpha/2)·sqrt(2·p̄(1-p̄)) + z(1-beta)·sqrt(p1(1-p1) + p2(1-p2))]² / (p1-p2)², p̄ = (p1+p2)/2
   (http://www.applied-science.com.ar/Eval_Impact/mde_en.html, without continuity correction); means
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
+from scipy import special
 
 LEVEL = 0.95
 POWER = 0.80
@@ -75,7 +75,7 @@ class Sample:
 
 
 def z_quantile(p: float) -> float:
-    return float(stats.norm.ppf(p))
+    return float(special.ndtri(p))  # scipy.stats.norm.ppf's own function
 
 
 def proportion_difference(x1: int, n1: int, x2: int, n2: int, *, level: float = LEVEL) -> Interval | None:
@@ -104,7 +104,7 @@ def mean_difference(a: Sample, b: Sample, *, level: float = LEVEL) -> Interval |
     if se2 == 0:
         return Interval(estimate=d, low=d, high=d, level=level, method=WELCH)
     df = se2 * se2 / (ua * ua / (a.n - 1) + ub * ub / (b.n - 1))
-    half = float(stats.t.ppf(1 - (1 - level) / 2, df)) * math.sqrt(se2)
+    half = float(special.stdtrit(df, 1 - (1 - level) / 2)) * math.sqrt(se2)  # = scipy.stats.t.ppf
     return Interval(estimate=d, low=d - half, high=d + half, level=level, method=WELCH, df=df)
 
 

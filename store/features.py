@@ -36,7 +36,7 @@ from segmail.connector.records import EXCLUDED_STATUSES
 from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
 from segmail.store.schema import contacts, events, feature_dirty, features, order_gaps, orders
-from segmail.store.writer import LATEST_KEY
+from segmail.store.writer import FINGERPRINT_KEY, LATEST_KEY
 
 _FINGERPRINT_VERSION = 2  # 2: money features count the reporting currency only
 
@@ -107,13 +107,13 @@ def prepare(
         n = _build(conn, f, g, paid_statuses, money, upto=as_of_us, dirty_only=False)
         return FeatureSource(features=f, gaps=g, point_in_time=True, refreshed=n)
     fingerprint = {"version": _FINGERPRINT_VERSION, "paid_statuses": sorted(paid_statuses), "currency": money}
-    if get_meta(conn, "features_fingerprint") != fingerprint:
+    if get_meta(conn, FINGERPRINT_KEY) != fingerprint:
         for table in (features, order_gaps, feature_dirty):
             conn.execute(delete(table))
         if conn.dialect.name == "postgresql":  # fresh statistics after bulk imports: good plans
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
         n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
-        set_meta(conn, "features_fingerprint", fingerprint)
+        set_meta(conn, FINGERPRINT_KEY, fingerprint)
     else:
         dirty = select(feature_dirty.c.email_key)
         if conn.dialect.name == "postgresql":  # the dirty set's size decides between index and hash plans

@@ -122,8 +122,9 @@ def write_records(conn: Connection, records: Sequence[Record], *, source: str, n
 def write_encoded(conn: Connection, batch: Encoded) -> Written:
     """Upsert one encoded batch, less suppressed people, and mark every touched contact's features stale."""
     dropped = _drop_suppressed(conn, batch)
+    cached = get_meta(conn, FINGERPRINT_KEY) is not None  # else no feature cache to keep fresh yet
     # an order moved to another email makes the old owner's features stale too
-    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders else set()
+    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders and cached else set()
     # key order gives B-tree inserts locality (about 20 % faster on a large SQLite store)
     upsert(conn, contacts, [batch.contacts[k] for k in sorted(batch.contacts)], ["email_key"])
     # a member updates only the columns Mailchimp owns; the contact's own time zone etc. stay
@@ -137,7 +138,10 @@ def write_encoded(conn: Connection, batch: Encoded) -> Written:
         *(o["email_key"] for o in batch.orders.values()),
         *(k[0] for k in batch.events),
     }
-    insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    if cached:
+        insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    # else the feature cache was never built: the first compute builds every contact's features
+    # (store.features.prepare), so listing stale ones would be a million wasted B-tree inserts
     note_order_currencies(conn, {o["currency"] for o in batch.orders.values()})
     stamps = [o["created_at"] for o in batch.orders.values()] + [k[2] for k in batch.events]
     if stamps:
@@ -174,6 +178,7 @@ def _order_key(row: Mapping[str, Any]) -> tuple[str, int]:
 
 
 LATEST_KEY = "latest_data_at"
+FINGERPRINT_KEY = "features_fingerprint"  # store.features: what the cache was built with; absent: no cache
 
 
 def note_latest_data_at(conn: Connection, stamp_us: int) -> None:

@@ -7,6 +7,7 @@ import csv
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TextIO
 
 from rich.table import Table
@@ -88,10 +89,10 @@ def cmd_compute(args: argparse.Namespace, ctx: Context) -> int:
 def _write_export(rows: Iterable[tuple[str, str]], stream: TextIO) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["email", "segment"])
-    count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
+    count, it = 0, iter(rows)
+    while chunk := list(islice(it, 10_000)):  # writerows: the csv module's loop, not Python's
+        writer.writerows(chunk)
+        count += len(chunk)
     return count
 
 
