@@ -54,7 +54,12 @@ def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> 
         plain = [f for f in found if not f.variant]
         if len(plain) == 1 and not any(f.variant for f in found):
             f = plain[0]
-            out.append(dataclasses.replace(row, holdout=f.holdout, **_lift(f)))
+            out.append(
+                dataclasses.replace(
+                    row, holdout=f.holdout, lift=_money(f.lift), lift_low=_money(f.lift_low),
+                    lift_high=_money(f.lift_high),
+                )
+            )  # fmt: skip
             continue
         out.append(row)
         for f in sorted((f for f in found if f.variant), key=lambda f: (f.ab_phase, f.variant)):
@@ -67,11 +72,7 @@ def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> 
                     opens=0, proxy_opens=0, clicks=0, unsubscribes=0, bounces=0,
                     attributed_orders=0, attributed_revenue=Decimal(0),
                     revenue_per_recipient=_money(f.revenue_per_recipient),
-                    **_lift(f),
+                    lift=_money(f.lift), lift_low=_money(f.lift_low), lift_high=_money(f.lift_high),
                 )
             )  # fmt: skip
     return out
-
-
-def _lift(f: LiftRow) -> dict[str, Decimal | None]:
-    return {"lift": _money(f.lift), "lift_low": _money(f.lift_low), "lift_high": _money(f.lift_high)}
