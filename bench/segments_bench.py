@@ -5,6 +5,15 @@ and peak RSS are its own. Usage:
 
     python -m bench.segments_bench --contacts 1000000                 # SQLite in a temp folder
     python -m bench.segments_bench --contacts 1000000 --store-url postgresql://postgres@127.0.0.1/bench
+    python -m bench.segments_bench --contacts 1000000 --predictive   # + the predictive segments
+
+The last phase exports at the last compute's own T (issue 16): nothing changed since, so the stored
+memberships are served instead of evaluating again.
+
+--predictive (issue 13) adds, after the full compute: `predict fit`, a recompute of the five
+lifecycle segments, and the same recompute with the two predictive segments (at_risk,
+high_potential) enabled, both on the warm feature cache, so their difference is what scoring every
+buyer with the stored fit costs; the compute after the increment then runs with them enabled too.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--store-url", help="default: a fresh SQLite file in the work folder")
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--predictive", action="store_true", help="also time the predictive segments")
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="segmail-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +72,9 @@ def main() -> None:
             leftover.unlink(missing_ok=True)
     env = {**os.environ, "SEGMAIL_STORE_URL": url}
     env.pop("SEGMAIL_CONFIG", None)
+    predictive = workdir / "predictive.toml"
+    predictive.write_text("[segments.at_risk]\nenabled = true\n[segments.high_potential]\nenabled = true\n")
+    with_predictions = ["--config", str(predictive)]
 
     t0 = time.perf_counter()
     shop = generate_shop(workdir / "shop", contacts=args.contacts, seed=args.seed, as_of=AS_OF)
@@ -85,11 +98,43 @@ def main() -> None:
             "full compute + export",
             [["segments", "compute", "--as-of", iso], ["segments", "export", "--out", export]],
         ),
+    ]
+    if args.predictive:
+        phases += [
+            ("predict fit", [["predict", "fit", "--as-of", iso]]),
+            ("recompute, 5 lifecycle segments", [["segments", "compute", "--as-of", iso]]),
+            (
+                "recompute, + 2 predictive segments",
+                [[*with_predictions, "segments", "compute", "--as-of", iso]],
+            ),
+            (
+                "again, scores kept (no order changed)",
+                [[*with_predictions, "segments", "compute", "--as-of", iso]],
+            ),
+        ]
+    phases += [
         (
             "import 1 % new orders + events",
             [["import", "orders", str(inc.orders)], ["import", "events", str(inc.events)]],
         ),
-        ("compute after the 1 % increment", [["segments", "compute", "--as-of", inc_iso]]),
+        (
+            "compute after the 1 % increment" + (" (+ predictive)" if args.predictive else ""),
+            [[*(with_predictions if args.predictive else []), "segments", "compute", "--as-of", inc_iso]],
+        ),
+        (
+            "export --as-of the computed T (stored rows)",
+            [
+                [
+                    *(with_predictions if args.predictive else []),
+                    "segments",
+                    "export",
+                    "--as-of",
+                    inc_iso,
+                    "--out",
+                    export,
+                ]
+            ],
+        ),
     ]
     c = shop.counts
     print(f"store: {url.split('@')[-1]}")
@@ -97,10 +142,10 @@ def main() -> None:
         f"data: {c['contacts']:,} contacts, {c['orders']:,} orders, {c['events']:,} events "
         f"(+{inc.counts['orders']:,} orders, +{inc.counts['events']:,} events); generated in {generated:.1f} s"
     )
-    print(f"{'phase':<36} {'wall s':>8} {'peak RSS MiB':>13}")
+    print(f"{'phase':<48} {'wall s':>8} {'peak RSS MiB':>13}")
     for label, argv_list in phases:
         wall, peak = run_phase(label, argv_list, env)
-        print(f"{label:<36} {wall:>8.2f} {peak:>13.0f}", flush=True)
+        print(f"{label:<48} {wall:>8.2f} {peak:>13.0f}", flush=True)
     with open(export) as f:
         rows = sum(1 for _ in f) - 1
     print(f"exported membership rows: {rows:,}")

@@ -25,12 +25,20 @@ class FieldError(ValueError):
 
 
 def email_key(raw: str) -> str:
-    """The identity of a contact: `email.strip().lower()`, validated."""
+    """The identity of a contact: `email.strip().lower()`, validated.
+
+    `.invalid` is reserved (RFC 2606) and never receives mail: it is what erasers leave behind, e.g.
+    WordPress's `wp_privacy_anonymize_data('email')` returns `deleted@site.invalid` for the orders
+    WooCommerce anonymises (https://developer.wordpress.org/reference/functions/wp_privacy_anonymize_data/).
+    Such an order is nobody's, so it is skipped like one without an email.
+    """
     key = raw.strip().lower()
     if not key:
         raise FieldError("email is empty")
     if len(key) > 254 or _EMAIL.fullmatch(key) is None:
         raise FieldError("email is not a valid address")
+    if key.endswith(".invalid"):
+        raise FieldError("email is an anonymised placeholder (.invalid), as an eraser leaves it")
     return key
 
 

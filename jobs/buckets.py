@@ -25,6 +25,8 @@ from segmail.store import ledger, unsent
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store
 
+SEND_SEGMENT_PREFIX = "segmail send "  # a bucket's static segment (a tag in Mailchimp's UI) is segmail's own
+
 log = logging.getLogger("segmail.send")
 
 SEND_NOW_WITHIN = timedelta(minutes=15)  # Mailchimp schedules quarter hours; closer slots go out at once
@@ -48,9 +50,13 @@ class BucketExecutor:
         self.renderer = renderer
         self.now = now
 
-    def render(self, campaign: CampaignDef, variant: Variant, local_date: date) -> RenderedMail:
+    def render(
+        self, campaign: CampaignDef, variant: Variant, local_date: date, ab_variant: str = ""
+    ) -> RenderedMail:
+        """The mail of one bucket: an A/B variant's own subject and template when it has them."""
+        mailed = campaign.as_variant(ab_variant)
         return self.renderer.render(
-            campaign.template, campaign.subject, variant, campaign=campaign.name, send_date=local_date
+            mailed.template, mailed.subject, variant, campaign=campaign.name, send_date=local_date
         )
 
     def resume(self, campaign: str | None = None) -> int:
@@ -121,8 +127,16 @@ class BucketExecutor:
         if campaign is None:
             self._fail(bucket_id, CAMPAIGN_REMOVED, "campaign removed from the config", status="cancelled")
             return
-        variant, local_date = self._variant_of(bucket)
-        mail = self.render(campaign, variant, local_date)
+        variant, local_date, ab_variant = self._variant_of(bucket)
+        if ab_variant and ab_variant not in {v.name for v in campaign.variants}:
+            self._fail(
+                bucket_id,
+                CAMPAIGN_REMOVED,
+                f"variant {ab_variant!r} removed from the config",
+                status="cancelled",
+            )
+            return
+        mail = self.render(campaign, variant, local_date, ab_variant)
         segment_id = self._segment(api, bucket)
         mc_id = self._campaign(api, bucket, campaign, mail, segment_id)
         info_now = api.get_campaign(mc_id)
@@ -143,7 +157,7 @@ class BucketExecutor:
         if segment_id is not None:
             return int(segment_id)
         bucket_id, list_id = bucket["bucket_id"], self.config.mailchimp.list_id
-        name = f"segmail send {bucket_id}"
+        name = f"{SEND_SEGMENT_PREFIX}{bucket_id}"
         segment_id = api.static_segments(list_id).get(name) or api.create_static_segment(list_id, name)
         with self.store.engine.begin() as conn:
             emails = ledger.bucket_emails(conn, bucket_id)
@@ -199,9 +213,10 @@ class BucketExecutor:
         self._update(bucket_id, status="scheduled", error=None, ledger_status="scheduled")
         log.info("bucket %s: campaign %s scheduled for %s", bucket_id, mc_id, at.isoformat())
 
-    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date]:
+    def _variant_of(self, bucket: dict[str, Any]) -> tuple[Variant, date, str]:
+        """The bucket's template dimensions, local send date and A/B variant ("" without one)."""
         v = bucket["variant"]
         variant = Variant(
             segment=v["segment"], language=v["language"], country=v["country"], season=v["season"]
         )
-        return variant, date.fromisoformat(v["send_date"])
+        return variant, date.fromisoformat(v["send_date"]), str(v.get("ab_variant", ""))

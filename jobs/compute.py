@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
+from segmail.segments.predictive import Scored
+from segmail.store import membership_basis
+from segmail.store.codec import to_us
 from segmail.store.db import Store
 from segmail.store.runs import finish_run, start_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+log = logging.getLogger("segmail.compute")
 
 
 @dataclass(frozen=True)
@@ -22,10 +30,18 @@ class ComputeResult:
     changes: dict[str, engine.SegmentChange]
     point_in_time: bool
     refreshed: int
+    predictions: Scored | None = None  # None: no enabled rule reads a prediction feature
 
 
-def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.Evaluation:
-    """Every configured segment evaluated at `as_of` into a temporary table; nothing stored."""
+def evaluate(
+    conn: Connection,
+    config: AppConfig,
+    *,
+    as_of: datetime,
+    with_predictions: bool = False,
+    stage: bool = True,
+) -> engine.Evaluation:
+    """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored."""
     defs = list(config.segment_defs.values())
     return engine.evaluate(
         conn,
@@ -33,7 +49,40 @@ def evaluate(conn: Connection, config: AppConfig, *, as_of: datetime) -> engine.
         as_of=as_of,
         paid_statuses=config.segments.paid_statuses,
         currency=config.shop.currency,
+        annual_discount_rate=config.predict.annual_discount_rate,
+        with_predictions=with_predictions,
+        stage=stage,
     )
+
+
+def basis(conn: Connection, config: AppConfig, *, as_of: datetime) -> dict[str, Any] | None:
+    """What an evaluation at `as_of` rests on: T, the rules and the data (store.membership_basis);
+    None when the data cannot be vouched for. Equal bases give equal memberships."""
+    data = membership_basis.data_stamp(conn, as_of_us=to_us(as_of), currency=config.shop.currency)
+    if data is None:
+        return None
+    rules = {
+        "segments": [
+            [d.name, d.rule, d.enabled, sorted((k, str(v)) for k, v in d.params.items())]
+            for d in sorted(config.segment_defs.values(), key=lambda d: d.name)
+        ],
+        "paid_statuses": sorted(config.segments.paid_statuses),
+        "currency": config.shop.currency,
+        "annual_discount_rate": config.predict.annual_discount_rate,
+    }
+    digest = hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
+    return {"as_of_us": to_us(as_of), "rules": digest, "data": data}
+
+
+def stored_is_current(conn: Connection, config: AppConfig, *, as_of: datetime) -> int | None:
+    """The last compute's run id when its stored memberships are what evaluating at `as_of` now gives."""
+    found = membership_basis.recorded(conn)
+    if found is None or found.get("as_of_us") != to_us(as_of):
+        return None
+    current = basis(conn, config, as_of=as_of)
+    if current is None or found != {"run": found["run"], **current}:
+        return None
+    return int(found["run"])
 
 
 def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
@@ -54,8 +103,11 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime)
     with store.engine.begin() as conn:
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
         ev = evaluate(conn, config, as_of=as_of)
+        if ev.predictions is not None and ev.predictions.missing:
+            log.warning("compute: prediction features are missing for everyone: %s", ev.predictions.missing)
         changes = engine.apply(conn, ev, run_id=run_id)
         stats = {name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()}
+        membership_basis.record(conn, run_id=run_id, basis=basis(conn, config, as_of=as_of))
         finish_run(conn, run_id, now=now, stats=stats)
     return ComputeResult(
         run_id=run_id,
@@ -63,4 +115,5 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime)
         changes=changes,
         point_in_time=ev.source.point_in_time,
         refreshed=ev.source.refreshed,
+        predictions=ev.predictions,
     )

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from babel.numbers import list_currencies
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -32,6 +33,7 @@ from segmail.reports.config import ReportSettings
 from segmail.segments.config import SegmentDef, SegmentsSettings, format_errors, parse_segments
 from segmail.segments.suggest import did_you_mean
 from segmail.sending.campaigns import CampaignDef, SendSettings, duration, parse_campaigns, parse_send
+from segmail.sending.timezones import parse_duration
 
 ENV_CONFIG = "SEGMAIL_CONFIG"
 ENV_STORE_URL = "SEGMAIL_STORE_URL"  # keeps a database password out of the config file
@@ -134,6 +136,21 @@ class ScheduleConfig(BaseModel):
     misfire_grace: Duration = timedelta(minutes=10)
 
 
+_LISTEN = re.compile(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}")
+
+
+def check_listen(value: str, example: str) -> str:
+    """A `HOST:PORT` (IPv6 in brackets) or "" (off)."""
+    if value and not _LISTEN.fullmatch(value):
+        raise ValueError(f'expected "HOST:PORT" such as "{example}", or "" to disable')
+    return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -148,15 +165,35 @@ class ServiceConfig(BaseModel):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[\w.\-]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", value):
-            raise ValueError('expected "HOST:PORT" such as "127.0.0.1:9464", or "" to disable')
-        return value
+        return check_listen(value, "127.0.0.1:9464")
 
     def address(self) -> tuple[str, int] | None:
-        if not self.listen:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return split_listen(self.listen) if self.listen else None
+
+
+class UiConfig(BaseModel):
+    """`[ui]`: the web workspace (segmail/ui) served by `segmail run` beside the service. The password
+    or token is never read from here: SEGMAIL_UI_TOKEN (or SEGMAIL_UI_TOKEN_FILE) in the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = ""  # off by default; "127.0.0.1:8765" serves it on this machine only
+    read_only: bool = False  # pages only: no rule can be saved from the browser
+    # HTTPS: required with any address other than the loopback (the token and the session cookie
+    # must not cross a network in clear); paths relative to this file's folder
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value, "127.0.0.1:8765")
+
+    @model_validator(mode="after")
+    def _pair(self) -> UiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both tls_cert and tls_key, or neither")
+        return self
 
 
 class PredictConfig(BaseModel):
@@ -169,6 +206,46 @@ class PredictConfig(BaseModel):
     annual_discount_rate: float = Field(0.0, ge=0, lt=1)
     # the service refits BG/NBD and Gamma-Gamma this often; each compute uses the latest stored fit
     refit_every: Annotated[timedelta, duration(timedelta(minutes=1))] = timedelta(days=1)
+
+
+def keep_for(minimum: timedelta) -> Any:
+    """A retention duration: what `duration` takes, and also years ("2y", 365 days each) and weeks ("26w")."""
+
+    def check(value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            parsed = value
+        elif isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([yw])\s*", value)):
+            parsed = timedelta(days=float(m.group(1)) * (365 if m.group(2) == "y" else 7))
+        elif isinstance(value, str):
+            try:
+                parsed = parse_duration(value)
+            except ValueError:
+                raise ValueError(f"expected a duration such as 2y, 26w, 90d or 12h, got: {value!r}") from None
+        else:
+            raise ValueError(f"expected a duration such as 2y, 26w, 90d or 12h, got: {value!r}")
+        if parsed < minimum:
+            least = f"{minimum.days}d" if minimum >= timedelta(days=1) else f"{minimum.total_seconds():g}s"
+            raise ValueError(f"must be at least {least}, got {value}")
+        return parsed
+
+    return BeforeValidator(check)
+
+
+class PrivacyConfig(BaseModel):
+    """`[privacy]`: how long segmail keeps engagement, send history and run logs (jobs/retention.py), and
+    how often the whole audience is checked for members deleted in Mailchimp (jobs/gone.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # opens and clicks; the default is far beyond every built-in rule's window (unengaged: 180 days) and the
+    # 365 days a rule about engagement without a number of days is assumed to need (segments/windows.py)
+    keep_events: Annotated[timedelta, keep_for(timedelta(days=1))] = timedelta(days=730)
+    # the send ledger, its buckets and unsent errors; at least 30 days, since the frequency cap and a
+    # broadcast's exactly-once record read it (an on_enter mail's row stays while its entry stands)
+    keep_ledger: Annotated[timedelta, keep_for(timedelta(days=30))] = timedelta(days=730)
+    keep_runs: Annotated[timedelta, keep_for(timedelta(days=1))] = timedelta(days=90)  # the run log
+    # the pass over every member id that finds members deleted in Mailchimp (a cheap count runs every cycle)
+    gone_check_every: Annotated[timedelta, keep_for(timedelta(minutes=1))] = timedelta(days=1)
 
 
 class StoreConfig(BaseModel):
@@ -195,6 +272,8 @@ class AppConfig:
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)
     predict: PredictConfig = field(default_factory=PredictConfig)
     report: ReportSettings = field(default_factory=ReportSettings)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     warnings: tuple[str, ...] = ()  # problems that do not stop segmail, each naming its key
 
     @property
@@ -202,7 +281,11 @@ class AppConfig:
         return [c for c in self.campaigns.values() if c.enabled]
 
     def templates_dir(self) -> Path:
-        path = Path(self.send.templates_dir)
+        return self.relative(self.send.templates_dir)
+
+    def relative(self, name: str) -> Path:
+        """A path from the config: relative ones are read against the config file's folder."""
+        path = Path(name)
         return path if path.is_absolute() else self.base_dir / path
 
     @property
@@ -222,6 +305,7 @@ class AppConfig:
 
 SECTIONS = (
     "store", "mailchimp", "shop", "segments", "schedule", "service", "send", "campaigns", "predict", "report",
+    "privacy", "ui",
 )  # fmt: skip
 
 
@@ -248,6 +332,8 @@ def parse_config(
     service = _section(ServiceConfig, section, "service", errors)
     predict = _section(PredictConfig, section, "predict", errors)
     report = _section(ReportSettings, section, "report", errors)
+    privacy = _section(PrivacyConfig, section, "privacy", errors)
+    ui = _section(UiConfig, section, "ui", errors)
     settings, defs = parse_segments(section["segments"], errors, tag_prefix=mailchimp.tag_prefix)
     send = _send_currency(parse_send(section["send"], errors), shop, errors)
     warnings: list[str] = []
@@ -271,6 +357,8 @@ def parse_config(
         campaigns=campaigns,
         predict=predict,
         report=report,
+        privacy=privacy,
+        ui=ui,
         warnings=tuple(warnings),
     )
 

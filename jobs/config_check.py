@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segmail.jobs.config import AppConfig
+from segmail.segments import windows
 from segmail.segments.suggest import did_you_mean
+from segmail.sending.campaigns import CampaignDef
 from segmail.sending.render import Renderer
 
 
@@ -36,19 +38,24 @@ def check_campaigns(
     result = CampaignCheck(renderer.templates_dir)
     templates = renderer.campaign_templates()
     for campaign in config.campaigns.values():
-        if templates_named and campaign.template not in templates_named:
+        mails = campaign.mails()
+        if templates_named and not any(template in templates_named for _, template, _ in mails):
             continue
-        key = f"campaigns.{campaign.name}"
-        found = []
-        if campaign.template not in templates:
-            hint = (
-                did_you_mean(campaign.template, templates, key=_stem)
-                or f" (it has: {', '.join(templates) or 'none'})"
-            )
-            found.append(
-                f"{key}.template: no template {campaign.template!r} in {renderer.templates_dir}{hint}"
-            )
-        found += [f"{key}.subject: {problem}" for problem in renderer.subject_problems(campaign.subject)]
+        found: list[str] = []
+        for variant, template, subject in mails:
+            if template not in templates:
+                hint = (
+                    did_you_mean(template, templates, key=_stem)
+                    or f" (it has: {', '.join(templates) or 'none'})"
+                )
+                found.append(
+                    f"{_key(campaign, variant, 'template')}: no template {template!r} in {renderer.templates_dir}{hint}"
+                )
+            found += [
+                f"{_key(campaign, variant, 'subject')}: {problem}"
+                for problem in renderer.subject_problems(subject)
+            ]
+        found = list(dict.fromkeys(found))  # variants that keep the campaign's own mail repeat its problems
         if campaign.enabled:
             result.errors.extend(found)
         else:
@@ -73,5 +80,41 @@ def check_templates(config: AppConfig, renderer: Renderer, names: Sequence[str] 
     return TemplateCheck(checked, problems, campaigns.warnings)
 
 
+def _key(campaign: CampaignDef, variant: str, name: str) -> str:
+    """The TOML key of a mail's template or subject: the variant's when it sets it, else the campaign's."""
+    key = f"campaigns.{campaign.name}"
+    own = next((v for v in campaign.variants if v.name == variant), None)
+    if own is not None and getattr(own, name, None) is not None:
+        return f"{key}.variants.{campaign.variants.index(own)}.{name}"
+    return f"{key}.{name}"
+
+
 def _stem(template: str) -> str:
     return template.removesuffix(".html")
+
+
+def retention_warnings(config: AppConfig) -> list[str]:
+    """Rules that look further back at opens and clicks than `[privacy] keep_events` keeps them.
+
+    Such a rule still runs, but on less history than it asks for: a contact whose last open was before
+    the cut-off counts as never having opened. The window is the rule's largest day parameter, as the
+    engagement pull reads it (segments/windows.py; 365 days for a rule that names no number).
+    """
+    kept = config.privacy.keep_events.total_seconds() / 86_400
+    found = []
+    for defn in config.enabled_segments:
+        if not windows.uses_engagement(defn):
+            continue
+        days = windows.engagement_window_days([defn])
+        if days > kept:
+            found.append(
+                f"segments.{defn.name}: its rule looks {days:g} days back at opens and clicks, but "
+                f"privacy.keep_events keeps {kept:g} days; older ones are deleted, so raise keep_events "
+                "or shorten the rule's window"
+            )
+    mc = config.mailchimp.engagement_window_days
+    if mc is not None and mc > kept:
+        found.append(
+            f"mailchimp.engagement_window_days: {mc:g} days, but privacy.keep_events keeps {kept:g} days"
+        )
+    return found

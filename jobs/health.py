@@ -24,9 +24,9 @@ from prometheus_client.registry import Collector
 
 from segmail.jobs import report
 from segmail.jobs.config import AppConfig
+from segmail.store import audit, suppression, unsent
 from segmail.store import instances as instance_rows
 from segmail.store import snapshot as store_snapshot
-from segmail.store import unsent
 from segmail.store.codec import from_us
 from segmail.store.db import Store
 from segmail.store.runs import recent_runs
@@ -43,6 +43,10 @@ def snapshot(store: Store, config: AppConfig | None = None) -> dict[str, Any]:
         unsent_errors = unsent.summary(conn)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)
+        privacy = {
+            kind: {**row, "last_at": _iso(row["last_at"])} for kind, row in audit.summary(conn).items()
+        }
+        suppressed = suppression.count(conn)
     last = runs[0] if runs else None
     last_ok = next((r for r in runs if r["status"] == "ok"), None)
     return {
@@ -56,6 +60,7 @@ def snapshot(store: Store, config: AppConfig | None = None) -> dict[str, Any]:
         "last_campaign": last_campaign,
         "last_run": _run(last),
         "last_ok_run": _run(last_ok),
+        "privacy": {"audit": privacy, "suppressed": suppressed},  # jobs/privacy.py: counts, never an email
         "instances": [
             {
                 **i,

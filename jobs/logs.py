@@ -23,6 +23,7 @@ SECRET_ENV = (
     "WC_CONSUMER_KEY",
     "WC_CONSUMER_SECRET",
     "SEGMAIL_STORE_URL",
+    "SEGMAIL_UI_TOKEN",  # the workspace's password (segmail/ui)
 )
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

@@ -12,20 +12,23 @@ stores that fit too, so what an exported prediction rested on stays on record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check
+from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
-from segmail.store.codec import to_us
-from segmail.store.db import Store
+from segmail.segments.gamma_gamma import GammaGammaParams
+from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
+from segmail.store.codec import from_us, to_us
+from segmail.store.db import Store, StoreError
+from segmail.store.erasure import is_erased_key
 from segmail.store.paid_orders import paid_order_arrays
-from segmail.store.predict_fits import FitRow, save_fit
+from segmail.store.predict_fits import FitRow, fit_for, latest_fit, save_fit
 
 # the export's columns, in order; numbers are written at full precision (repr), never rounded
 EXPORT_COLUMNS = (
@@ -160,15 +163,6 @@ def fit_document(fitted: Fitted) -> dict[str, object]:
     }
 
 
-def percentile_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0)
-    lower = np.searchsorted(np.sort(values), values, side="left").astype(np.float64)
-    return 100.0 * lower / max(n - 1, 1)
-
-
 def export_rows(
     store: Store, config: AppConfig, *, as_of: datetime, now: datetime
 ) -> Iterator[dict[str, ExportValue]]:
@@ -176,8 +170,10 @@ def export_rows(
     fitted = fit(store, config, as_of=as_of, now=now)
     summary = fitted.summary
     pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
-    percentile = percentile_rank(pred.predicted_clv_365d)
+    percentile = clv.percentile_rank(pred.predicted_clv_365d)
     for i, email in enumerate(summary.customers):
+        if is_erased_key(email):  # an erased person's anonymous orders count in the fit, but are nobody's row
+            continue
         yield {
             "email": email,
             "frequency": int(summary.frequency[i]),
@@ -196,6 +192,117 @@ def export_rows(
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class Ranked:
+    """Buyers ranked by predicted_clv_365d with the stored fit in force at T (the one rules use)."""
+
+    fit_id: int
+    fit: FitRow
+    buyers: int
+    top: list[dict[str, ExportValue]]  # highest CLV first
+    bottom: list[dict[str, ExportValue]]  # lowest CLV first
+
+
+def ranked(store: Store, config: AppConfig, *, as_of: datetime, n: int = 10) -> Ranked | None:
+    """The `n` buyers with the highest and the lowest predicted CLV at `as_of`, scored with the stored fit
+    a compute at `as_of` would use (store.predict_fits.fit_for); None while no fit is stored. Nothing is
+    written: unlike `export`, this does not fit."""
+    with store.engine.connect() as conn:
+        found = fit_for(conn, to_us(as_of))
+    if found is None:
+        return None
+    fit_id, row = found
+    summary = summary_at(store, config, as_of)
+    pred = clv.predict_with(
+        BgNbdParams(r=row.r, alpha=row.alpha, a=row.a, b=row.b),
+        GammaGammaParams(p=row.p, q=row.q, v=row.v),
+        summary,
+        config.predict.annual_discount_rate,
+    )
+    order = [int(i) for i in np.argsort(pred.predicted_clv_365d, kind="stable")]
+
+    def entry(i: int) -> dict[str, ExportValue]:
+        return {
+            "email": summary.customers[i],
+            "frequency": int(summary.frequency[i]),
+            "p_alive": float(pred.p_alive[i]),
+            "expected_orders_90d": float(pred.expected_orders_90d[i]),
+            "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
+            "rfm_group": pred.rfm.group[i],
+        }
+
+    return Ranked(
+        fit_id=fit_id,
+        fit=row,
+        buyers=len(summary),
+        top=[entry(i) for i in reversed(order[-n:])] if n else [],
+        bottom=[entry(i) for i in order[:n]],
+    )
+
+
 def _iso_day(ordinal: int) -> str:
     """The date, or "" past the calendar's end (a rate so low the wait outlasts year 9999)."""
     return date.fromordinal(ordinal).isoformat() if ordinal <= date.max.toordinal() else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refit:
+    """The service's refit: the stored fit, or why the data refused one (the step records it as failed)."""
+
+    fitted: Fitted | None
+    refused: str | None = None
+
+
+def refit_skip_reason(store: Store, config: AppConfig, *, now: datetime) -> str | None:
+    """Why the cycle need not refit now: no enabled rule reads a prediction, or the last fit is fresh."""
+    if not predictive_segments(config):
+        return "no enabled segment reads a prediction feature"
+    with store.engine.connect() as conn:
+        last = latest_fit(conn)
+    if last is None:
+        return None
+    fitted_at = from_us(last.fitted_at)
+    assert fitted_at is not None
+    every = config.predict.refit_every
+    if now - fitted_at < every:
+        return f"the fit of {fitted_at.isoformat()} is younger than [predict] refit_every ({every})"
+    return None
+
+
+def refit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Refit:
+    """Fit and store (the cycle's "refit predictions" step); too little data is a result, not a raise,
+    so the cycle goes on and computes with the previous fit (or without predictions)."""
+    try:
+        return Refit(fitted=fit(store, config, as_of=as_of, now=now))
+    except clv.PredictionRefused as exc:
+        return Refit(fitted=None, refused=str(exc))
+
+
+def predictive_segments(config: AppConfig) -> dict[str, list[str]]:
+    """Enabled segments whose rule reads prediction features, with the features each reads."""
+    found = {}
+    for d in config.enabled_segments:
+        names = sorted(names_in(parse(d.rule)) & PREDICTIVE_FEATURES)
+        if names:
+            found[d.name] = names
+    return found
+
+
+def rules_check_warnings(config: AppConfig, store: Callable[[], Store]) -> list[str]:
+    """`rules check`: a rule reading predictions while no fit is stored sees missing values everywhere."""
+    readers = predictive_segments(config)
+    if not readers:
+        return []
+    try:
+        with store().engine.connect() as conn:
+            last = latest_fit(conn)
+    except StoreError as exc:
+        return [f"cannot look for a prediction fit ({exc}); rules reading predictions need one"]
+    if last is not None:
+        return []
+    return [
+        f"segments.{name}.rule: reads {', '.join(names)}, but no prediction fit is stored, so these are"
+        " missing for every contact and the segment stays empty; run `segmail predict fit` (the service"
+        " refits every [predict] refit_every)"
+        for name, names in readers.items()
+    ]

@@ -9,11 +9,13 @@ never pay for it, and no display is needed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 from segmail.segments.clv_check import CheckResult
 
 
-def write_plot(result: CheckResult, path: Path) -> None:
+def write_plot(result: CheckResult, path: Path | BinaryIO, *, fmt: Literal["png", "svg"] = "png") -> None:
+    """Draw both panels to a file, or to a binary stream (the workspace serves it as PNG or SVG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,6 +54,6 @@ def write_plot(result: CheckResult, path: Path) -> None:
         right.legend()
         right.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=fmt)
     finally:
         plt.close(fig)

@@ -48,6 +48,8 @@ class PullSummary:
     pages: int = 0
     records: int = 0
     skipped: int = 0
+    suppressed: int = 0  # records of erased people, dropped (store/suppression.py)
+    erased: int = 0  # people the source no longer has at all, erased here (jobs/gone.py)
     problems: list[str] = field(default_factory=list)  # the first KEEP_PROBLEMS
     cursor: str | None = None  # the one saved last (or found at the start)
 
@@ -74,17 +76,19 @@ def pull(
         summary.problems += page.problems[: max(0, KEEP_PROBLEMS - len(summary.problems))]
         summary.skipped += len(page.problems)
         with store.engine.begin() as conn:  # the page and the cursor that covers it, together
-            write_records(conn, page.records, source=stream.source, now_us=to_us(now))
+            written = write_records(conn, page.records, source=stream.source, now_us=to_us(now))
             if stream.on_page is not None:
                 stream.on_page(conn, page)
             if page.cursor is not None and page.cursor != summary.cursor:
                 cursors.set_cursor(conn, stream.source, stream.name, page.cursor, now_us=to_us(now))
                 summary.cursor = page.cursor
         summary.pages += 1
-        summary.records += len(page.records)
+        summary.records += len(page.records) - written.suppressed
+        summary.suppressed += written.suppressed
+        suppressed = f", {summary.suppressed} suppressed" if summary.suppressed else ""
         stream.log.info(
-            "%s pull: page %d stored, %d %s so far (%d skipped), cursor %s", stream.source, summary.pages,
-            summary.records, stream.noun, summary.skipped, summary.cursor or "(none yet)",
+            "%s pull: page %d stored, %d %s so far (%d skipped%s), cursor %s", stream.source, summary.pages,
+            summary.records, stream.noun, summary.skipped, suppressed, summary.cursor or "(none yet)",
         )  # fmt: skip
         check(stop)  # the page and its cursor are stored: a safe place to stop
     return summary

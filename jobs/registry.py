@@ -17,6 +17,7 @@ from datetime import datetime
 class Running:
     run_cycle: Callable[[], object]
     run_slot: Callable[[str, datetime], object] | None  # None: no campaigns, so nothing sends
+    run_retention: Callable[[], object] | None = None  # the daily [privacy] clean-up (jobs/retention.py)
 
 
 _running: Running | None = None

@@ -12,16 +12,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
+from segmail.jobs.experiments import window_us
 from segmail.reports import campaigns as campaign_logic
 from segmail.reports import segments as segment_logic
 from segmail.reports.attribution import Attributed, attribute
+from segmail.reports.campaign_lift import with_lift
 from segmail.reports.money import amount
 from segmail.reports.periods import Period
-from segmail.reports.targets import OTHER
+from segmail.reports.targets import OTHER, SEGMAIL
 from segmail.store import report_campaigns, report_segments, report_session
 from segmail.store.codec import from_us, to_us
 from segmail.store.currency import reporting_currency
 from segmail.store.db import Store
+from segmail.store.experiment_outcomes import GroupOutcome, experiment_outcomes
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -82,6 +85,7 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
         )
     ids = {c.mc_campaign_id for c in chosen}
     first = min((c.sent_at_us for c in chosen if c.sent_at_us is not None), default=None)
+    ours = sorted({campaign_logic.group_key(c) for c in chosen if c.target == SEGMAIL})
 
     def attributed(conn: Connection) -> list[Attributed]:
         if first is None:
@@ -89,10 +93,19 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
         found = attributed_orders(conn, config, currency=currency, orders_from_us=first, orders_until_us=None)
         return [a for a in found if a.touch.campaign_id in ids]
 
-    counts, orders = report_session.concurrently(store, [
-        lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed,
+    def outcomes(conn: Connection) -> list[GroupOutcome]:
+        if not ours:
+            return []
+        return experiment_outcomes(
+            conn, window_us=window_us(config), paid_statuses=config.report.statuses(config.segments.paid_statuses),
+            currency=config.shop.currency, campaigns=ours, since_us=to_us(period.since), until_us=to_us(period.until),
+        )  # fmt: skip
+
+    counts, orders, experiments = report_session.concurrently(store, [
+        lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed, outcomes,
     ])  # fmt: skip
-    return CampaignReport(period, currency, campaign_logic.campaign_rows(chosen, counts, orders))
+    rows = campaign_logic.campaign_rows(chosen, counts, orders)
+    return CampaignReport(period, currency, with_lift(rows, experiments))
 
 
 def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders:

@@ -40,6 +40,7 @@ from segmail.store.campaign_results import (
 )
 from segmail.store.codec import to_us
 from segmail.store.db import Store
+from segmail.store.suppression import unsuppressed
 from segmail.store.writer import write_records
 
 log = logging.getLogger("segmail.sync")
@@ -52,6 +53,9 @@ class ResultsSummary:
     read: int = 0  # campaigns whose activity, unsubscribes or proxy opens were read
     new: int = 0  # campaigns seen for the first time
     events: int = 0  # opens and clicks stored
+    suppressed: int = (
+        0  # opens, clicks and recipient activity of erased people, dropped (store/suppression.py)
+    )
     recipient_activity: dict[str, int] = field(default_factory=dict)  # bounces, unsubscribes, proxy opens
 
 
@@ -93,12 +97,14 @@ def pull_results(
     for plan, batch in bounded_map(read, plans, workers=mc.max_connections, stop=stop):
         report = plan.report
         with store.engine.begin() as conn:  # the campaign's activity and the figures it brings level
-            write_records(conn, batch.events, source=SOURCE, now_us=to_us(now))
-            write_activity(conn, report.id, batch.activity)
+            written = write_records(conn, batch.events, source=SOURCE, now_us=to_us(now))
+            activity = unsuppressed(conn, batch.activity)
+            write_activity(conn, report.id, activity)
             save_campaign(conn, _row(report, stored.get(report.id), placed.get(report.id), plan, now))
         summary.read += plan.any
-        summary.events += len(batch.events)
-        for a in batch.activity:
+        summary.events += len(batch.events) - written.suppressed
+        summary.suppressed += written.suppressed + len(batch.activity) - len(activity)
+        for a in activity:
             summary.recipient_activity[a.kind] = summary.recipient_activity.get(a.kind, 0) + 1
     check(stop)  # the listing counts as complete only once every campaign of it is stored
     with store.engine.begin() as conn:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from segmail.jobs.compute import evaluate
+from segmail.jobs.compute import evaluate, stored_is_current
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
+from segmail.segments.predictive import Scored
 from segmail.store.db import Store
+from segmail.store.membership_basis import stored_pairs
 from segmail.store.runs import last_run
 
 
@@ -28,11 +30,15 @@ class Export:
 @contextmanager
 def exported(store: Store, config: AppConfig, *, as_of: datetime | None) -> Iterator[Export | None]:
     """The last compute's memberships (`as_of` None), or every segment evaluated at `as_of` without
-    storing anything. None when `as_of` is None and nothing was computed yet."""
+    storing anything. None when `as_of` is None and nothing was computed yet.
+
+    At the last compute's own T, with the same rules over the same data, the stored rows are that
+    evaluation's result (jobs.compute.stored_is_current): they are served instead of evaluating again."""
     with store.engine.begin() as conn:
-        if as_of is None:
-            run = last_run(conn, "compute")
-            yield None if run is None else Export(engine.stored_rows(conn), run["id"], run["as_of"])
+        run = last_run(conn, "compute")
+        current = None if as_of is None or run is None else stored_is_current(conn, config, as_of=as_of)
+        if as_of is None or (run is not None and current == run["id"]):
+            yield None if run is None else Export(stored_pairs(conn), run["id"], run["as_of"])
         else:
             ev = evaluate(conn, config, as_of=as_of)
             yield Export(engine.desired_rows(conn, ev), None, as_of)
@@ -44,16 +50,22 @@ class Explained:
     explanation: engine.Explanation
     as_of: datetime
     median_repurchase_days: Fraction | None  # None without repeat purchases
+    predictions: Scored | None  # what the prediction features rest on
 
 
-def explain(store: Store, config: AppConfig, email_key: str, *, as_of: datetime) -> Explained:
-    """A contact's features and why it is in or out of each segment at `as_of`; nothing stored."""
+def explain(
+    store: Store, config: AppConfig, email_key: str, *, as_of: datetime, with_predictions: bool = True
+) -> Explained:
+    """A contact's features and why it is in or out of each segment at `as_of`; nothing stored.
+
+    `with_predictions=False` leaves the prediction features out unless an enabled rule reads them
+    (scoring every buyer is most of the cost on a large shop)."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of)
+        ev = evaluate(conn, config, as_of=as_of, with_predictions=with_predictions, stage=False)
         ex = engine.explain(conn, ev, email_key)
         median = ev.stats.median_repurchase_days()
         conn.rollback()
-    return Explained(ex, ev.as_of, median)
+    return Explained(ex, ev.as_of, median, ev.predictions)
 
 
 @dataclass(frozen=True, slots=True)

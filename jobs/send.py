@@ -29,6 +29,7 @@ from segmail.connector.http import ApiError
 from segmail.jobs import registry
 from segmail.jobs.buckets import BucketExecutor
 from segmail.jobs.config import AppConfig
+from segmail.jobs.experiments import decide_due, stored_winner
 from segmail.jobs.sync import pull_members
 from segmail.jobs.textfmt import pairs
 from segmail.sending.campaigns import CampaignDef
@@ -83,6 +84,7 @@ class SlotResult:
     buckets: int = 0
     recipients: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    held_out: int = 0  # recipients this job wrote as held out (holdout_percent)
     unsent: int = 0  # recipients recorded as unsent errors by this job
     failed: str | None = None
 
@@ -106,12 +108,18 @@ class Sender(BucketExecutor):
         """Every recipient of the campaign's next occurrence not yet in the ledger; writes nothing.
 
         `dimensions=frozenset()` plans slots without reading the template (slots never depend on
-        it): what a broken template's send job still needs to know who it leaves unsent."""
+        it): what a broken template's send job still needs to know who it leaves unsent. A
+        test-then-winner broadcast plans the rest of its audience only once its winner is stored."""
         dims = (
             self.renderer.dimensions(campaign.template, campaign.subject)
             if dimensions is None
             else dimensions
         )
+        variant_dims = {
+            name: self.renderer.dimensions(template, subject) if dimensions is None else dimensions
+            for name, template, subject in campaign.mails()
+            if name
+        }
         cap = timedelta(hours=self.config.send.min_hours_between)
         horizon = self.config.send.plan_horizon
         with self.store.engine.connect() as conn:
@@ -120,7 +128,8 @@ class Sender(BucketExecutor):
             )
             planner = Planner(
                 campaign, self.config.send, dimensions=dims, languages=self.renderer.languages,
-                resolver=self.resolver, now=now, recent=recent,
+                resolver=self.resolver, now=now, recent=recent, variant_dimensions=variant_dims,
+                winner=stored_winner(self.store, campaign),
             )  # fmt: skip
             day = campaign.date.isoformat() if campaign.date else None
             rows = ledger.recipients(
@@ -146,6 +155,8 @@ class Sender(BucketExecutor):
         """Continue unfinished buckets, then make sure every slot due within the horizon has its job."""
         counts: dict[str, Any] = {"resumed": self.resume()}
         now = self.now()
+        for made in decide_due(self.store, self.config, now=now):  # before planning: the rest get the winner
+            counts.setdefault("decided", {})[made.campaign] = made.winner
         lead = self.config.send.lead
         for campaign in self.config.enabled_campaigns:
             if (
@@ -188,8 +199,9 @@ class Sender(BucketExecutor):
         for bucket_id in self.write_slot(plan, result):
             self._continue(bucket_id)
         log.info(
-            "campaign %s slot %s: %d recipient(s) in %d bucket(s), skipped %s, unsent errors %d", campaign_name,
-            job_slot.isoformat(), result.recipients, result.buckets, pairs(result.skipped) or "none", result.unsent,
+            "campaign %s slot %s: %d recipient(s) in %d bucket(s), held out %d, skipped %s, unsent errors %d",
+            campaign_name, job_slot.isoformat(), result.recipients, result.buckets, result.held_out,
+            pairs(result.skipped) or "none", result.unsent,
         )  # fmt: skip
         return result
 
@@ -208,7 +220,7 @@ class Sender(BucketExecutor):
         try:
             plan = self.slot_plan(campaign, job_slot, now, dimensions=None)
             for bucket in plan.buckets:
-                self.render(campaign, bucket.first.variant, bucket.first.local_date)
+                self.render(campaign, bucket.first.variant, bucket.first.local_date, bucket.first.ab_variant)
             return plan
         except TemplateError as exc:
             result.failed = str(exc.problem)
@@ -227,6 +239,7 @@ class Sender(BucketExecutor):
             unsent.clear_bucketed(conn, plan.campaign)
         for reason, n in plan.skipped().items():
             result.skipped[reason] = result.skipped.get(reason, 0) + n
+        result.held_out += written.held_out
         result.buckets += len(written.created)
         result.recipients += sum(n for _, n in written.created)
         result.unsent += sum(len(u.entries) for u in unsendable)

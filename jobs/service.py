@@ -5,7 +5,8 @@ The active one runs APScheduler 3.x with its job store in the store's own databa
 schedule (the sync cycle and the send jobs) survives restarts and fail-overs. Jobs are plain
 module-level functions registered by reference under stable ids; they reach the running service
 through jobs/registry.py. SIGTERM/SIGINT set a stop flag: the running step finishes its chunk, stores
-its checkpoint and the cycle is recorded as interrupted.
+its checkpoint and the cycle is recorded as interrupted. Before each cycle the config file is read
+again if it changed, and its `[segments]` apply from that cycle on (jobs/config_watch.py).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from segmail.connector.mailchimp import MailchimpApi
-from segmail.jobs import cycle, registry, steps
+from segmail.jobs import cycle, registry, retention, steps
 from segmail.jobs.config import AppConfig
+from segmail.jobs.config_watch import ConfigWatch
 from segmail.jobs.health import (
     METRICS_CONTENT_TYPE,
     Counters,
@@ -44,7 +46,7 @@ from segmail.jobs.send import Sender
 from segmail.jobs.send import job_id as send_job_id
 from segmail.jobs.shop_pull import OrderSource
 from segmail.store import instances
-from segmail.store.codec import to_us
+from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store
 from segmail.store.locks import Leadership, leadership_for
 from segmail.store.schedule import job_store
@@ -52,6 +54,8 @@ from segmail.store.schedule import job_store
 log = logging.getLogger("segmail.service")
 
 SYNC_JOB_ID = "segmail.sync"
+RETENTION_JOB_ID = "segmail.retention"  # daily; "segmail.retention.more" continues a run cut short
+RETENTION_EVERY = timedelta(days=1)
 VERSION = "0.1.0"
 
 
@@ -62,6 +66,15 @@ def sync_job() -> None:
         log.warning("sync job fired without a running service; ignored")
         return
     running.run_cycle()
+
+
+def retention_job() -> None:
+    """The daily retention pass (`segmail.jobs.service:retention_job` in the job store)."""
+    running = registry.active()
+    if running is None or running.run_retention is None:
+        log.warning("retention job fired without a running service; ignored")
+        return
+    running.run_retention()
 
 
 def utc_now() -> datetime:
@@ -78,6 +91,7 @@ class Service:
         *,
         now: Callable[[], datetime] = utc_now,
         sender: Sender | None = None,
+        watch: ConfigWatch | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -85,6 +99,7 @@ class Service:
         self.source = source
         self.now = now
         self.sender = sender
+        self.watch = watch  # the config file, read again before a cycle when it changed
         self.stopping = threading.Event()
         self.instance_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
@@ -104,6 +119,7 @@ class Service:
             log.warning("a cycle is still running; this one is skipped")
             return None
         try:
+            self._take_up_config()
             sender = self.sender
             inputs = steps.Inputs(
                 store=self.store, config=self.config, api=self.api, source=self.source, now=self.now,
@@ -128,6 +144,16 @@ class Service:
         finally:
             self._cycle_lock.release()
 
+    def _take_up_config(self) -> None:
+        """A rule saved since the last cycle (the workspace, or by hand) applies from this cycle on."""
+        if self.watch is None:
+            return
+        loaded = self.watch.take_up(self.config)
+        if loaded is not None:
+            self.config = loaded
+            if self.sender is not None:
+                self.sender.config = loaded
+
     def _count(self, result: cycle.CycleResult) -> None:
         c = self.counters
         with c.lock:
@@ -144,6 +170,30 @@ class Service:
                 c.api_retries[name] = c.api_retries.get(name, 0) + stats.retries
             c.step_seconds = {s.name: s.seconds for s in result.steps}
             c.last_cycle_seconds = result.seconds
+
+    def run_retention(self) -> retention.RetentionRun | None:
+        """Delete what [privacy] no longer keeps, a bounded run; a run cut short is continued in a minute."""
+        try:
+            result = retention.run(
+                self.store,
+                self.config,
+                now=self.now(),
+                command="run (daily retention)",
+                stop=self.stopping.is_set,
+            )
+        except Exception:
+            log.exception("the retention pass failed; the next one tries again")
+            return None
+        if result.rows:
+            log.info("retention: deleted %s", ", ".join(f"{n} {k}" for k, n in sorted(result.rows.items())))
+        scheduler = self.scheduler
+        if not result.finished and scheduler is not None and not self.stopping.is_set():
+            scheduler.add_job(
+                "segmail.jobs.service:retention_job", trigger=DateTrigger(run_date=self.now() + timedelta(minutes=1),
+                timezone=pytz.utc), id=f"{RETENTION_JOB_ID}.more", name="retention (continued)",
+                replace_existing=True, misfire_grace_time=None,
+            )  # fmt: skip
+        return result
 
     # ---- health ------------------------------------------------------------------------------
     def healthz(self) -> tuple[int, str, str]:
@@ -195,7 +245,25 @@ class Service:
             misfire_grace_time=max(1, int(self.config.schedule.misfire_grace.total_seconds())),
             next_run_time=self.now(),  # a fresh start (or a take-over) syncs at once
         )
+        scheduler.add_job(
+            "segmail.jobs.service:retention_job",
+            trigger=IntervalTrigger(seconds=int(RETENTION_EVERY.total_seconds()), timezone=pytz.utc),
+            id=RETENTION_JOB_ID,
+            name="retention ([privacy] keep_*)",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,  # late is fine: it deletes the same rows
+            next_run_time=self._next_retention(),
+        )
         return scheduler
+
+    def _next_retention(self) -> datetime:
+        """A day after the last finished pass; a minute after start when that is past (a restart never
+        postpones it, as re-adding an interval job would)."""
+        last = from_us(retention.last_finished(self.store))
+        soon = self.now() + timedelta(minutes=1)
+        return soon if last is None else max(soon, last + RETENTION_EVERY)
 
     def _add_send_job(self, campaign: str, job_slot: datetime, run_at: datetime) -> None:
         """A send job per (campaign, slot) under a stable id; without a scheduler (--once) due ones run now."""
@@ -229,7 +297,9 @@ class Service:
         """Until SIGTERM/SIGINT (or one cycle with `once`). 0 on a clean stop, 1 if leadership was lost."""
         registry.install(
             registry.Running(
-                run_cycle=self.run_cycle, run_slot=None if self.sender is None else self.sender.run_slot
+                run_cycle=self.run_cycle,
+                run_slot=None if self.sender is None else self.sender.run_slot,
+                run_retention=self.run_retention,
             )
         )
         if threading.current_thread() is threading.main_thread():

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from segmail.connector.http import ApiError, ConfigurationError
 from segmail.jobs.config import AppConfig
+from segmail.jobs.config_watch import ConfigWatch, config_file
 from segmail.jobs.send import Sender, make_renderer
 from segmail.jobs.service import Service, utc_now
 from segmail.jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
@@ -66,7 +67,10 @@ def open_service(
         except (OSError, ValueError) as exc:
             raise StartError(f"send.templates_dir: cannot load the templates: {exc}", 2) from None
         for campaign in config.enabled_campaigns:  # reported now; a broken one fails alone at send time
-            for problem in renderer.check([campaign.template]) + renderer.check_subject(campaign.subject):
-                log.error("campaign %s: %s", campaign.name, problem)
+            for _, template, subject in campaign.mails():
+                for problem in renderer.check([template]) + renderer.check_subject(subject):
+                    log.error("campaign %s: %s", campaign.name, problem)
         sender = Sender(store, config, api, renderer, now=now)
-    return Service(config, store, api, source, sender=sender, now=now)
+    path = config_file(config)
+    watch = None if path is None else ConfigWatch(path, env)
+    return Service(config, store, api, source, sender=sender, now=now, watch=watch)

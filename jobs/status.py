@@ -65,6 +65,22 @@ def print_unsent(rows: list[dict[str, Any]], console: Console) -> None:
     console.print("list them with `segmail send unsent`; once dealt with, `segmail send unsent --clear`")
 
 
+def print_privacy(privacy: dict[str, Any] | None, console: Console) -> None:
+    """The privacy audit log's counts: erasures, suppressions, access exports, retention passes."""
+    if not privacy or not (privacy["audit"] or privacy["suppressed"]):
+        return
+    parts = [
+        f"{kind} {row['entries']} ({row['people']} people, last {row['last_at']})"
+        if kind != "retention"
+        else f"retention {row['entries']} (last {row['last_at']})"
+        for kind, row in sorted(privacy["audit"].items())
+    ]
+    console.print(
+        f"privacy: {'; '.join(parts) or 'no requests'}; suppressed {privacy['suppressed']}",
+        highlight=False, markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
 def print_status(report: dict[str, Any], console: Console) -> None:
     h = report["health"]
     colour = "green" if h["status"] == "ok" else "red"
@@ -103,6 +119,7 @@ def print_status(report: dict[str, Any], console: Console) -> None:
         sends = ", ".join(f"{k} {v}" for k, v in sorted(report["send_ledger"].items()))
         buckets = ", ".join(f"{k} {v}" for k, v in sorted(report["send_campaigns"].items()))
         console.print(f"sends: recipients {sends}; campaigns {buckets}", highlight=False)
+    print_privacy(report.get("privacy"), console)
     if report["next_jobs"]:
         jobs = Table(title="next scheduled jobs")
         jobs.add_column("job")

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from segmail.connector.mailchimp import MailchimpApi
-from segmail.jobs import sync
+from segmail.jobs import gone, predict, sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
@@ -84,11 +84,30 @@ def _shop(i: Inputs) -> PullSummary:
 
 
 def _members(i: Inputs) -> PullSummary:
-    return sync.pull_members(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
+    summary = sync.pull_members(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
+    # members deleted in Mailchimp leave no change to pull: look for them now (jobs/gone.py)
+    summary.erased = gone.check(
+        i.store, i.config, i.mailchimp(), now=i.now(), command="sync", stop=i.stop
+    ).erased
+    return summary
 
 
 def _engagement(i: Inputs) -> ResultsSummary:
     return sync.pull_engagement(i.store, i.config, i.mailchimp(), now=i.now(), stop=i.stop)
+
+
+def _refit(i: Inputs) -> predict.Refit:
+    return predict.refit(i.store, i.config, as_of=i.as_of or i.now(), now=i.now())
+
+
+def _refit_counts(r: predict.Refit) -> Counts:
+    if r.fitted is None:
+        return {"refused": r.refused}
+    return {
+        "fit": r.fitted.fit_id,
+        "customers": r.fitted.row.customers,
+        "repeat": r.fitted.row.repeat_customers,
+    }
 
 
 def _compute(i: Inputs) -> ComputeResult:
@@ -110,14 +129,27 @@ def _unconfirmed(tags: dict[str, sync.TagResult]) -> str | None:
     return f"{sum(t.failed for t in tags.values())} change(s) not confirmed; the next cycle sends them again"
 
 
+def _privacy(pulled: PullSummary) -> Counts:
+    """Records of erased people the pull dropped, and people it found gone and erased (when any)."""
+    return {k: v for k, v in (("suppressed", pulled.suppressed), ("erased", pulled.erased)) if v}
+
+
 SHOP_PULL = Step(
-    "shop pull", _shop, lambda s: {"orders": s.orders, "pages": s.pages, "skipped": s.skipped},
+    "shop pull", _shop, lambda s: {"orders": s.orders, "pages": s.pages, "skipped": s.skipped, **_privacy(s)},
     skip=lambda i: "orders come from CSV imports" if i.source is None else None,
 )  # fmt: skip
-PULL_MEMBERS = Step("pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped})
+PULL_MEMBERS = Step(
+    "pull members", _members, lambda r: {"members": r.records, "skipped": r.skipped, **_privacy(r)}
+)
 PULL_ENGAGEMENT = Step(
     "pull engagement", _engagement,
-    lambda r: {"campaigns": r.read, "events": r.events, "reports": r.campaigns, "new": r.new, **r.recipient_activity},
+    lambda r: {"campaigns": r.read, "events": r.events, "reports": r.campaigns, "new": r.new, **r.recipient_activity,
+               **({"suppressed": r.suppressed} if r.suppressed else {})},
+)  # fmt: skip
+REFIT = Step(
+    "refit predictions", _refit, _refit_counts,
+    skip=lambda i: predict.refit_skip_reason(i.store, i.config, now=i.now()),
+    problem=lambda r: r.refused,  # recorded as failed; compute goes on with the previous fit, if any
 )  # fmt: skip
 COMPUTE = Step(
     "compute", _compute,
@@ -130,7 +162,9 @@ PUSH_TAGS = Step(
 )  # fmt: skip
 PLAN_SENDS = Step("plan sends", _plan_sends, lambda counts: counts)
 
-STEPS: tuple[Step[Any], ...] = (SHOP_PULL, PULL_MEMBERS, PULL_ENGAGEMENT, COMPUTE, PUSH_TAGS, PLAN_SENDS)
+STEPS: tuple[Step[Any], ...] = (
+    SHOP_PULL, PULL_MEMBERS, PULL_ENGAGEMENT, REFIT, COMPUTE, PUSH_TAGS, PLAN_SENDS,
+)  # fmt: skip
 
 
 def select(*names: str) -> tuple[Step[Any], ...]:
@@ -141,7 +175,7 @@ def select(*names: str) -> tuple[Step[Any], ...]:
     return tuple(s for s in STEPS if s.name in names)
 
 
-SYNC = select("pull members", "pull engagement", "compute", "push tags")  # `sync --once`
+SYNC = select("pull members", "pull engagement", "refit predictions", "compute", "push tags")  # `sync --once`
 SHOP = select("shop pull")  # `shop pull --once`
 CYCLE = select("shop pull", *(s.name for s in SYNC))  # `run`: a cycle of a service without campaigns
 CYCLE_AND_SENDS = STEPS  # `run` with campaigns

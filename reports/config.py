@@ -30,6 +30,10 @@ class ReportSettings(BaseModel):
     attribute_proxy_opens: bool = True
     paid_statuses: tuple[str, ...] | None = None  # None: [segments] paid_statuses
     net_of_refunds: bool = True  # revenue is total - refunded; false: the order totals
+    # holdouts and A/B tests (reports/causal.py): a recipient converts with a paid order within this long
+    # after their slot (held out: after the slot they would have been mailed in); also what a
+    # revenue_per_recipient A/B decision counts
+    conversion_window: Annotated[timedelta, duration(timedelta(hours=1))] = timedelta(days=7)
 
     @field_validator("paid_statuses")
     @classmethod

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from segmail.sandbox.mailchimp_api_audience import AUDIENCE_ROUTES, MAX_SEGMENT_BATCH
 from segmail.sandbox.mailchimp_api_campaigns import CAMPAIGN_ROUTES
+from segmail.sandbox.mailchimp_api_members import MEMBER_ROUTES
 from segmail.sandbox.mailchimp_api_reports import REPORT_ROUTES
 from segmail.sandbox.mailchimp_records import StateError, not_found
 from segmail.sandbox.mailchimp_request import ApiRequest, ApiResponse, Handler
@@ -15,8 +16,11 @@ from segmail.sandbox.mailchimp_state import SandboxState
 
 __all__ = ["MAX_SEGMENT_BATCH", "ROUTES", "dispatch"]
 
-# the audience endpoints (lists, members, segments), then campaigns, reports and e-commerce orders
-ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = AUDIENCE_ROUTES + CAMPAIGN_ROUTES + REPORT_ROUTES
+# the audience endpoints (lists, members, segments), adding and deleting members, then campaigns, reports
+# and e-commerce orders
+ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
+    AUDIENCE_ROUTES + MEMBER_ROUTES + CAMPAIGN_ROUTES + REPORT_ROUTES
+)
 
 
 def _compile(template: str) -> re.Pattern[str]:

@@ -21,6 +21,7 @@ __all__ = [
     "StateError",
     "digest",
     "email_key",
+    "forgotten",
     "invalid",
     "not_found",
     "require_unsent",
@@ -113,6 +114,8 @@ class MailingList:
     date_created: datetime
     members: dict[str, Member] = field(default_factory=dict)  # by subscriber hash, in the order added
     segments: dict[int, Segment] = field(default_factory=dict)
+    # subscriber hashes of permanently deleted members: "This will make it impossible to re-import the list member"
+    forgotten: set[str] = field(default_factory=set)
 
     def member(self, email_or_hash: str) -> Member | None:
         """Like the API: the path accepts the hash or the address itself."""
@@ -163,6 +166,17 @@ MailTest = tuple[str, str, str, datetime]
 
 def not_found() -> StateError:
     return StateError(404, "Resource Not Found", "The requested resource could not be found.")
+
+
+def forgotten(email: str) -> StateError:
+    """Adding back a permanently deleted address, as Mailchimp answers it (body captured at
+    https://pastebin.com/QYm97nCC; contract §9)."""
+    return StateError(
+        400,
+        "Forgotten Email Not Subscribed",
+        f"{email} was permanently deleted and cannot be re-imported. The contact must re-subscribe to get "
+        "back on the list.",
+    )
 
 
 def invalid(field_name: str, message: str) -> StateError:

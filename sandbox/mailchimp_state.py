@@ -23,6 +23,7 @@ from segmail.sandbox.mailchimp_records import (
     StateError,
     digest,
     email_key,
+    forgotten,
     invalid,
     not_found,
     require_unsent,
@@ -106,6 +107,8 @@ class SandboxState:
             raise ValueError(f"email must be an address, got {email!r}")
         if lst.member(email) is not None:
             raise ValueError(f"{email} is already a member of list {list_id!r}")
+        if subscriber_hash(email) in lst.forgotten:
+            raise forgotten(email)
         self._seq += 1
         fields = {"FNAME": "", "LNAME": ""} | dict(merge_fields or {})
         member = Member(list_id, email, status, fields, language, timezone, country_code,
@@ -113,6 +116,18 @@ class SandboxState:
                         source, self._seq)  # fmt: skip
         lst.members[member.id] = member
         return member
+
+    def delete_permanently(self, lst: MailingList, member: Member) -> None:
+        """The member and everything about it leave the audience, its tags and every report; the
+        address may never be added again ("This will make it impossible to re-import the list member")."""
+        del lst.members[member.id]
+        for segment in lst.segments.values():
+            segment.members.pop(member.id, None)
+        for campaign in self.campaigns.values():
+            campaign.activity.pop(member.id, None)
+            if member.id in campaign.recipients:
+                campaign.recipients.remove(member.id)
+        lst.forgotten.add(member.id)
 
     def web_id(self, *parts: object) -> int:
         return int(digest(self.seed, "web_id", *parts)[:7], 16) + 1

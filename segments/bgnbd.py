@@ -69,21 +69,61 @@ def log_likelihood(
     return float(ll.sum() if weights is None else ll @ weights)
 
 
-def _neg_ll_and_grad(
-    log_params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
-    """-LL and its gradient in the log-parameters (analytic: a fit needs ~1.5 evaluations per step, not 5)."""
+@dataclass(frozen=True, kw_only=True)
+class _Rows:
+    """The fit's weighted rows, with each input's distinct values and where each row's value sits.
+
+    The special functions of the likelihood depend on x alone (gammaln, digamma) or on t_x or T alone
+    (log(alpha + .)); a shop has a few dozen distinct x and a few thousand distinct days, so they are
+    evaluated on the distinct values and gathered per row: one likelihood costs about a fifth."""
+
+    x: FloatArray
+    t_x: FloatArray
+    T: FloatArray
+    w: FloatArray
+    xu: FloatArray
+    xi: npt.NDArray[np.intp]
+    du: FloatArray  # distinct days of t_x and T together
+    ti: npt.NDArray[np.intp]
+    Ti: npt.NDArray[np.intp]
+    repeat: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> _Rows:
+        xu, xi = np.unique(x, return_inverse=True)
+        du, di = np.unique(np.concatenate((t_x, T)), return_inverse=True)
+        return cls(
+            x=x, t_x=t_x, T=T, w=w, xu=xu, xi=xi, du=du, ti=di[: len(x)], Ti=di[len(x) :], repeat=x > 0
+        )
+
+
+def _neg_ll_and_grad(log_params: FloatArray, rows: _Rows) -> tuple[float, FloatArray]:
+    """-LL and its gradient in the log-parameters (analytic: a fit needs ~1.5 evaluations per step, not 5).
+
+    The same terms as `_terms` (Hardie note 004, eq. 3), each special function on distinct values."""
     p = np.exp(log_params)
     r, alpha, a, b = p
-    _, ln_a3, ln_a4, ll = _terms(p, x, t_x, T)
+    xu, xi, x = rows.xu, rows.xi, rows.x
+    head = (
+        gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
+        + gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu)
+    )[xi]  # fmt: skip
+    log_day = np.log(alpha + rows.du)
+    inv_day = 1.0 / (alpha + rows.du)
+    ln_T, ln_tx = log_day[rows.Ti], log_day[rows.ti]
+    rx = r + x
+    ln_a3 = -rx * ln_T
+    bx1 = np.where(xu > 0, b + xu - 1, 1.0)
+    ln_a4 = np.where(rows.repeat, (np.log(a) - np.log(bx1))[xi] - rx * ln_tx, -np.inf)
     mix = np.logaddexp(ln_a3, ln_a4)
+    ll = head + mix
     w3, w4 = np.exp(ln_a3 - mix), np.exp(ln_a4 - mix)  # shares of A3 and A4 in A3 + A4
-    repeat = x > 0
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
-    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_ab = digamma(a + b) - digamma(a + b + x)
+    d_r = (digamma(r + xu) - digamma(r))[xi] + np.log(alpha) - w3 * ln_T - w4 * ln_tx
+    d_alpha = r / alpha - rx * (w3 * inv_day[rows.Ti] + w4 * inv_day[rows.ti])
+    d_ab = (digamma(a + b) - digamma(a + b + xu))[xi]
     d_a = d_ab + w4 / a
-    d_b = d_ab + digamma(b + x) - digamma(b) - w4 / np.where(repeat, b + x - 1, 1.0)
+    d_b = d_ab + (digamma(b + xu) - digamma(b))[xi] - w4 / bx1[xi]
+    w = rows.w
     grad = np.array([d_r @ w, d_alpha @ w, d_a @ w, d_b @ w]) * p  # chain rule: d/d ln θ = θ · d/dθ
     return -float(ll @ w), -grad
 
@@ -96,11 +136,11 @@ def fit(x: FloatArray, t_x: FloatArray, T: FloatArray) -> BgNbdFit:
     if len(x) == 0:
         raise FitFailed("no customers to fit purchase frequency to")
     rows, weights = np.unique(np.column_stack((x, t_x, T)), axis=0, return_counts=True)
-    ux, ut, uT = rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
     w = weights.astype(np.float64)
-    scale = max(float(np.average(uT, weights=w)), 1e-9)
+    data = _Rows.of(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), w)
+    scale = max(float(np.average(data.T, weights=w)), 1e-9)
     starts = [(r, alpha * scale, a, b) for r, alpha, a, b in STARTS]
-    result = fit_positive(lambda lp: _neg_ll_and_grad(lp, ux, ut, uT, w), starts)
+    result = fit_positive(lambda lp: _neg_ll_and_grad(lp, data), starts)
     return BgNbdFit(
         params=BgNbdParams(**dict(zip(("r", "alpha", "a", "b"), result.params, strict=True))),
         log_likelihood=result.log_likelihood,

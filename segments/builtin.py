@@ -1,4 +1,4 @@
-"""The five lifecycle segments, written in the rule language with named parameters.
+"""The lifecycle segments (five on by default, two predictive ones off), written in the rule language with named parameters.
 
 They are data, not code: a marketer can override `rule` or any parameter in
 `[segments.NAME]`, or copy a rule into a custom segment.
@@ -40,11 +40,30 @@ class UnengagedParams(_Params):
     window_days: float = Field(180, gt=0, description="no open, click or paid order in this many days")
 
 
+class AtRiskParams(_Params):
+    min_orders: int = Field(2, ge=1, description="a repeat buyer: at least this many paid orders")
+    max_p_alive: float = Field(
+        0.5, gt=0, le=1, description="whose probability of still buying fell below this"
+    )
+    min_clv_percentile: float = Field(
+        50, ge=0, le=100, description="and who is still worth more than this share of the buyers"
+    )
+
+
+class HighPotentialParams(_Params):
+    max_orders: int = Field(2, ge=1, description="early in the relationship: at most this many paid orders")
+    min_clv_percentile: float = Field(
+        80, ge=0, le=100, description="predicted to be worth more than this share of the buyers"
+    )
+    min_p_alive: float = Field(0.7, ge=0, le=1, description="and most likely still buying")
+
+
 @dataclass(frozen=True)
 class Builtin:
     rule: str
     params: type[_Params]
     description: str
+    enabled: bool = True  # the predictive ones ship off: turning them on is the shop's choice
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -85,5 +104,22 @@ BUILTINS: dict[str, Builtin] = {
         ),
         params=UnengagedParams,
         description="no opens, clicks or orders for a long time",
+    ),
+    # predictive (segments.predictive): they read the stored fit, so they ship disabled and change
+    # nothing for a shop until it enables them (`[segments.at_risk] enabled = true`)
+    "at_risk": Builtin(
+        rule="orders_count >= min_orders and p_alive < max_p_alive and clv_percentile >= min_clv_percentile",
+        params=AtRiskParams,
+        description="valuable repeat buyers who have probably stopped buying (BG/NBD p_alive)",
+        enabled=False,
+    ),
+    "high_potential": Builtin(
+        rule=(
+            "orders_count >= 1 and orders_count <= max_orders and clv_percentile >= min_clv_percentile"
+            " and p_alive >= min_p_alive"
+        ),
+        params=HighPotentialParams,
+        description="new buyers predicted to be among the most valuable (BG/NBD x Gamma-Gamma)",
+        enabled=False,
     ),
 }

@@ -97,18 +97,19 @@ def expected_orders(models: Models, summary: CustomerSummary, days: float) -> Fl
 
 
 def discounted_orders(
-    models: Models, summary: CustomerSummary, days: float, annual_rate: float
+    params: bgnbd.BgNbdParams, summary: CustomerSummary, days: float, annual_rate: float
 ) -> FloatArray:
     """Expected orders in the next `days`, each step's discounted at `annual_rate` (undiscounted at 0)."""
     if annual_rate < 0:
         raise ValueError(f"annual_discount_rate must be non-negative, got: {annual_rate}")
+    x, t_x, T = summary.frequency, summary.recency, summary.T
     if annual_rate == 0:
-        return expected_orders(models, summary, days)
+        return bgnbd.expected_purchases(params, days, x, t_x, T)
     total = np.zeros(len(summary))
     before = np.zeros(len(summary))
     for step in range(1, DISCOUNT_STEPS + 1):
         end = days * step / DISCOUNT_STEPS
-        upto = expected_orders(models, summary, end)
+        upto = bgnbd.expected_purchases(params, end, x, t_x, T)
         total += (upto - before) / (1.0 + annual_rate) ** (end / 365.0)
         before = upto
     return total
@@ -116,18 +117,36 @@ def discounted_orders(
 
 def predict(models: Models, summary: CustomerSummary, annual_discount_rate: float = 0.0) -> Predictions:
     """Every customer's predictions from the fitted models, as of the summary's date."""
-    params = models.bg_nbd.params
+    return predict_with(models.bg_nbd.params, models.gamma_gamma.params, summary, annual_discount_rate)
+
+
+def predict_with(
+    params: bgnbd.BgNbdParams,
+    spend: gamma_gamma.GammaGammaParams,
+    summary: CustomerSummary,
+    annual_discount_rate: float = 0.0,
+) -> Predictions:
+    """Every customer's predictions from model parameters (a stored fit), as of the summary's date."""
     x, t_x, T = summary.frequency, summary.recency, summary.T
-    value = gamma_gamma.expected_average_value(models.gamma_gamma.params, x, summary.repeat_mean)
-    orders_year = discounted_orders(models, summary, HORIZON_CLV_DAYS, annual_discount_rate)
+    value = gamma_gamma.expected_average_value(spend, x, summary.repeat_mean)
+    orders_year = discounted_orders(params, summary, HORIZON_CLV_DAYS, annual_discount_rate)
     wait = bgnbd.expected_days_to_next_order(params, x, T)
     base = summary.as_of.toordinal()
     return Predictions(
         customers=summary.customers,
         p_alive=bgnbd.p_alive(params, x, t_x, T),
-        expected_orders_90d=expected_orders(models, summary, HORIZON_ORDERS_DAYS),
+        expected_orders_90d=bgnbd.expected_purchases(params, HORIZON_ORDERS_DAYS, x, t_x, T),
         expected_order_value=value,
         predicted_clv_365d=orders_year * value,
         expected_next_order_at=base + np.ceil(wait).astype(np.int64),
         rfm=rfm.score(x, t_x, T, summary.purchase_mean),
     )
+
+
+def percentile_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    lower = np.searchsorted(np.sort(values), values, side="left").astype(np.float64)
+    return 100.0 * lower / max(n - 1, 1)

@@ -142,7 +142,7 @@ def _segment(name: str, table: Mapping[str, Any], tag_prefix: str, errors: list[
     tag = table.get("tag", f"{tag_prefix}{name}")
     if not isinstance(tag, str) or not tag.strip() or len(tag) > TAG_MAX:
         errors.append(f"{key}.tag: expected a tag name of 1 to {TAG_MAX} characters, got {tag!r}")
-    enabled = table.get("enabled", True)
+    enabled = table.get("enabled", builtin.enabled if builtin else True)
     if not isinstance(enabled, bool):
         errors.append(f"{key}.enabled: expected true or false, got {enabled!r}")
     description = table.get("description", builtin.description if builtin else "")

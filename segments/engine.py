@@ -8,9 +8,10 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from segmail.segments import predictive
 from segmail.segments.config import SegmentDef
-from segmail.segments.rules import FEATURES, Compiled, Compiler, Kind
-from segmail.store import contacts, shop_stats
+from segmail.segments.rules import FEATURES, PREDICTIVE_FEATURES, Compiled, Compiler, Kind
+from segmail.store import contacts, predict_scores, shop_stats
 from segmail.store import features as feature_store
 from segmail.store import memberships as stored
 from segmail.store.codec import from_us, to_us
@@ -19,7 +20,7 @@ from segmail.store.memberships import stored_rows as stored_rows  # the stored s
 from segmail.store.runs import last_run
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Table
+    from sqlalchemy import Connection, FromClause, Table
 
 
 class ShopStats:
@@ -48,10 +49,18 @@ class Evaluation:
 
     as_of: datetime
     source: feature_store.FeatureSource
-    staging: Table
+    staged: Table | None  # None: evaluated for `explain` only, no member table built
     compiled: dict[str, Compiled]
     stats: ShopStats
     defs: dict[str, SegmentDef]
+    predictions: predictive.Scored | None = None  # None: no enabled rule reads a prediction feature
+    rows: FromClause | None = None  # what the rules read when more than the features (the scores joined)
+
+    @property
+    def staging(self) -> Table:
+        """The desired memberships; an evaluation made with `stage=False` has none."""
+        assert self.staged is not None, "evaluated without staging (explain only)"
+        return self.staged
 
 
 def evaluate(
@@ -61,7 +70,13 @@ def evaluate(
     as_of: datetime,
     paid_statuses: Sequence[str],
     currency: str | None = None,
+    annual_discount_rate: float = 0.0,
+    with_predictions: bool = False,
+    stage: bool = True,
 ) -> Evaluation:
+    """Every segment at `as_of`; predictions are scored when an enabled rule reads them, or when asked
+    (`explain` shows them all). `stage=False` compiles the rules without writing every segment's
+    members to the temporary table: what `explain` of one contact needs, at a fraction of the cost."""
     as_of_us = to_us(as_of)
     source = feature_store.prepare(conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency)
     stats = ShopStats(conn, source)
@@ -70,13 +85,25 @@ def evaluate(
         compiler = Compiler(source=source.features, as_of_us=as_of_us, params=defn.params, stats=stats)
         compiled[defn.name] = compiler.compile(defn.rule)
     conditions = {d.name: compiled[d.name].condition for d in defs if d.enabled}
+    scored, rows = None, None
+    if with_predictions or any(compiled[d.name].features & PREDICTIVE_FEATURES for d in defs if d.enabled):
+        scored = predictive.score(
+            conn,
+            as_of=as_of,
+            paid_statuses=paid_statuses,
+            currency=currency,
+            annual_discount_rate=annual_discount_rate,
+        )
+        rows = predict_scores.joined(source.features)
     return Evaluation(
         as_of=as_of,
         source=source,
-        staging=stored.stage(conn, source.features, conditions),
+        staged=stored.stage(conn, source.features, conditions, rows) if stage else None,
         compiled=compiled,
         stats=stats,
         defs={d.name: d for d in defs},
+        predictions=scored,
+        rows=rows,
     )
 
 
@@ -139,7 +166,7 @@ def _reasons(
     names = sorted(rule.features)
     values = [_compiler(ev, name).feature_sql(n) for n in names]
     clauses = [c for _, c in rule.clauses]
-    found = feature_store.values_for(conn, ev.source.features, [*clauses, *values], keys)
+    found = feature_store.values_for(conn, ev.source.features, [*clauses, *values], keys, ev.rows)
     out = {}
     for key, row in found.items():
         held = row[: len(clauses)]
@@ -171,8 +198,10 @@ def format_feature(name: str, value: Any) -> str:
         return stamp.isoformat().replace("+00:00", "Z")
     if kind is Kind.DAYS:
         return f"{float(value):.2f}"
-    if kind is Kind.MONEY or name == "avg_order_value":
+    if kind is Kind.MONEY or name in ("avg_order_value", "predicted_clv_365d"):
         return f"{float(value):.2f}"
+    if not FEATURES[name].exact:  # probabilities, expected counts, percentiles
+        return f"{float(value):.4g}"
     if kind is Kind.CATEGORIES:
         cats = dict.fromkeys(c for c in str(value).split("|") if c)
         return "|".join(cats) or "none"
@@ -198,8 +227,11 @@ def explain(conn: Connection, ev: Evaluation, email_key: str) -> Explanation:
     status = contacts.status_of(conn, email_key)
     f = ev.source.features
     any_compiler = Compiler(source=f, as_of_us=to_us(ev.as_of), params={}, stats=ev.stats)
-    names = list(FEATURES)
-    found = feature_store.values_for(conn, f, [any_compiler.feature_sql(n) for n in names], [email_key])
+    # prediction features only when this evaluation scored them (they live in a table it created)
+    names = [n for n in FEATURES if ev.rows is not None or not FEATURES[n].predictive]
+    found = feature_store.values_for(
+        conn, f, [any_compiler.feature_sql(n) for n in names], [email_key], ev.rows
+    )
     row = found.get(email_key)
     if row is None:
         why = "no such contact" if status is None else f"not in the population (status {status})"
@@ -207,11 +239,12 @@ def explain(conn: Connection, ev: Evaluation, email_key: str) -> Explanation:
     shown = {n: format_feature(n, v) for n, v in zip(names, row, strict=True)}
     verdicts = []
     for name, rule in ev.compiled.items():
-        cols = [rule.condition, *[c for _, c in rule.clauses]]
-        held = feature_store.values_for(conn, f, cols, [email_key])[email_key]
         if not ev.defs[name].enabled:
             verdicts.append(Verdict(name, False, "segment disabled in the config"))
-        elif held[0]:
+            continue
+        cols = [rule.condition, *[c for _, c in rule.clauses]]
+        held = feature_store.values_for(conn, f, cols, [email_key], ev.rows)[email_key]
+        if held[0]:
             verdicts.append(Verdict(name, True, "every clause holds"))
         else:
             failed = [text for (text, _), ok in zip(rule.clauses, held[1:], strict=True) if not ok]

@@ -46,6 +46,8 @@ class Feature:
     kind: Kind
     column: str
     doc: str
+    predictive: bool = False  # read from the prediction scores (segments.predictive), not the features table
+    exact: bool = True  # an integer column: comparisons with constants are rewritten onto it exactly
 
 
 FEATURES: dict[str, Feature] = {
@@ -81,7 +83,41 @@ FEATURES: dict[str, Feature] = {
     "categories": Feature(
         Kind.CATEGORIES, "categories", 'product categories bought; use `"boots" in categories`'
     ),
-}
+    # predictions (segments.predictive): the stored fit scored at T; missing for contacts without a
+    # paid order and for everyone while no fit is stored at or before T
+    "p_alive": Feature(
+        Kind.NUMBER, "p_alive", "BG/NBD probability (0-1) that the buyer is still a customer",
+        predictive=True, exact=False,
+    ),
+    "expected_orders_90d": Feature(
+        Kind.NUMBER, "expected_orders_90d", "BG/NBD expected purchase days in the next 90 days",
+        predictive=True, exact=False,
+    ),
+    "predicted_clv_365d": Feature(
+        Kind.NUMBER, "predicted_clv_365d",
+        "expected orders in the next 365 days x Gamma-Gamma expected order value (reporting currency)",
+        predictive=True, exact=False,
+    ),
+    "clv_percentile": Feature(
+        Kind.NUMBER, "clv_percentile", "0-100: share of the other buyers with a lower predicted_clv_365d",
+        predictive=True, exact=False,
+    ),
+    "rfm_r": Feature(
+        Kind.NUMBER, "rfm_r", "recency quintile among buyers, 1-5 (5 = most recent)", predictive=True
+    ),
+    "rfm_f": Feature(
+        Kind.NUMBER, "rfm_f", "frequency quintile among buyers, 1-5 (5 = most frequent)", predictive=True
+    ),
+    "rfm_m": Feature(
+        Kind.NUMBER, "rfm_m", "monetary quintile among buyers, 1-5 (5 = biggest spend per day)", predictive=True
+    ),
+    "rfm_group": Feature(
+        Kind.STRING, "rfm_group",
+        "champions, loyal, promising, new, needs attention, at risk, hibernating or lost",
+        predictive=True,
+    ),
+}  # fmt: skip
+PREDICTIVE_FEATURES = frozenset(name for name, f in FEATURES.items() if f.predictive)
 
 FUNCTIONS: dict[str, str] = {
     "median_repurchase_days": "median gap in days between consecutive paid orders of the same contact",

@@ -29,6 +29,7 @@ from segmail.segments.rule_language import (
     FEATURES,
     FUNCTIONS,
     MIRRORED,
+    PREDICTIVE_FEATURES,
     PY_ARITH,
     PY_COMPARE,
     Kind,
@@ -41,12 +42,14 @@ from segmail.segments.rule_language import (
     unknown_function_message,
     unknown_name_message,
 )
+from segmail.store import predict_scores
 from segmail.store.codec import MONEY_SCALE, US_PER_DAY, to_us
 
 # the rule language's names stay importable from here, where callers have always found them
 __all__ = [
     "FEATURES",
     "FUNCTIONS",
+    "PREDICTIVE_FEATURES",
     "Compiled",
     "Compiler",
     "Kind",
@@ -87,9 +90,16 @@ class Compiler:
     """Compiles one rule against a features table for one as-of time and one set of statistics."""
 
     def __init__(
-        self, *, source: Table, as_of_us: int, params: Mapping[str, ParamValue], stats: Stats | None
+        self,
+        *,
+        source: Table,
+        as_of_us: int,
+        params: Mapping[str, ParamValue],
+        stats: Stats | None,
+        scores: Table = predict_scores.scores,  # store.schema's cache of the scores
     ) -> None:
         self.source = source
+        self.scores = scores  # prediction features' columns; the engine joins it when a rule reads them
         self.as_of_us = as_of_us
         self.params = params
         self.stats = stats
@@ -234,12 +244,14 @@ class Compiler:
     def _feature(self, name: str, node: ast.expr) -> Value:
         self.used.add(name)
         spec = FEATURES[name]
-        src = self.source.c
+        src = self.scores.c if spec.predictive else self.source.c
         if name == "avg_order_value":
             avg = cast(src.total_spent_e4, Float) / src.money_orders_count / MONEY_SCALE
             return Value(Kind.NUMBER, sql=case((src.money_orders_count > 0, avg)))
         column = src[spec.column]
-        nullable = bool(column.nullable)
+        nullable = bool(column.nullable) or spec.predictive  # an outer join: missing without scores
+        if not spec.exact:  # a float column: compared as is, no integer rewrite
+            return Value(spec.kind, sql=column, nullable=True)
         if spec.kind is Kind.MONEY:
             return Value(Kind.MONEY, sql=cast(column, Float) / MONEY_SCALE, column=column, nullable=nullable)
         if spec.kind is Kind.DAYS:

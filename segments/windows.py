@@ -21,6 +21,11 @@ ENGAGEMENT_FEATURES = frozenset(
 DEFAULT_ENGAGEMENT_DAYS = 365.0
 
 
+def uses_engagement(defn: SegmentDef) -> bool:
+    """Whether the rule reads opens or clicks at all."""
+    return bool(names_in(parse(defn.rule)) & ENGAGEMENT_FEATURES)
+
+
 def engagement_window_days(defs: Iterable[SegmentDef]) -> float:
     """The longest look-back any of these rules makes over opens/clicks (its largest day parameter).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,6 +18,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from segmail.segments.config import format_errors
 from segmail.segments.suggest import did_you_mean
+from segmail.sending.experiments import (
+    AbTest,
+    ExperimentFields,
+    VariantDef,
+    ab_test,
+    check_experiment,
+    quarter_hour,
+    variant_defs,
+)
 from segmail.sending.timezones import (
     canonical_zone,
     in_quiet_hours,
@@ -87,7 +96,7 @@ class SendSettings(BaseModel):
         return parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
 
 
-class CampaignModel(BaseModel):
+class CampaignModel(ExperimentFields):  # holdout, variants and test-then-winner: sending/experiments.py
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
@@ -107,10 +116,7 @@ class CampaignModel(BaseModel):
     @field_validator("local_time")
     @classmethod
     def _time(cls, value: str) -> str:
-        t = parse_local_time(value)
-        if t.minute % 15:
-            raise ValueError("Mailchimp schedules on quarter hours: use :00, :15, :30 or :45")
-        return value
+        return quarter_hour(value)
 
     @field_validator("days")
     @classmethod
@@ -145,6 +151,28 @@ class CampaignDef:
     date: dt.date | None
     delay: timedelta
     backfill: bool
+    holdout_percent: float = 0.0
+    variants: tuple[VariantDef, ...] = ()
+    ab_test: AbTest | None = None
+
+    def as_variant(self, name: str) -> CampaignDef:
+        """The campaign as variant `name` mails it (its subject, template and local time); "" is the campaign."""
+        if not name:
+            return self
+        v = next((v for v in self.variants if v.name == name), None)
+        if v is None:
+            raise KeyError(f"campaign {self.name} has no variant {name!r}")
+        return replace(
+            self, subject=v.subject or self.subject, template=v.template or self.template,
+            local_time=v.local_time or self.local_time,
+        )  # fmt: skip
+
+    def mails(self) -> list[tuple[str, str, str]]:
+        """(variant, template, subject) of every mail the campaign can send: the campaign's own when it
+        has no variants, else each variant's."""
+        if not self.variants:
+            return [("", self.template, self.subject)]
+        return [(v.name, (d := self.as_variant(v.name)).template, d.subject) for v in self.variants]
 
 
 def parse_campaigns(
@@ -176,7 +204,8 @@ def parse_campaigns(
             name=name, enabled=m.enabled, segment=m.segment, template=m.template, subject=m.subject,
             from_name=m.from_name, reply_to=m.reply_to, preview_text=m.preview_text,
             local_time=parse_local_time(m.local_time), days=days, trigger=m.trigger, date=m.date,
-            delay=m.delay, backfill=m.backfill,
+            delay=m.delay, backfill=m.backfill, holdout_percent=m.holdout_percent,
+            variants=variant_defs(m), ab_test=ab_test(m),
         )  # fmt: skip
     if raw:
         _check_shop_identity(send, errors)
@@ -225,6 +254,9 @@ def _check_schedule(m: CampaignModel, key: str, send: SendSettings, errors: list
             errors.append(f"{key}.date: {m.date} is a {m.date:%A}, which {key}.days does not allow")
     if m.trigger == "on_enter" and m.date is not None:
         errors.append(f'{key}.date: only trigger = "at" campaigns have a date')
+    check_experiment(
+        m, key, errors, trigger=m.trigger, day=m.date, local_time=local, quiet=send.quiet, lead=send.lead
+    )
 
 
 def _check_shop_identity(send: SendSettings, errors: list[str]) -> None:

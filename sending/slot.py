@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from segmail.sending.plan import PlannedSend, variant_fields
+from segmail.sending.plan import HOLDOUT, PlannedSend, variant_fields
 from segmail.sending.unsent import BUCKET_NOT_CREATED, UNDOCUMENTED_SKIP, documented
 from segmail.store.codec import to_us
 from segmail.store.ledger import Entry, NewBucket, SlotWrite, SlotWritten
@@ -42,8 +42,11 @@ class BucketPlan:
         first = self.first
         assert first.send_at is not None, "a bucket holds recipients with a send time"
         fields = variant_fields(first.variant)
-        variant = dict(zip(("segment", "language", "country", "season"), fields, strict=True))
+        variant: dict[str, str] = dict(zip(("segment", "language", "country", "season"), fields, strict=True))
         label = "/".join(v for v in fields if v) or "all"
+        if first.ab_variant:  # only then: other campaigns' JSON (what next_batch counts by) stays as it was
+            variant |= {"ab_variant": first.ab_variant, "ab_phase": first.ab_phase}
+            label = f"{label} {first.ab_phase or 'variant'} {first.ab_variant}"
         return NewBucket(
             prefix=self.prefix(campaign), slot_at=to_us(first.job_slot), send_at=to_us(first.send_at),
             variant=json.dumps(variant | {"send_date": first.local_date.isoformat()}, sort_keys=True),
@@ -73,6 +76,7 @@ class SlotPlan:
     job_slot: datetime
     buckets: tuple[BucketPlan, ...] = ()
     skips: tuple[PlannedSend, ...] = ()  # skipped by a rule: written to the ledger as skipped
+    holdouts: tuple[PlannedSend, ...] = ()  # held out (holdout_percent): written as holdout, never sent
     unsendable: tuple[Unsendable, ...] = ()
 
     def skipped(self) -> dict[str, int]:
@@ -99,19 +103,23 @@ class SlotPlan:
             campaign=self.campaign,
             created_at=at_us,
             skips=tuple(entry(p) for p in self.skips),
+            holdouts=tuple(entry(p) for p in self.holdouts),
             buckets=tuple(b.new_bucket(self.campaign) for b in self.buckets),
         )
 
 
 def plan_slot(campaign: str, job_slot: datetime, planned: Iterable[PlannedSend]) -> SlotPlan:
-    """This job's recipients (those whose job slot it is): grouped into buckets, or skipped by a rule.
-    A skip whose reason is none of the documented rules is also an unsent error."""
+    """This job's recipients (those whose job slot it is): grouped into buckets, held out, or skipped
+    by a rule. A skip whose reason is none of the documented rules is also an unsent error."""
     groups: dict[str, list[PlannedSend]] = defaultdict(list)
     skips: list[PlannedSend] = []
+    holdouts: list[PlannedSend] = []
     for p in planned:
         if p.job_slot != job_slot:
             continue
-        if p.send_at is None:
+        if p.action == HOLDOUT:
+            holdouts.append(p)
+        elif p.send_at is None:
             skips.append(p)
         else:
             groups[p.bucket_key].append(p)
@@ -123,7 +131,7 @@ def plan_slot(campaign: str, job_slot: datetime, planned: Iterable[PlannedSend])
         for reason in sorted({p.reason for p in odd})
     )
     return SlotPlan(
-        campaign=campaign, job_slot=job_slot, skips=tuple(skips), unsendable=unsendable,
+        campaign=campaign, job_slot=job_slot, skips=tuple(skips), holdouts=tuple(holdouts), unsendable=unsendable,
         buckets=tuple(BucketPlan(key, tuple(members)) for key, members in groups.items()),
     )  # fmt: skip
 
@@ -138,4 +146,7 @@ def due_slots(planned: Iterable[PlannedSend], *, until: datetime) -> dict[dateti
 
 
 def entry(p: PlannedSend) -> Entry:
-    return Entry(p.email_key, p.occurrence, to_us(p.send_at or p.slot), p.zone, p.tz_source, p.reason or None)
+    return Entry(
+        p.email_key, p.occurrence, to_us(p.send_at or p.slot), p.zone, p.tz_source, p.reason or None,
+        p.ab_variant, p.ab_phase,
+    )  # fmt: skip

@@ -14,13 +14,16 @@ from sqlalchemy.exc import DBAPIError
 from segmail.store import segment_history, unsent
 from segmail.store.job_table import move_job_references
 from segmail.store.schema import (
+    ab_decisions,
     campaign_activity,
     campaign_results,
     events,
     meta,
     metadata,
     predict_fits,
+    privacy_audit,
     send_unsent,
+    suppressions,
 )
 
 Migration = Callable[[Connection], None]
@@ -65,8 +68,25 @@ def _v7_predict_fits(conn: Connection) -> None:
     predict_fits.create(conn, checkfirst=True)
 
 
-def _v8_reports(conn: Connection) -> None:
-    """v7 → v8: segment history (backfilled with the current memberships as entries), the campaign
+def _v8_experiments(conn: Connection) -> None:
+    """v7 → v8: each ledger row's A/B variant and test phase ("" for rows before), and the table of
+    test-then-winner decisions (sending/experiments.py). Status "holdout" needs no column. Columns a
+    store already has are left alone, so the step is safe on a store stamped older than its tables."""
+    have = {c["name"] for c in inspect(conn).get_columns("send_ledger")}
+    for column, kind in (("variant", "VARCHAR(64)"), ("ab_phase", "VARCHAR(8)")):
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE send_ledger ADD COLUMN {column} {kind} NOT NULL DEFAULT ''")
+    ab_decisions.create(conn, checkfirst=True)
+
+
+def _v9_privacy(conn: Connection) -> None:
+    """v8 → v9: the suppression list (keyed hashes of erased people) and the privacy audit log (issue 15)."""
+    suppressions.create(conn, checkfirst=True)
+    privacy_audit.create(conn, checkfirst=True)
+
+
+def _v10_reports(conn: Connection) -> None:
+    """v9 → v10: segment history (backfilled with the current memberships as entries), the campaign
     results the sync pulls from Mailchimp's reports (filled from the next sync on), and the events'
     index by campaign (about 6 s for 3 million events)."""
     segment_history.create_and_backfill(conn)
@@ -85,7 +105,9 @@ MIGRATIONS: list[Migration] = [
     _v5_money_orders,
     _v6_segmail_import_root,
     _v7_predict_fits,
-    _v8_reports,
+    _v8_experiments,
+    _v9_privacy,
+    _v10_reports,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

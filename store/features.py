@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
     MetaData,
     Select,
     Subquery,
@@ -35,7 +36,7 @@ from segmail.connector.records import EXCLUDED_STATUSES
 from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
 from segmail.store.schema import contacts, events, feature_dirty, features, order_gaps, orders
-from segmail.store.writer import LATEST_KEY
+from segmail.store.writer import FINGERPRINT_KEY, LATEST_KEY
 
 _FINGERPRINT_VERSION = 2  # 2: money features count the reporting currency only
 
@@ -106,13 +107,13 @@ def prepare(
         n = _build(conn, f, g, paid_statuses, money, upto=as_of_us, dirty_only=False)
         return FeatureSource(features=f, gaps=g, point_in_time=True, refreshed=n)
     fingerprint = {"version": _FINGERPRINT_VERSION, "paid_statuses": sorted(paid_statuses), "currency": money}
-    if get_meta(conn, "features_fingerprint") != fingerprint:
+    if get_meta(conn, FINGERPRINT_KEY) != fingerprint:
         for table in (features, order_gaps, feature_dirty):
             conn.execute(delete(table))
         if conn.dialect.name == "postgresql":  # fresh statistics after bulk imports: good plans
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
         n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
-        set_meta(conn, "features_fingerprint", fingerprint)
+        set_meta(conn, FINGERPRINT_KEY, fingerprint)
     else:
         dirty = select(feature_dirty.c.email_key)
         if conn.dialect.name == "postgresql":  # the dirty set's size decides between index and hash plans
@@ -265,8 +266,17 @@ def _insert_gaps(conn: Connection, target: Table, gaps: Table, scope: _Scope) ->
 
 
 def values_for(
-    conn: Connection, source: Table, columns: Sequence[ColumnElement[Any]], keys: Sequence[str]
+    conn: Connection,
+    source: Table,
+    columns: Sequence[ColumnElement[Any]],
+    keys: Sequence[str],
+    rows: FromClause | None = None,
 ) -> dict[str, tuple[Any, ...]]:
-    """Per contact in `keys` that is in the population, the value of each expression over its feature row."""
-    query = select(source.c.email_key, *columns).where(source.c.email_key.in_(keys))
+    """Per contact in `keys` that is in the population, the value of each expression over its feature row
+    (and what `rows` joins to it: the prediction scores)."""
+    query = (
+        select(source.c.email_key, *columns)
+        .select_from(source if rows is None else rows)
+        .where(source.c.email_key.in_(keys))
+    )
     return {row[0]: tuple(row[1:]) for row in conn.execute(query)}

@@ -1,8 +1,9 @@
 """The send ledger: buckets (one Mailchimp campaign each) and one row per campaign, recipient and occurrence.
 
-A send job's skips and buckets are written in one transaction before any ESP call (`write_slot`),
-and Mailchimp's ids each in its own as soon as they are known, so a process killed at any point
-leaves a ledger that says exactly what to continue.
+A send job's skips, holdouts and buckets are written in one transaction before any ESP call
+(`write_slot`), and Mailchimp's ids each in its own as soon as they are known, so a process killed at
+any point leaves a ledger that says exactly what to continue. A held-out recipient's row (status
+`holdout`) is what keeps them out of every later plan of the occurrence, exactly like a sent one's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, String, cast, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -139,6 +141,8 @@ class Entry(NamedTuple):
     timezone: str
     tz_source: str
     reason: str | None
+    variant: str = ""  # the A/B variant ("" without variants)
+    ab_phase: str = ""  # "test" | "winner" in a test-then-winner broadcast
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +164,7 @@ class SlotWrite:
     campaign: str
     created_at: int
     skips: tuple[Entry, ...] = ()
+    holdouts: tuple[Entry, ...] = ()  # held out: status holdout, never sent
     buckets: tuple[NewBucket, ...] = ()
 
 
@@ -177,19 +182,22 @@ class SlotWritten:
     created: tuple[tuple[str, int], ...]  # (bucket id, recipients), in plan order
     not_created: tuple[NotCreated, ...]
     skips_taken: bool  # another run had recorded (some of) these skips: none of them were written
+    held_out: int = 0  # holdout rows written by this call (those another run wrote are left as they are)
 
 
 def write_slot(conn: Connection, write: SlotWrite) -> SlotWritten:
-    """The skips, then each bucket with its ledger rows, in the caller's transaction.
+    """The skips, the holdouts, then each bucket with its ledger rows, in the caller's transaction.
 
     The ledger's primary key makes a recipient's (campaign, occurrence) unique, so a second planner
     fails instead of doubling. Each part goes in under a savepoint: a part whose key another run
-    (or an older bucket id) holds is left out and reported, and the rest is still written.
+    (or an older bucket id) holds is left out and reported, and the rest is still written. Holdouts
+    go in row by row (a row another run holds is kept as it is), so each is written exactly once.
     """
     skip_rows = [_row(write, e, bucket_id=None, status="skipped") for e in write.skips]
     skips_taken = bool(skip_rows) and not _unless_taken(
         conn, lambda: conn.execute(send_ledger.insert(), skip_rows)
     )
+    held_out = _insert_new(conn, [_row(write, e, bucket_id=None, status="holdout") for e in write.holdouts])
     created: list[tuple[str, int]] = []
     not_created: list[NotCreated] = []
     for bucket in write.buckets:
@@ -200,7 +208,16 @@ def write_slot(conn: Connection, write: SlotWrite) -> SlotWritten:
         have = ledger_keys(conn, campaign=write.campaign, occurrences={e.occurrence for e in bucket.entries})
         left = tuple(e for e in bucket.entries if (e.email_key, e.occurrence) not in have)
         not_created.append(NotCreated(bucket.prefix, len(bucket.entries), left))
-    return SlotWritten(tuple(created), tuple(not_created), skips_taken)
+    return SlotWritten(tuple(created), tuple(not_created), skips_taken, held_out)
+
+
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Ledger rows whose key no row holds yet (INSERT ... ON CONFLICT DO NOTHING); how many went in."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(send_ledger).on_conflict_do_nothing().returning(send_ledger.c.email_key)
+    return len(conn.execute(stmt, rows).all())
 
 
 def _write_bucket(conn: Connection, write: SlotWrite, bucket: NewBucket) -> str | None:
@@ -225,7 +242,7 @@ def _row(write: SlotWrite, e: Entry, *, bucket_id: str | None, status: str) -> d
     return {
         "campaign": write.campaign, "email_key": e.email_key, "occurrence": e.occurrence, "bucket_id": bucket_id,
         "slot_at": e.slot_at, "timezone": e.timezone, "tz_source": e.tz_source, "status": status,
-        "reason": e.reason, "created_at": write.created_at,
+        "reason": e.reason, "created_at": write.created_at, "variant": e.variant, "ab_phase": e.ab_phase,
     }  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    FromClause,
     Integer,
     MetaData,
     String,
@@ -41,8 +42,15 @@ class SegmentChange:
     left: int
 
 
-def stage(conn: Connection, features: Table, conditions: Mapping[str, ColumnElement[bool]]) -> Table:
-    """A temporary table (segment, email_key) of the feature rows each segment's condition holds for."""
+def stage(
+    conn: Connection,
+    features: Table,
+    conditions: Mapping[str, ColumnElement[bool]],
+    rows: FromClause | None = None,
+) -> Table:
+    """A temporary table (segment, email_key) of the feature rows each segment's condition holds for.
+
+    `rows` is what the conditions read when more than `features` (the prediction scores joined to it)."""
     staging = Table(
         "tmp_desired",
         MetaData(),
@@ -53,8 +61,10 @@ def stage(conn: Connection, features: Table, conditions: Mapping[str, ColumnElem
     staging.drop(conn, checkfirst=True)
     staging.create(conn)
     for name, condition in conditions.items():
-        rows = select(literal(name, String), features.c.email_key).where(condition)
-        conn.execute(insert(staging).from_select(["segment", "email_key"], rows))
+        matching = select(literal(name, String), features.c.email_key).select_from(
+            features if rows is None else rows
+        )
+        conn.execute(insert(staging).from_select(["segment", "email_key"], matching.where(condition)))
     return staging
 
 
@@ -149,3 +159,29 @@ def segment_size(conn: Connection, segment: str, *, entered_since_us: int | None
     if entered_since_us is not None:
         query = query.where(memberships.c.entered_at >= entered_since_us)
     return int(conn.execute(query).scalar_one())
+
+
+def segments_of(conn: Connection, keys: Sequence[str], segments: Sequence[str]) -> dict[str, list[str]]:
+    """The stored segments of each of `keys` among `segments`, read through the primary key (segment, email_key)."""
+    m = memberships.c
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    if not keys or not segments:
+        return found
+    rows = conn.execute(
+        select(m.email_key, m.segment).where(m.segment.in_(list(segments)), m.email_key.in_(list(keys)))
+    )
+    for key, segment in rows:
+        found[key].append(segment)
+    return found
+
+
+def members(conn: Connection, segment: str, *, after: str = "", limit: int = 50) -> list[tuple[str, int]]:
+    """A page of a segment's stored members in key order: (email_key, entered_at µs) after `after`."""
+    m = memberships.c
+    rows = conn.execute(
+        select(m.email_key, m.entered_at)
+        .where(m.segment == segment, m.email_key > after)
+        .order_by(m.email_key)
+        .limit(limit)
+    )
+    return [(str(key), int(at)) for key, at in rows]

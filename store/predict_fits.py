@@ -48,3 +48,20 @@ def latest_fit(conn: Connection) -> FitRow | None:
         .limit(1)
     ).one_or_none()
     return None if row is None else FitRow(**row._asdict())
+
+
+def fit_for(conn: Connection, as_of_us: int) -> tuple[int, FitRow] | None:
+    """The fit a compute at `as_of_us` uses: the latest fitted as of that instant or before, with its id.
+
+    A fit made as of a later time has seen orders after T; a rule must not (store.features' rule)."""
+    c = predict_fits.c
+    row = conn.execute(
+        select(c.id, *(getattr(c, name) for name in FitRow.__dataclass_fields__))
+        .where(c.as_of <= as_of_us)
+        .order_by(c.as_of.desc(), c.fitted_at.desc(), c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    return int(values.pop("id")), FitRow(**values)

@@ -228,8 +228,14 @@ send_ledger = Table(
     Column("tz_source", String(24), nullable=False),
     # planned | scheduled | sent | skipped (a documented rule) | unsent (its bucket failed: see send_unsent)
     Column("status", String(16), nullable=False),
-    Column("reason", String(64)),  # why skipped: frequency_cap, late, "status <Mailchimp status>"
+    # why skipped: frequency_cap, late, "status <Mailchimp status>"; "holdout" for status holdout
+    Column("reason", String(64)),
     Column("created_at", BigInteger, nullable=False),
+    # schema v8 (sending/experiments.py): the recipient's A/B variant ("" without variants; a held-out
+    # recipient's is the one they would have got) and phase of a test-then-winner broadcast ("test",
+    # "winner"; "" otherwise). Status "holdout": held out by holdout_percent, never sent.
+    Column("variant", String(64), nullable=False, server_default=""),
+    Column("ab_phase", String(8), nullable=False, server_default=""),
     Index("ix_send_ledger_recipient", "email_key", "slot_at"),
     Index("ix_send_ledger_bucket", "bucket_id"),
 )
@@ -248,6 +254,24 @@ send_unsent = Table(
     Column("bucket_id", String(64)),
     Column("slot_at", BigInteger, nullable=False),  # the planned instant (UTC µs)
     Column("recorded_at", BigInteger, nullable=False),
+)
+
+# A test-then-winner broadcast's decision (schema v8; jobs/experiments.py): one row per campaign and
+# occurrence, written once (a second instance's insert fails on the key and it reads this one), with
+# the figures it was made on as JSON (each variant's recipients and results, the intervals compared).
+ab_decisions = Table(
+    "ab_decisions",
+    metadata,
+    Column("campaign", String(64), primary_key=True),
+    Column("occurrence", String(64), primary_key=True),
+    Column("decided_at", BigInteger, nullable=False),
+    Column("metric", String(32), nullable=False),  # click_rate | revenue_per_recipient
+    Column("winner", String(64), nullable=False),
+    Column(
+        "clear", Integer, nullable=False
+    ),  # 1: the interval rule picked it; 0: no clear winner (the first)
+    Column("decision", Text, nullable=False),  # the plain statement shown in reports
+    Column("figures", Text, nullable=False),  # JSON
 )
 
 # Fitted predictive models (schema v7; jobs/predict.py): one row per `predict fit`, kept as a history so a
@@ -271,10 +295,55 @@ predict_fits = Table(
     Index("ix_predict_fits_as_of", "as_of"),
 )
 
-# Segment history (schema v8): every entry into and exit from a segment, by the compute run that made it,
+
+# A cache like `features` (no migration: created with the schema): every buyer's prediction scores as
+# of one T with one fit, reused by the next compute while store.predict_scores' fingerprint holds.
+predict_scores = Table(
+    "predict_scores",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
+    # nullable: a non-finite score (never expected) is stored as missing rather than failing the compute
+    Column("p_alive", Double),
+    Column("expected_orders_90d", Double),
+    Column("predicted_clv_365d", Double),
+    Column("clv_percentile", Double),
+    Column("rfm_r", Integer),
+    Column("rfm_f", Integer),
+    Column("rfm_m", Integer),
+    Column("rfm_group", String(32)),
+)
+
+# Erased people (schema v9, issue 15; store/suppression.py): a keyed hash of each one's normalised email,
+# HMAC-SHA256 under the store's own random secret, never the email. Every import and pull drops a
+# record whose email hashes to a row here, so an erased person is never stored again.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Every erasure, suppression, access export and retention pass (schema v9; store/audit.py): when, which
+# request, how many people and rows, by which command. Never an email or any other personal data.
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # erasure | suppression | access | retention
+    Column(
+        "request", String(255), nullable=False
+    ),  # "cli", "shopify customers/redact", "mailchimp: gone", ...
+    Column("command", String(255), nullable=False),  # the command and its options, never its arguments
+    Column("people", Integer, nullable=False),
+    Column("rows", Text, nullable=False),  # JSON: table -> rows deleted, anonymised or exported
+    Index("ix_privacy_audit_at", "at"),
+)
+
+# Segment history (schema v10): every entry into and exit from a segment, by the compute run that made it,
 # so sizes, entries, exits and movements can be reported for any past period. Stored by contact, like
 # orders and events, so a report reads a contact's history beside its orders; a compute reads its own
-# rows back through the index by run. A store migrated to v8 starts with its memberships of that moment
+# rows back through the index by run. A store migrated to v10 starts with its memberships of that moment
 # as entries (their entered_at and run); earlier exits are unknown.
 segment_history = Table(
     "segment_history",
@@ -289,7 +358,7 @@ segment_history = Table(
     sqlite_with_rowid=False,
 )
 
-# Campaign results (schema v8; jobs/results_pull.py): every sent Mailchimp campaign the pull has seen, its
+# Campaign results (schema v10; jobs/results_pull.py): every sent Mailchimp campaign the pull has seen, its
 # target and Mailchimp's report figures as of the last read. Those figures are also what decides a re-read:
 # a campaign whose figures have not moved since is not read again.
 campaign_results = Table(

@@ -1,4 +1,8 @@
-"""Writing connector records: idempotent upserts by natural key, marking features stale."""
+"""Writing connector records: idempotent upserts by natural key, marking features stale.
+
+Every import and pull writes here, so this is where the suppression list (store/suppression.py) is
+applied: a record of an erased person is dropped before anything is stored, and counted.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from segmail.connector.records import Contact, Event, Member, Order, Record
+from segmail.store import suppression
 from segmail.store.codec import to_e4, to_us
 from segmail.store.currency import note_order_currencies
 from segmail.store.db import get_meta, set_meta
@@ -104,14 +109,22 @@ def _person_columns(r: Contact | Member, *, source: str, now_us: int) -> dict[st
     }
 
 
-def write_records(conn: Connection, records: Sequence[Record], *, source: str, now_us: int) -> int:
+@dataclass(frozen=True)
+class Written:
+    records: int  # stored (inserted, updated or unchanged)
+    suppressed: int  # dropped: their person was erased and is on the suppression list
+
+
+def write_records(conn: Connection, records: Sequence[Record], *, source: str, now_us: int) -> Written:
     return write_encoded(conn, encode(records, source=source, now_us=now_us))
 
 
-def write_encoded(conn: Connection, batch: Encoded) -> int:
-    """Upsert one encoded batch and mark every touched contact's features stale."""
+def write_encoded(conn: Connection, batch: Encoded) -> Written:
+    """Upsert one encoded batch, less suppressed people, and mark every touched contact's features stale."""
+    dropped = _drop_suppressed(conn, batch)
+    cached = get_meta(conn, FINGERPRINT_KEY) is not None  # else no feature cache to keep fresh yet
     # an order moved to another email makes the old owner's features stale too
-    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders else set()
+    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders and cached else set()
     # key order gives B-tree inserts locality (about 20 % faster on a large SQLite store)
     upsert(conn, contacts, [batch.contacts[k] for k in sorted(batch.contacts)], ["email_key"])
     # a member updates only the columns Mailchimp owns; the contact's own time zone etc. stay
@@ -125,12 +138,30 @@ def write_encoded(conn: Connection, batch: Encoded) -> int:
         *(o["email_key"] for o in batch.orders.values()),
         *(k[0] for k in batch.events),
     }
-    insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    if cached:
+        insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
+    # else the feature cache was never built: the first compute builds every contact's features
+    # (store.features.prepare), so listing stale ones would be a million wasted B-tree inserts
     note_order_currencies(conn, {o["currency"] for o in batch.orders.values()})
     stamps = [o["created_at"] for o in batch.orders.values()] + [k[2] for k in batch.events]
     if stamps:
         note_latest_data_at(conn, max(stamps))
-    return len(batch)
+    return Written(len(batch), dropped)
+
+
+def _drop_suppressed(conn: Connection, batch: Encoded) -> int:
+    """Remove the records of suppressed people from `batch`; returns how many were removed."""
+    keys = {*batch.contacts, *batch.members, *(o["email_key"] for o in batch.orders.values())}
+    keys.update(k[0] for k in batch.events)
+    gone = suppression.suppressed(conn, keys)
+    if not gone:
+        return 0
+    before = len(batch)
+    batch.contacts = {k: row for k, row in batch.contacts.items() if k not in gone}
+    batch.members = {k: row for k, row in batch.members.items() if k not in gone}
+    batch.orders = {k: row for k, row in batch.orders.items() if row["email_key"] not in gone}
+    batch.events = {k: row for k, row in batch.events.items() if k[0] not in gone}
+    return before - len(batch)
 
 
 def _owners(conn: Connection, source: str, order_ids: list[str]) -> set[str]:
@@ -147,6 +178,7 @@ def _order_key(row: Mapping[str, Any]) -> tuple[str, int]:
 
 
 LATEST_KEY = "latest_data_at"
+FINGERPRINT_KEY = "features_fingerprint"  # store.features: what the cache was built with; absent: no cache
 
 
 def note_latest_data_at(conn: Connection, stamp_us: int) -> None:

@@ -41,7 +41,7 @@ def test_example_config_is_valid_and_matches_the_defaults():
     for builtin in BUILTINS.values():
         assert builtin.rule in text
     assert example.schedule == defaults.schedule and example.service == defaults.service
-    assert example.predict == defaults.predict
+    assert example.predict == defaults.predict and example.report == defaults.report
     shop_keys = {"shop_name", "shop_address", "shop_url", "default_timezone"}  # the example's own shop
     assert example.send.model_dump(exclude=shop_keys) == defaults.send.model_dump(exclude=shop_keys)
     assert set(example.campaigns) == {
@@ -192,6 +192,8 @@ def test_example_is_toml_with_only_known_sections():
         "campaigns",
         "predict",
         "report",
+        "privacy",
+        "ui",
     }
 
 

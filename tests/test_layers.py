@@ -1,8 +1,10 @@
-"""The house reads top-down: connector → store → segments → sending → reports → jobs; SQL lives in store/.
+"""The house reads top-down: connector → store → segments → sending → reports → jobs → ui, and SQL lives in store/.
 
 Every module of the packages is parsed with `ast` (nothing is imported) and each import is checked:
 - a module imports only its own layer or layers to its left (LAYERS); the tools `sandbox/` and
   `bench/` may import anything, and only the demo and the CLI's `sandbox` command import them;
+- the web workspace `ui/` is the top layer, above jobs/: it reads through the jobs the CLI runs, and
+  only the CLI (jobs/cli/, the program's entry: `segmail ui`, `[ui] listen` in `segmail run`) imports it;
   nothing imports the test suite;
 - only store/ imports SQLAlchemy (or APScheduler's SQLAlchemy job store) at run time; an import
   inside `if TYPE_CHECKING:` is an annotation of a handle a store function takes, not SQL; only
@@ -21,9 +23,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("connector", "store", "segments", "sending", "reports", "jobs")  # each may import those to its left
+LAYERS = (
+    "connector",
+    "store",
+    "segments",
+    "sending",
+    "reports",
+    "jobs",
+    "ui",
+)  # each may import those to its left
 TOOLS = ("sandbox", "bench")  # stand-ins and benchmarks: may import anything
 TOOL_USERS = ("jobs.demo", "jobs.cli")  # the demo and `segmail sandbox serve` start the sandboxes
+UI_USERS = ("jobs.cli",)  # the CLI is the program's entry: it serves the workspace
 SQL_MODULES = ("sqlalchemy", "apscheduler.jobstores.sqlalchemy")
 TABLES = "store.schema"
 IMPORT_ROOT = "segmail"
@@ -119,6 +130,8 @@ def layer_violations(imports: list[Import]) -> set[tuple[str, str]]:
         elif dst in TOOLS and src != dst and not any(_is(imp.importer, user) for user in TOOL_USERS):
             if src not in TOOLS:
                 found.add((imp.importer, imp.imported))
+        elif dst == "ui" and src != "ui" and any(_is(imp.importer, user) for user in UI_USERS):
+            continue
         elif src in LAYERS and dst in LAYERS and LAYERS.index(dst) > LAYERS.index(src):
             found.add((imp.importer, imp.imported))
     return found
@@ -178,11 +191,19 @@ def test_the_checks_see_what_they_must():
         jobs__w="from sqlalchemy import select\nfrom store.schema import contacts\n",
         jobs__v="from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sqlalchemy import Connection\n",
         bench__b="from tests.service_harness import KEY\nfrom jobs import cli\n",
+        jobs__send="from ui.server import prepare\n",  # only the CLI may serve the workspace
+        jobs__cli__ui="from ui.server import prepare\n",
+        ui__app="from jobs.status import status_report\nfrom sqlalchemy import select\n",
     )
     assert layer_violations(imports) == {
         ("store.x", "jobs.cli"),
         ("segments.y", "sending"),
         ("sending.z", "sandbox.mailchimp"),
         ("bench.b", "tests.service_harness"),
+        ("jobs.send", "ui.server"),
     }
-    assert sql_violations(imports) == {("jobs.w", "sqlalchemy"), ("jobs.w", "store.schema")}
+    assert sql_violations(imports) == {
+        ("jobs.w", "sqlalchemy"),
+        ("jobs.w", "store.schema"),
+        ("ui.app", "sqlalchemy"),
+    }

@@ -29,7 +29,7 @@ from segmail.store.job_table import JOBS_TABLE, rooted
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
-OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox"}
+OLD_ROOTS = {"connector", "store", "segments", "sending", "reports", "jobs", "sandbox", "ui"}
 # made by segmail 0.1 (bare `jobs.*` modules, schema v5): a sync job and one send job
 OLD_STORE = ROOT / "tests" / "data" / "store-0.1.0.db"
 
@@ -89,12 +89,19 @@ def test_the_wheel_ships_templates_catalogs_and_specs_but_not_benchmarks_or_test
         "segmail/templates/locale/de/LC_MESSAGES/messages.po",
         "segmail/templates/locale/uz/LC_MESSAGES/messages.po",
         "segmail/sandbox/specs/mailchimp-marketing.json",
+        "segmail/ui/pages/base.html",
+        "segmail/ui/static/app.css",
+        "segmail/ui/static/htmx.min.js",
+        "segmail/ui/static/htmx.LICENSE.txt",  # the vendored script's licence ships beside it
     ):
         assert expected in names, expected
     assert not [n for n in names if "/bench/" in n or "/tests/" in n or n.startswith(("bench/", "tests/"))]
     shipped = {n.removeprefix("segmail/templates/") for n in names if n.startswith("segmail/templates/")}
     on_disk = {p.relative_to(ROOT / "templates").as_posix() for p in (ROOT / "templates").rglob("*.html")}
     assert on_disk <= shipped
+    pages = {n.removeprefix("segmail/ui/") for n in names if n.startswith("segmail/ui/")}
+    assert {p.relative_to(ROOT / "ui").as_posix() for p in (ROOT / "ui").rglob("*") if p.is_file() and
+            "__pycache__" not in p.parts} <= pages  # fmt: skip
 
 
 def test_old_job_references_are_rooted_and_others_kept():
@@ -142,6 +149,12 @@ def test_a_store_made_by_0_1_keeps_its_scheduled_jobs(tmp_path):
 def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
     """The same rewrite on PostgreSQL: 0.1's job rows (taken from the SQLite file) in a v5 store."""
     url = request.getfixturevalue("pg_database")
+    # the database is shared by the session: start from an empty schema, whatever ran before
+    fresh = create_engine(url, isolation_level="AUTOCOMMIT")
+    with fresh.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    fresh.dispose()
     old = create_engine(f"sqlite:///{OLD_STORE}")
     with old.connect() as conn:
         rows = conn.execute(text(f"SELECT id, next_run_time, job_state FROM {JOBS_TABLE}")).all()
@@ -157,7 +170,7 @@ def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
             )
         set_meta(conn, "schema_version", 5)
     store.dispose()
-    assert SCHEMA_VERSION == 8  # v5 → v6 (the job rewrite) → v7 → v8
+    assert SCHEMA_VERSION == 10  # v5 → v6 (the job rewrite) → v7 → v8 → v9 → v10
     open_store(url).dispose()
     assert _loaded_jobs(url) == {
         "segmail.sync": segmail.jobs.service.sync_job,

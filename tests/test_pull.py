@@ -90,10 +90,11 @@ def test_a_cursor_is_never_saved_without_its_page(store, monkeypatch):
     calls = []
 
     def dying(conn, records, **kw):
-        real(conn, records, **kw)
+        written = real(conn, records, **kw)
         calls.append(len(records))
         if len(calls) == 2:
             raise RuntimeError("killed inside the second page's transaction")
+        return written
 
     monkeypatch.setattr(pull_module, "write_records", dying)
     with pytest.raises(RuntimeError):

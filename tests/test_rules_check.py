@@ -125,7 +125,7 @@ def test_rules_check_validates_campaigns_against_the_templates_folder(tmp_path, 
     assert code == 2 and "all valid" not in out
     lines = err.splitlines()
     assert lines == [
-        "warning: campaigns.off.segment: no segment named 'gone' (known: lapsed, repeat_buyer, unengaged, vip, "
+        "warning: campaigns.off.segment: no segment named 'gone' (known: at_risk, high_potential, lapsed, repeat_buyer, unengaged, vip, "
         "welcome); the campaign is disabled, so nothing is sent",
         f"warning: campaigns.off.template: no template 'gone.html' in {folder} (it has: lapsed_winback.html, "
         "repeat_buyer.html, unengaged_last_chance.html, unengaged_still_interested.html, vip_early_access.html, "

@@ -201,10 +201,13 @@ def test_an_old_store_resumes_its_in_flight_bucket_and_reports_its_failed_one(sa
             )
         conn.execute(text("DROP TABLE send_unsent"))
         conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5's
+        for column in ("variant", "ab_phase"):  # v8's
+            conn.execute(text(f"ALTER TABLE send_ledger DROP COLUMN {column}"))
+        conn.execute(text("DROP TABLE ab_decisions"))
         set_meta(conn, "schema_version", 3)
     store.dispose()
     migrated = open_store(store_url)
-    assert len(MIGRATIONS) == 7  # v3 → v4 → v5 → v6 → v7 → v8
+    assert len(MIGRATIONS) == 9  # v3 → v4 → … → v10
     (row,) = unsent_rows(migrated)
     assert (row["email_key"], row["reason"], row["detail"]) == ("ny@x.io", "bucket_failed", "refused")
     sender = sender_for(migrated, c, api, clock)

@@ -109,7 +109,14 @@ def test_service_syncs_on_schedule_serves_health_and_stops_cleanly(sandbox, stor
     assert scalar(store_url, "SELECT role FROM service_instances") == "stopped"
     assert KEY not in svc.text()  # the key never reaches a log line
     steps = [s["name"] for s in ok_runs(store_url)[0]["stats"]["steps"]]
-    assert steps == ["shop pull", "pull members", "pull engagement", "compute", "push tags"]
+    assert steps == [
+        "shop pull",
+        "pull members",
+        "pull engagement",
+        "refit predictions",
+        "compute",
+        "push tags",
+    ]
 
 
 def status_json(config):

@@ -27,11 +27,18 @@ def test_each_command_selects_from_the_one_cycle():
         "shop pull",
         "pull members",
         "pull engagement",
+        "refit predictions",
         "compute",
         "push tags",
         "plan sends",
     ]
-    assert names(steps.SYNC) == ["pull members", "pull engagement", "compute", "push tags"]  # sync --once
+    assert names(steps.SYNC) == [
+        "pull members",
+        "pull engagement",
+        "refit predictions",
+        "compute",
+        "push tags",
+    ]  # sync --once
     assert names(steps.SHOP) == ["shop pull"]  # shop pull --once
     assert names(steps.CYCLE) == ["shop pull", *names(steps.SYNC)]  # run, no campaigns
     assert names(steps.CYCLE_AND_SENDS) == names(steps.STEPS)  # run, with campaigns

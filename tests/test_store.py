@@ -36,8 +36,13 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
             conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE send_unsent"))  # v4
         conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5
-        for table in ("segment_history", "campaign_results", "campaign_activity"):  # v8
+        for table in ("segment_history", "campaign_results", "campaign_activity"):  # v10
             conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("DROP TABLE privacy_audit"))  # v9
+        conn.execute(text("DROP TABLE suppressions"))
+        for column in ("variant", "ab_phase"):  # v8
+            conn.execute(text(f"ALTER TABLE send_ledger DROP COLUMN {column}"))
+        conn.execute(text("DROP TABLE ab_decisions"))
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -46,7 +51,7 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "8"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "10"
     with migrated.engine.connect() as conn:
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
         assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0

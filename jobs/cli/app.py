@@ -15,6 +15,7 @@ from segmail.jobs.cli import (
     demo,
     imports,
     predict,
+    privacy,
     report,
     rules,
     sandbox,
@@ -24,6 +25,7 @@ from segmail.jobs.cli import (
     shop,
     sync,
     templates,
+    ui,
 )
 from segmail.jobs.cli.context import Context, err
 from segmail.jobs.config import load_config
@@ -41,6 +43,8 @@ COMMAND_GROUPS = (
     templates,
     send,
     service,
+    privacy,
+    ui,
     demo,
 )
 

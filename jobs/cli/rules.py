@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
-    from segmail.jobs.config_check import check_campaigns
+    from segmail.jobs.config_check import check_campaigns, retention_warnings
+    from segmail.jobs.predict import rules_check_warnings
 
     config = ctx.config  # loading it checked every key, rule and segment reference
     checked = check_campaigns(config, mail.renderer(ctx) if config.campaigns else None)
@@ -41,7 +42,8 @@ def cmd_rules_check(args: argparse.Namespace, ctx: Context) -> int:
         for c in config.campaigns.values():
             campaigns.add_row(c.name, "yes" if c.enabled else "no", c.segment, c.template, c.trigger)
         out.print(campaigns)
-    for message in (*config.warnings, *checked.warnings):
+    predictions = rules_check_warnings(config, lambda: ctx.store)
+    for message in (*config.warnings, *checked.warnings, *retention_warnings(config), *predictions):
         err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
     for message in checked.errors:
         err.print(message, markup=False, highlight=False, soft_wrap=True)

@@ -7,6 +7,7 @@ import csv
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TextIO
 
 from rich.table import Table
@@ -72,16 +73,26 @@ def cmd_compute(args: argparse.Namespace, ctx: Context) -> int:
     out.print(_changes_table(result.changes, config, title))
     if result.point_in_time:
         err.print("note: data after --as-of exists; computed on a point-in-time copy of the features")
+    scored = result.predictions
+    if scored is not None and scored.missing:
+        err.print(f"warning: prediction features are missing for everyone: {scored.missing}", markup=False)
+    elif scored is not None and scored.fit_as_of is not None:
+        err.print(
+            f"predictions: {scored.buyers} buyer(s) {'as scored before' if scored.reused else 'scored'}"
+            f" with fit #{scored.fit_id}"
+            f" (fitted as of {scored.fit_as_of.isoformat()})",
+            markup=False,
+        )
     return EXIT_OK
 
 
 def _write_export(rows: Iterable[tuple[str, str]], stream: TextIO) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["email", "segment"])
-    count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
+    count, it = 0, iter(rows)
+    while chunk := list(islice(it, 10_000)):  # writerows: the csv module's loop, not Python's
+        writer.writerows(chunk)
+        count += len(chunk)
     return count
 
 
@@ -123,6 +134,14 @@ def cmd_explain(args: argparse.Namespace, ctx: Context) -> int:
         out.print(table)
     shown = "none (no repeat purchases yet)" if median is None else f"{float(median):.2f} days"
     out.print(f"shop median repurchase interval: {shown}", highlight=False)
+    scored = seen.predictions
+    if scored is not None:
+        rests = (
+            scored.missing
+            if scored.fit_id is None or scored.fit_as_of is None
+            else f"fit #{scored.fit_id} as of {scored.fit_as_of.isoformat()}, scored at T"
+        )
+        out.print(f"predictions: {rests}", highlight=False, markup=False)
     verdicts = Table(title="segments")
     verdicts.add_column("segment")
     verdicts.add_column("member")

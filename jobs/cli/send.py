@@ -107,7 +107,22 @@ def cmd_send_plan(args: argparse.Namespace, ctx: Context) -> int:
         highlight=False,
         soft_wrap=True,
     )
-    if n == skipped.total():
+    waiting = False
+    if campaign.ab_test is not None and campaign.date is not None:
+        from segmail.jobs.experiments import stored_winner
+        from segmail.sending.experiments import decide_at
+
+        winner = stored_winner(ctx.store, campaign)
+        when = decide_at(campaign.date, ctx.config.send.lead).strftime("%Y-%m-%dT%H:%MZ")
+        waiting = winner is None
+        note = (
+            f"test-then-winner: only the test group ({campaign.ab_test.percent:g} %) is planned; the others "
+            f"get the winner, picked at {when}"
+            if waiting
+            else f"test-then-winner: the winner is {winner}"
+        )
+        err.print(note, markup=False, highlight=False, soft_wrap=True)
+    if n == skipped.total() and not waiting:
         why = why_nobody(source, campaign, since_us=since_us, skipped=skipped)
         err.print(f"nobody to send to: {why}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK

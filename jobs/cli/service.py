@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from segmail.jobs.cli.context import Context, out
-from segmail.jobs.errors import EXIT_FAILED, EXIT_OK
+from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from segmail.ui.server import Served
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,12 +45,30 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
     setup_logging(args.log_format, secrets=secrets_from(os.environ))
     service = open_service(ctx.config, ctx.store)
+    workspace = None if args.once or not ctx.config.ui.listen else _workspace(ctx)
     try:
         return service.run(once=args.once)
     finally:
+        if workspace is not None:
+            workspace.stop()
         service.api.close()
         if service.source is not None:
             service.source.close()
+
+
+def _workspace(ctx: Context) -> Served:
+    """`[ui] listen`: the workspace in a thread beside the service, on the same store and config file."""
+    import logging
+
+    from segmail.ui.security import SetupError
+    from segmail.ui.server import options_from, prepare
+
+    try:
+        served = prepare(ctx.config, ctx.store, options_from(ctx.config), env=os.environ).start()
+    except SetupError as exc:
+        raise UsageError(f"ui.listen: {exc}") from None
+    logging.getLogger("segmail.ui").info("workspace on %s", served.url)
+    return served
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:

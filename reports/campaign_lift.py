@@ -1,0 +1,78 @@
+"""The holdout and A/B columns of `report campaigns`: each segmail campaign's lift over the period.
+
+A campaign's occurrences with slots in the period are pooled per test phase, variant and group (their
+recipients, converters, revenue and sum of squares add up, which is what the intervals need), then
+compared mailed against held out (reports.causal.lift_rows: Welch's interval on revenue per recipient
+over `[report] conversion_window`). A campaign without variants gets the figures on its own row; one
+with variants keeps its row (every variant together) and gains a row per variant with the figures
+that can be split by variant (recipients, holdout, revenue per recipient, lift); the Mailchimp-side
+figures (opens, clicks, attributed revenue) stay on the campaign's row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from decimal import Decimal
+
+from segmail.reports.campaigns import CampaignRow
+from segmail.reports.causal import LiftRow, lift_rows
+from segmail.store.experiment_outcomes import GroupOutcome
+
+PERIOD = "period"  # the occurrence every pooled outcome is filed under
+
+
+def pooled(outcomes: Sequence[GroupOutcome]) -> list[GroupOutcome]:
+    """The outcomes added up over occurrences, per campaign, phase, variant and group."""
+    sums: dict[tuple[str, str, str, str], GroupOutcome] = {}
+    for g in outcomes:
+        key = (g.campaign, g.ab_phase, g.variant, g.group)
+        before = sums.get(key)
+        sums[key] = dataclasses.replace(
+            g,
+            occurrence=PERIOD,
+            recipients=g.recipients + (before.recipients if before else 0),
+            converters=g.converters + (before.converters if before else 0),
+            revenue=g.revenue + (before.revenue if before else Decimal(0)),
+            revenue_sq=g.revenue_sq + (before.revenue_sq if before else 0.0),
+        )
+    return list(sums.values())
+
+
+def _money(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(f"{value:.2f}")
+
+
+def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> list[CampaignRow]:
+    """`rows` with holdout and lift filled where the campaign held anyone out or tested variants."""
+    lifts: dict[str, list[LiftRow]] = {}
+    for lift in lift_rows(pooled(outcomes)):
+        lifts.setdefault(lift.campaign, []).append(lift)
+    out: list[CampaignRow] = []
+    for row in rows:
+        found = lifts.get(row.campaign_id, [])
+        plain = [f for f in found if not f.variant]
+        if len(plain) == 1 and not any(f.variant for f in found):
+            f = plain[0]
+            out.append(
+                dataclasses.replace(
+                    row, holdout=f.holdout, lift=_money(f.lift), lift_low=_money(f.lift_low),
+                    lift_high=_money(f.lift_high),
+                )
+            )  # fmt: skip
+            continue
+        out.append(row)
+        for f in sorted((f for f in found if f.variant), key=lambda f: (f.ab_phase, f.variant)):
+            out.append(
+                dataclasses.replace(
+                    row,
+                    variant=f.variant if not f.ab_phase else f"{f.variant} ({f.ab_phase})",
+                    recipients=f.recipients,
+                    holdout=f.holdout,
+                    opens=0, proxy_opens=0, clicks=0, unsubscribes=0, bounces=0,
+                    attributed_orders=0, attributed_revenue=Decimal(0),
+                    revenue_per_recipient=_money(f.revenue_per_recipient),
+                    lift=_money(f.lift), lift_low=_money(f.lift_low), lift_high=_money(f.lift_high),
+                )
+            )  # fmt: skip
+    return out
