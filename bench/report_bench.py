@@ -115,7 +115,7 @@ def measure(url: str, workdir: Path, config: Path, env: dict[str, str]) -> None:
     for name, extra in (("campaigns", ["--format", "csv"]), ("segments", ["--format", "csv"]),
                         ("movements", ["--format", "csv"]), ("segments", ["--plot", str(workdir / "segments.png")]),
                         ("campaigns", ["--plot", str(workdir / "campaigns.png")])):  # fmt: skip
-        target = workdir / f"{name}.out"
+        target = workdir / f"{name}-{extra[0].lstrip('-')}.out"
         wall, peak, cpu = cli([*base, "report", name, *period, *extra], env, out=target)
         rows = max(0, len(target.read_text().splitlines()) - 1) if "--format" in extra else 0
         shown = Path(extra[1]).name if extra[0] == "--plot" else extra[1]

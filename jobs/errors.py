@@ -19,8 +19,6 @@ from segmail.jobs.config import ENV_STORE_URL, ConfigError
 from segmail.jobs.logs import secrets_from
 from segmail.jobs.start import StartError
 from segmail.jobs.wiring import WiringError
-from segmail.segments.clv import PredictionRefused
-from segmail.segments.mle import FitFailed
 from segmail.store.db import StoreError, StoreUrlError, driver_error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -60,6 +58,13 @@ def _api_failure(exc: ApiError) -> Failure:
     return Failure(f"error: {exc} — the request was refused; fix what the message names", EXIT_FAILED)
 
 
+def _raised_by(exc: BaseException, module: str, name: str) -> bool:
+    """`isinstance(exc, module.name)` without importing the module: a command that never loaded the
+    prediction models (and SciPy, 1.7 s of every start) cannot have raised their errors."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
 def failure(exc: BaseException) -> Failure:
     """The one table from exception type to message and exit status; secrets are masked."""
     if isinstance(exc, ConfigError) and len(exc.problems) == 1:
@@ -68,9 +73,9 @@ def failure(exc: BaseException) -> Failure:
         found = Failure(str(exc), EXIT_USAGE)  # every problem at once, one line each naming its TOML key
     elif isinstance(exc, UsageError | CsvFileError | WiringError):
         found = Failure(f"error: {exc}", EXIT_USAGE)
-    elif isinstance(exc, PredictionRefused):  # more orders or a later --as-of, not a retry, fixes it
+    elif _raised_by(exc, "segmail.segments.clv", "PredictionRefused"):  # more orders or a later --as-of
         found = Failure(f"error: {exc} — import more orders or choose a later --as-of", EXIT_USAGE)
-    elif isinstance(exc, FitFailed):
+    elif _raised_by(exc, "segmail.segments.mle", "FitFailed"):
         found = Failure(f"error: the model fit failed: {_first_line(exc)} — {DEBUG_HINT}", EXIT_FAILED)
     elif isinstance(exc, StartError):
         found = Failure(f"error: {exc}", exc.exit_code)

@@ -24,7 +24,7 @@ from segmail.store import report_campaigns, report_segments, report_session
 from segmail.store.codec import from_us, to_us
 from segmail.store.currency import reporting_currency
 from segmail.store.db import Store
-from segmail.store.experiment_outcomes import experiment_outcomes
+from segmail.store.experiment_outcomes import GroupOutcome, experiment_outcomes
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -43,6 +43,7 @@ class SegmentReport:
     currency: str | None
     rows: list[segment_logic.SegmentRow]
     movements: dict[tuple[str, str], int]
+    steps: list[report_segments.Step]  # what every compute up to `until` changed: sizes at any instant
 
 
 @dataclass(frozen=True)
@@ -79,38 +80,32 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
     """Campaigns sent in the period; their attributed orders count whenever they were placed."""
     with report_session.reading(store) as conn:
         currency = reporting_currency(conn, config.shop.currency)
-        audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
-        chosen = campaign_logic.in_period(audience, period)
-        ids = {c.mc_campaign_id for c in chosen}
-        counts = report_campaigns.recipient_counts(conn, sorted(ids))
-        first = min((c.sent_at_us for c in chosen if c.sent_at_us is not None), default=None)
-        attributed = (
-            []
-            if first is None
-            else [
-                a
-                for a in attributed_orders(
-                    conn, config, currency=currency, orders_from_us=first, orders_until_us=None
-                )
-                if a.touch.campaign_id in ids
-            ]
+        chosen = campaign_logic.in_period(
+            report_campaigns.audience_campaigns(conn, config.mailchimp.list_id), period
         )
-        rows = campaign_logic.campaign_rows(chosen, counts, attributed)
-        ours = sorted({r.campaign_id for r in rows if r.target == SEGMAIL})
-        outcomes = (
-            experiment_outcomes(
-                conn,
-                window_us=window_us(config),
-                paid_statuses=config.report.statuses(config.segments.paid_statuses),
-                currency=config.shop.currency,
-                campaigns=ours,
-                since_us=to_us(period.since),
-                until_us=to_us(period.until),
-            )
-            if ours
-            else []
-        )
-    return CampaignReport(period, currency, with_lift(rows, outcomes))
+    ids = {c.mc_campaign_id for c in chosen}
+    first = min((c.sent_at_us for c in chosen if c.sent_at_us is not None), default=None)
+    ours = sorted({campaign_logic.group_key(c) for c in chosen if c.target == SEGMAIL})
+
+    def attributed(conn: Connection) -> list[Attributed]:
+        if first is None:
+            return []
+        found = attributed_orders(conn, config, currency=currency, orders_from_us=first, orders_until_us=None)
+        return [a for a in found if a.touch.campaign_id in ids]
+
+    def outcomes(conn: Connection) -> list[GroupOutcome]:
+        if not ours:
+            return []
+        return experiment_outcomes(
+            conn, window_us=window_us(config), paid_statuses=config.report.statuses(config.segments.paid_statuses),
+            currency=config.shop.currency, campaigns=ours, since_us=to_us(period.since), until_us=to_us(period.until),
+        )  # fmt: skip
+
+    counts, orders, experiments = report_session.concurrently(store, [
+        lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed, outcomes,
+    ])  # fmt: skip
+    rows = campaign_logic.campaign_rows(chosen, counts, orders)
+    return CampaignReport(period, currency, with_lift(rows, experiments))
 
 
 def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders:
@@ -126,24 +121,30 @@ def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentRe
     since, until = to_us(period.since), to_us(period.until)
     with report_session.reading(store) as conn:
         currency = reporting_currency(conn, config.shop.currency)
-        paid = _paid(config, currency)
+    paid = _paid(config, currency)
+
+    def steps_and_moves(conn: Connection) -> tuple[list[report_segments.Step], dict[tuple[str, str], int]]:
         steps = report_segments.run_steps(conn, until_us=until)
-        sizes = segment_logic.sizes(steps, since_us=since, until_us=until)
-        end = report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid)
-        during = report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid)
-        segment_of = {
-            c.mc_campaign_id: c.segment
-            for c in report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
-        }
-        attributed = segment_logic.attributed_by_segment(
-            attributed_orders(conn, config, currency=currency, orders_from_us=since, orders_until_us=until),
-            segment_of,
+        return steps, _movements(conn, steps, since_us=since, until_us=until)
+
+    def attributed(conn: Connection) -> dict[str, report_segments.Revenue]:
+        audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
+        orders = attributed_orders(
+            conn, config, currency=currency, orders_from_us=since, orders_until_us=until
         )
-        moves = _movements(conn, steps, since_us=since, until_us=until)
+        return segment_logic.attributed_by_segment(orders, {c.mc_campaign_id: c.segment for c in audience})
+
+    (steps, moves), end, during, touched = report_session.concurrently(store, [
+        steps_and_moves,
+        lambda conn: report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid),
+        lambda conn: report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid),
+        attributed,
+    ])  # fmt: skip
+    sizes = segment_logic.sizes(steps, since_us=since, until_us=until)
     names = [d.name for d in config.segment_defs.values() if d.enabled]
     names += sorted(set(sizes) - set(names))
-    rows = segment_logic.segment_rows(names, sizes, end, during, attributed)
-    return SegmentReport(period, currency, rows, moves)
+    rows = segment_logic.segment_rows(names, sizes, end, during, touched)
+    return SegmentReport(period, currency, rows, moves, steps)
 
 
 def _movements(
@@ -167,11 +168,11 @@ class SizeSeries:
     sizes: dict[str, list[int]]  # per segment, members after the last compute by each of `days`
 
 
-def daily_sizes(store: Store, period: Period) -> SizeSeries:
-    with report_session.reading(store) as conn:
-        steps = report_segments.run_steps(conn, until_us=to_us(period.until))
-        days = [period.since + timedelta(days=d + 1) for d in range((period.until - period.since).days)]
-        return SizeSeries(days, segment_logic.sizes_at(steps, [to_us(d) for d in days]))
+def daily_sizes(report: SegmentReport) -> SizeSeries:
+    """The report's segment sizes at the end of each day of its period."""
+    p = report.period
+    days = [p.since + timedelta(days=d + 1) for d in range((p.until - p.since).days)]
+    return SizeSeries(days, segment_logic.sizes_at(report.steps, [to_us(d) for d in days]))
 
 
 def last_campaign(store: Store, config: AppConfig) -> dict[str, Any] | None:

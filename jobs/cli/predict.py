@@ -15,7 +15,6 @@ from typing import TextIO
 
 from rich.table import Table
 
-from segmail.jobs import predict
 from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
 from segmail.jobs.errors import EXIT_OK, UsageError
 
@@ -88,6 +87,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_predict_fit(args: argparse.Namespace, ctx: Context) -> int:
+    from segmail.jobs import predict  # NumPy and SciPy load only for the commands that use them
+
     as_of = parse_as_of(args.as_of)
     fitted = predict.fit(ctx.store, ctx.config, as_of=as_of, now=datetime.now(UTC))
     doc = predict.fit_document(fitted)
@@ -114,6 +115,8 @@ def cmd_predict_fit(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_predict_export(args: argparse.Namespace, ctx: Context) -> int:
+    from segmail.jobs import predict  # NumPy and SciPy load only for the commands that use them
+
     as_of = parse_as_of(args.as_of)
     rows = predict.export_rows(ctx.store, ctx.config, as_of=as_of, now=datetime.now(UTC))
     with _output(args.out) as f:
@@ -133,6 +136,8 @@ def cmd_predict_export(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_predict_check(args: argparse.Namespace, ctx: Context) -> int:
+    from segmail.jobs import predict  # NumPy and SciPy load only for the commands that use them
+
     if args.holdout_days < 1:
         raise UsageError(f"--holdout-days must be at least 1, got {args.holdout_days}")
     as_of = parse_as_of(args.as_of)

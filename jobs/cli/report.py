@@ -154,7 +154,7 @@ def cmd_segments(args: argparse.Namespace, ctx: Context) -> int:
     if args.plot is not None:
         from segmail.jobs.report_plot import write_segments
 
-        write_segments(result, report.daily_sizes(ctx.store, p), args.plot)
+        write_segments(result, report.daily_sizes(result), args.plot)
     _write(args, p, result.currency, segments.COLUMNS, (r.values() for r in result.rows),
            title="segments", shown=SEGMENT_SHOWN)  # fmt: skip
     _plotted(args.plot)
