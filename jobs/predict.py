@@ -23,6 +23,7 @@ from segmail.segments import clv, clv_check
 from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
+from segmail.segments.predictive import buyer_summary
 from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
@@ -64,13 +65,9 @@ class Fitted:
 def summary_at(store: Store, config: AppConfig, as_of: datetime) -> CustomerSummary:
     """Every buyer's frequency, recency, T and spend from the paid orders up to `as_of`."""
     with store.engine.connect() as conn:
-        arrays = paid_order_arrays(
-            conn,
-            as_of_us=to_us(as_of),
-            paid_statuses=config.segments.paid_statuses,
-            currency=config.shop.currency,
+        return buyer_summary(
+            conn, as_of=as_of, paid_statuses=config.segments.paid_statuses, currency=config.shop.currency
         )
-    return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
 
 
 def check(store: Store, config: AppConfig, *, as_of: datetime, holdout_days: int) -> clv_check.CheckResult:

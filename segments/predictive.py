@@ -21,7 +21,7 @@ import numpy as np
 
 from segmail.segments import clv
 from segmail.segments.bgnbd import BgNbdParams
-from segmail.segments.clv_data import as_of_end, summarise_days
+from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.store import predict_scores
 from segmail.store.codec import from_us, to_us
@@ -73,8 +73,7 @@ def score(
     fit_as_of = from_us(fit.as_of)
     if reused:
         return Scored(fit_id=fit_id, fit_as_of=fit_as_of, buyers=predict_scores.count(conn), reused=True)
-    arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency)
-    summary = summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
+    summary = buyer_summary(conn, as_of=as_of, paid_statuses=paid_statuses, currency=currency)
     pred = clv.predict_with(_bg(fit), _gg(fit), summary, annual_discount_rate)
     percentile = clv.percentile_rank(pred.predicted_clv_365d)
     predict_scores.replace(
@@ -88,6 +87,15 @@ def score(
         wanted,
     )
     return Scored(fit_id=fit_id, fit_as_of=fit_as_of, buyers=len(summary), reused=False)
+
+
+def buyer_summary(
+    conn: Connection, *, as_of: datetime, paid_statuses: Sequence[str], currency: str | None
+) -> CustomerSummary:
+    """Every buyer's frequency, recency, T and spend from the paid orders up to `as_of` (what a fit and a
+    score read)."""
+    arrays = paid_order_arrays(conn, as_of_us=to_us(as_of), paid_statuses=paid_statuses, currency=currency)
+    return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
 
 
 def _bg(fit: FitRow) -> BgNbdParams:
