@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
 from segmail.segments.predictive import Scored
-from segmail.store import membership_basis
+from segmail.store import feature_lock, membership_basis
 from segmail.store.codec import to_us
 from segmail.store.db import Store
 from segmail.store.runs import finish_run, start_run
@@ -101,6 +101,8 @@ def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) 
 
 def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
     with store.engine.begin() as conn:
+        # the feature lock before the run-number lock: one order for every holder of both
+        feature_lock.refreshing(conn)
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
         ev = evaluate(conn, config, as_of=as_of)
         if ev.predictions is not None and ev.predictions.missing:

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, delete, insert, select
 
-from segmail.store import suppression
+from segmail.store import feature_lock, suppression
 from segmail.store.codec import US_PER_DAY
 from segmail.store.erasure_text import scrub
 from segmail.store.schema import (
@@ -109,6 +109,7 @@ class Erased:
 def erase_people(conn: Connection, email_keys: Iterable[str], *, now_us: int) -> Erased:
     """Erase these people from every table and suppress them; within the caller's transaction."""
     keys = sorted({suppression.normalise(k) for k in email_keys if k.strip()})
+    feature_lock.writing(conn)  # no cache refresh rebuilds a row this erasure deletes
     rows: Counter[str] = Counter()
     found: set[str] = set()
     with secure_delete(conn):
@@ -140,6 +141,7 @@ def owners_of_orders(conn: Connection, source: str, order_ids: Sequence[str]) ->
 def anonymise_orders(conn: Connection, source: str, order_ids: Sequence[str], *, now_us: int) -> int:
     """Anonymise these orders whoever they belong to; their owners' features go stale."""
     o = orders.c
+    feature_lock.writing(conn)
     n = 0
     for part in _chunks(list(order_ids)):
         where = (o.source == source) & o.order_id.in_(part)
@@ -151,6 +153,7 @@ def anonymise_orders(conn: Connection, source: str, order_ids: Sequence[str], *,
 
 def delete_source(conn: Connection, source: str) -> dict[str, int]:
     """A shop's data gone (Shopify's shop/redact): its orders and its cursors; owners' features go stale."""
+    feature_lock.writing(conn)
     owners = set(conn.execute(select(orders.c.email_key).where(orders.c.source == source)).scalars())
     with secure_delete(conn):
         n_orders = conn.execute(delete(orders).where(orders.c.source == source)).rowcount
@@ -193,6 +196,7 @@ def _anonymise_ledger(conn: Connection, keys: Sequence[str]) -> int:
 
 
 def _mark_stale(conn: Connection, owners: Iterable[str]) -> None:
+    feature_lock.writing(conn)
     rows = [{"email_key": k} for k in sorted(owners) if not k.startswith(ERASED_PREFIX)]
     insert_ignore(conn, feature_dirty, rows)
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from segmail.connector.records import EXCLUDED_STATUSES
+from segmail.store import feature_lock
 from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
 from segmail.store.schema import contacts, events, feature_dirty, features, order_gaps, orders
@@ -96,6 +97,7 @@ def prepare(
     `currency` is `[shop] currency`; money features add up orders in the reporting currency only
     (see store.currency), so a change of it rebuilds the cache.
     """
+    feature_lock.refreshing(conn)  # no import commits between reading the stale list and clearing it
     money = reporting_currency(conn, currency)
     if conn.dialect.name == "postgresql":
         # the default 4 MB spills every million-row sort and hash aggregate to disk

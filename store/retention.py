@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from segmail.store import feature_lock
 from segmail.store.db import get_meta, set_meta
 from segmail.store.erasure import secure_delete
 from segmail.store.ledger import FINAL_BUCKET
@@ -105,6 +106,7 @@ def _events(conn: Connection, after: str, upto: str | None, cutoff_us: int) -> i
         _in_range(f.email_key, after, upto), or_(f.last_open_at < cutoff_us, f.last_click_at < cutoff_us)
     )
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    feature_lock.writing(conn)
     conn.execute(insert(feature_dirty).from_select(["email_key"], losing).on_conflict_do_nothing())
     where = and_(_in_range(events.c.email_key, after, upto), events.c.at < cutoff_us)
     return int(conn.execute(delete(events).where(where)).rowcount)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from segmail.connector.records import Contact, Event, Member, Order, Record
-from segmail.store import suppression
+from segmail.store import feature_lock, suppression
 from segmail.store.codec import to_e4, to_us
 from segmail.store.currency import note_order_currencies
 from segmail.store.db import get_meta, set_meta
@@ -121,6 +121,7 @@ def write_records(conn: Connection, records: Sequence[Record], *, source: str, n
 
 def write_encoded(conn: Connection, batch: Encoded) -> Written:
     """Upsert one encoded batch, less suppressed people, and mark every touched contact's features stale."""
+    feature_lock.writing(conn)  # before reading whether a cache exists (store.feature_lock)
     dropped = _drop_suppressed(conn, batch)
     cached = get_meta(conn, FINGERPRINT_KEY) is not None  # else no feature cache to keep fresh yet
     # an order moved to another email makes the old owner's features stale too

@@ -65,6 +65,16 @@ def _wait(driver, css: str, timeout: float = WAIT):
     return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def _wait_text(driver, css: str, text: str, timeout: float = WAIT) -> None:
+    """Wait for `text` in the element the *next* page shows: after a click or a submit the old page's
+    element can still match for a moment and go stale under us; this condition re-finds it each poll."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+
+
 def _member(store) -> str:
     from segmail.store.contacts import example_member
 
@@ -178,7 +188,7 @@ def test_render_a_template_as_a_contact(site, demo):
     language.find_element("css selector", "option[value=de]").click()
     box.submit()
     _wait(driver, "#plain-text")
-    assert member in driver.find_element("css selector", "main").text
+    _wait_text(driver, "main", member)
     frame = driver.find_element("css selector", "figure.desktop iframe")
     driver.switch_to.frame(frame)
     body = _wait(driver, "body").text
@@ -197,8 +207,8 @@ def test_a_forged_form_is_refused_and_changes_nothing(site):
     _wait(driver, "#save-button")
     driver.execute_script("document.querySelector('input[name=csrf]').value = 'forged'")
     driver.find_element("css selector", "#save-button").click()
-    heading = _wait(driver, "main h1")
-    assert heading.text == "Form expired"
+    _wait_text(driver, "main h1", "Form expired")
+    assert driver.find_element("css selector", "main h1").text == "Form expired"
     assert path.read_bytes() == before
     console_errors(driver)  # the 403 itself is logged by the browser: expected here
 
@@ -218,7 +228,7 @@ def test_log_in_where_auth_is_on(demo, browser):
         assert "not the token" in _wait(browser, ".alert.error").text
         _wait(browser, "#token").send_keys(token)
         browser.find_element("css selector", "#token").submit()
-        assert _wait(browser, "main h1").text == "Segments"
+        _wait_text(browser, "main h1", "Segments")
         assert browser.current_url.endswith("/segments")
         assert token not in browser.page_source
         console_errors(browser)  # the wrong token's 401 is logged by the browser: expected here
