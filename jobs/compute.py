@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
-from segmail.segments.predictive import Scored
 from segmail.store import feature_lock, membership_basis
 from segmail.store.codec import to_us
 from segmail.store.db import Store
 from segmail.store.runs import finish_run, start_run
 
 if TYPE_CHECKING:
+    from segmail.segments.predictive import Scored
     from sqlalchemy import Connection
 
 log = logging.getLogger("segmail.compute")

@@ -8,14 +8,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from segmail.jobs.compute import evaluate, stored_is_current
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
-from segmail.segments.predictive import Scored
 from segmail.store.db import Store
 from segmail.store.membership_basis import stored_pairs
 from segmail.store.runs import last_run
+
+if TYPE_CHECKING:
+    from segmail.segments.predictive import Scored
 
 
 @dataclass(frozen=True, slots=True)

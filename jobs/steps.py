@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from segmail.connector.mailchimp import MailchimpApi
-from segmail.jobs import gone, predict, sync
+from segmail.jobs import gone, sync
 from segmail.jobs.compute import ComputeResult, compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.pull import PullSummary
@@ -25,6 +25,9 @@ from segmail.jobs.results_pull import ResultsSummary
 from segmail.jobs.shop_pull import OrderSource, pull_orders
 from segmail.jobs.stopping import Interrupted, StopCheck, check, never
 from segmail.store.db import Store
+
+if TYPE_CHECKING:
+    from segmail.jobs import predict
 
 log = logging.getLogger("segmail.cycle")
 
@@ -97,7 +100,15 @@ def _engagement(i: Inputs) -> ResultsSummary:
 
 
 def _refit(i: Inputs) -> predict.Refit:
+    from segmail.jobs import predict  # NumPy/SciPy load when a refit is due, not with every command
+
     return predict.refit(i.store, i.config, as_of=i.as_of or i.now(), now=i.now())
+
+
+def _refit_skip_reason(i: Inputs) -> str | None:
+    from segmail.jobs import predict
+
+    return predict.refit_skip_reason(i.store, i.config, now=i.now())
 
 
 def _refit_counts(r: predict.Refit) -> Counts:
@@ -148,7 +159,7 @@ PULL_ENGAGEMENT = Step(
 )  # fmt: skip
 REFIT = Step(
     "refit predictions", _refit, _refit_counts,
-    skip=lambda i: predict.refit_skip_reason(i.store, i.config, now=i.now()),
+    skip=lambda i: _refit_skip_reason(i),
     problem=lambda r: r.refused,  # recorded as failed; compute goes on with the previous fit, if any
 )  # fmt: skip
 COMPUTE = Step(

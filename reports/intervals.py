@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import special
 
 LEVEL = 0.95
 POWER = 0.80
@@ -75,6 +74,8 @@ class Sample:
 
 
 def z_quantile(p: float) -> float:
+    from scipy import special  # here, not at import: SciPy costs every command ~0.5 s of start-up
+
     return float(special.ndtri(p))  # scipy.stats.norm.ppf's own function
 
 
@@ -104,6 +105,8 @@ def mean_difference(a: Sample, b: Sample, *, level: float = LEVEL) -> Interval |
     if se2 == 0:
         return Interval(estimate=d, low=d, high=d, level=level, method=WELCH)
     df = se2 * se2 / (ua * ua / (a.n - 1) + ub * ub / (b.n - 1))
+    from scipy import special
+
     half = float(special.stdtrit(df, 1 - (1 - level) / 2)) * math.sqrt(se2)  # = scipy.stats.t.ppf
     return Interval(estimate=d, low=d - half, high=d + half, level=level, method=WELCH, df=df)
 

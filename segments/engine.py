@@ -8,7 +8,6 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from segmail.segments import predictive
 from segmail.segments.config import SegmentDef
 from segmail.segments.rules import FEATURES, PREDICTIVE_FEATURES, Compiled, Compiler, Kind
 from segmail.store import contacts, predict_scores, shop_stats
@@ -21,6 +20,8 @@ from segmail.store.runs import last_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, FromClause, Table
+
+    from segmail.segments import predictive
 
 
 class ShopStats:
@@ -87,6 +88,9 @@ def evaluate(
     conditions = {d.name: compiled[d.name].condition for d in defs if d.enabled}
     scored, rows = None, None
     if with_predictions or any(compiled[d.name].features & PREDICTIVE_FEATURES for d in defs if d.enabled):
+        # imported here: NumPy and SciPy load only for evaluations that score (every command starts faster)
+        from segmail.segments import predictive
+
         scored = predictive.score(
             conn,
             as_of=as_of,
