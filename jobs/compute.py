@@ -17,8 +17,9 @@ from segmail.store.db import Store
 from segmail.store.runs import finish_run, start_run
 
 if TYPE_CHECKING:
-    from segmail.segments.predictive import Scored
     from sqlalchemy import Connection
+
+    from segmail.segments.predictive import Scored
 
 log = logging.getLogger("segmail.compute")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-
 LEVEL = 0.95
 POWER = 0.80
 PROPORTIONS = "two-proportion z-interval"

@@ -30,7 +30,7 @@ from pathlib import Path
 from segmail.jobs.compute import compute
 from segmail.jobs.config import parse_config
 from segmail.store.db import open_store
-store = open_store("sqlite:///{tmp_path / 's.db'}")
+store = open_store("sqlite:///{tmp_path / "s.db"}")
 config = parse_config({{}}, origin="test", base_dir=Path("."), env={{}})
 at = datetime(2026, 6, 1, tzinfo=UTC)
 compute(store, config, as_of=at, now=at)
