@@ -19,11 +19,11 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from segmail.jobs.config import AppConfig
-from segmail.segments import clv, clv_check
+from segmail.segments import clv, clv_check, day_reference
 from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
-from segmail.segments.predictive import buyer_summary
+from segmail.segments.predictive import buyer_summary, day_summaries
 from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
@@ -66,6 +66,13 @@ def summary_at(store: Store, config: AppConfig, as_of: datetime) -> CustomerSumm
     """Every buyer's frequency, recency, T and spend from the paid orders up to `as_of`."""
     with store.engine.connect() as conn:
         return buyer_summary(
+            conn, as_of=as_of, paid_statuses=config.segments.paid_statuses, currency=config.shop.currency
+        )
+
+
+def _summaries(store: Store, config: AppConfig, as_of: datetime) -> tuple[CustomerSummary, CustomerSummary]:
+    with store.engine.connect() as conn:
+        return day_summaries(
             conn, as_of=as_of, paid_statuses=config.segments.paid_statuses, currency=config.shop.currency
         )
 
@@ -166,8 +173,11 @@ def export_rows(
     """One row per buyer (EXPORT_COLUMNS), fitted afresh at `as_of`; the fit is stored like `predict fit`."""
     fitted = fit(store, config, as_of=as_of, now=now)
     summary = fitted.summary
-    pred = clv.predict(fitted.models, summary, config.predict.annual_discount_rate)
-    percentile = clv.percentile_rank(pred.predicted_clv_365d)
+    rate = config.predict.annual_discount_rate
+    pred = clv.predict(fitted.models, summary, rate)
+    before = _summaries(store, config, as_of)[1]  # relative scores against the day's yardstick, as in rules
+    reference = day_reference.DayReference.of(before, clv.predict(fitted.models, before, rate))
+    rel = day_reference.relative(summary, pred, reference)
     for i, email in enumerate(summary.customers):
         if is_erased_key(email):  # an erased person's anonymous orders count in the fit, but are nobody's row
             continue
@@ -180,12 +190,12 @@ def export_rows(
             "expected_orders_90d": float(pred.expected_orders_90d[i]),
             "expected_order_value": float(pred.expected_order_value[i]),
             "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
-            "clv_percentile": float(percentile[i]),
+            "clv_percentile": float(rel.clv_percentile[i]),
             "expected_next_order_at": _iso_day(int(pred.expected_next_order_at[i])),
-            "rfm_r": int(pred.rfm.r[i]),
-            "rfm_f": int(pred.rfm.f[i]),
-            "rfm_m": int(pred.rfm.m[i]),
-            "rfm_group": pred.rfm.group[i],
+            "rfm_r": int(rel.rfm.r[i]),
+            "rfm_f": int(rel.rfm.f[i]),
+            "rfm_m": int(rel.rfm.m[i]),
+            "rfm_group": rel.rfm.group[i],
         }
 
 
@@ -209,13 +219,13 @@ def ranked(store: Store, config: AppConfig, *, as_of: datetime, n: int = 10) -> 
     if found is None:
         return None
     fit_id, row = found
-    summary = summary_at(store, config, as_of)
-    pred = clv.predict_with(
-        BgNbdParams(r=row.r, alpha=row.alpha, a=row.a, b=row.b),
-        GammaGammaParams(p=row.p, q=row.q, v=row.v),
-        summary,
-        config.predict.annual_discount_rate,
-    )
+    summary, before = _summaries(store, config, as_of)
+    bg = BgNbdParams(r=row.r, alpha=row.alpha, a=row.a, b=row.b)
+    gg = GammaGammaParams(p=row.p, q=row.q, v=row.v)
+    rate = config.predict.annual_discount_rate
+    pred = clv.predict_with(bg, gg, summary, rate)
+    reference = day_reference.DayReference.of(before, clv.predict_with(bg, gg, before, rate))
+    groups = day_reference.relative(summary, pred, reference).rfm.group
     order = [int(i) for i in np.argsort(pred.predicted_clv_365d, kind="stable")]
 
     def entry(i: int) -> dict[str, ExportValue]:
@@ -225,7 +235,7 @@ def ranked(store: Store, config: AppConfig, *, as_of: datetime, n: int = 10) -> 
             "p_alive": float(pred.p_alive[i]),
             "expected_orders_90d": float(pred.expected_orders_90d[i]),
             "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
-            "rfm_group": pred.rfm.group[i],
+            "rfm_group": groups[i],
         }
 
     return Ranked(

@@ -143,10 +143,16 @@ def predict_with(
     )
 
 
-def percentile_rank(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top."""
+def percentile_rank(
+    values: npt.NDArray[np.float64], reference: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]:
+    """0-100: the share of the others with a lower value (ties share the lowest), 100 for the top.
+
+    Among `reference` (sorted) when given, else among `values` themselves; a reference member gets
+    exactly its rank within the reference, a value above them all 100."""
     n = len(values)
     if n == 0:
         return np.zeros(0)
-    lower = np.searchsorted(np.sort(values), values, side="left").astype(np.float64)
-    return 100.0 * lower / max(n - 1, 1)
+    ranked_among = np.sort(values) if reference is None else reference
+    lower = np.searchsorted(ranked_among, values, side="left").astype(np.float64)
+    return np.minimum(100.0 * lower / max(len(ranked_among) - 1, 1), 100.0)

@@ -87,7 +87,8 @@ def evaluate(
         compiled[defn.name] = compiler.compile(defn.rule)
     conditions = {d.name: compiled[d.name].condition for d in defs if d.enabled}
     scored, rows = None, None
-    if with_predictions or any(compiled[d.name].features & PREDICTIVE_FEATURES for d in defs if d.enabled):
+    predicting = {d.name for d in defs if d.enabled and compiled[d.name].features & PREDICTIVE_FEATURES}
+    if with_predictions or predicting:
         # imported here: NumPy and SciPy load only for evaluations that score (every command starts faster)
         from segmail.segments import predictive
 
@@ -102,7 +103,7 @@ def evaluate(
     return Evaluation(
         as_of=as_of,
         source=source,
-        staged=stored.stage(conn, source.features, conditions, rows) if stage else None,
+        staged=stored.stage(conn, source.features, conditions, rows, predicting) if stage else None,
         compiled=compiled,
         stats=stats,
         defs={d.name: d for d in defs},

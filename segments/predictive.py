@@ -4,7 +4,9 @@ A compute does not fit (that is `predict fit` and the service's refit, every `[p
 it takes the latest fit made as of T or before (store.predict_fits.fit_for) and scores every buyer with
 it at T from the paid orders up to T. Scoring at T, not reusing scores from the fit's day, matters: a
 customer who ordered this morning must not still read `p_alive` 0.2 from last night's scores and get
-the "we miss you" mail. Scores are relative to the buyers at T too (RFM quintiles, `clv_percentile`).
+the "we miss you" mail. The relative scores (RFM quintiles, `clv_percentile`) rank each buyer against the
+buyers as they stood at the start of T's UTC day (segments/day_reference.py), so a new order rescores
+only its buyer.
 
 Missing values, by the rule language's one rule (every comparison with a missing value is false):
 contacts without a paid order have no scores, and nobody has any while no fit is stored at or before T.
@@ -14,18 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segmail.segments import clv
+from segmail.segments import clv, day_reference
 from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.store import predict_scores
 from segmail.store.codec import from_us, to_us
-from segmail.store.paid_orders import paid_order_arrays
+from segmail.store.paid_orders import PaidOrderArrays, paid_order_arrays
 from segmail.store.predict_fits import FitRow, fit_for
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class Scored:
     fit_as_of: datetime | None
     buyers: int  # contacts with scores
     reused: bool  # the stored scores already rested on this fit, day and orders: nothing rescored
+    rescored: int = 0  # buyers scored in this evaluation: all of them, the day's, or none
     missing: str | None = None  # why every value is missing, when they are
 
 
@@ -54,39 +57,104 @@ def score(
     annual_discount_rate: float,
 ) -> Scored:
     """Make the scores table (store.predict_scores) hold the buyers at `as_of` scored with the fit in
-    force then; kept as it is when it already does."""
+    force then: every buyer when the fit, the day, a setting or an earlier order changed; only the day's
+    buyers when just the day's orders did; nothing when nothing did."""
     as_of_us = to_us(as_of)
+    day = as_of_end(as_of)
+    day_start_us = to_us(datetime.combine(day, time(), UTC))
+    paid = list(paid_statuses)
     found = fit_for(conn, as_of_us)
-    settings = {
+    wanted = {
         "fit": None if found is None else found[0],
-        "day": as_of_end(as_of).isoformat(),
+        "day": day.isoformat(),
         "rate": annual_discount_rate,
         "currency": currency,
+        **predict_scores.order_stamps(conn, day_start_us=day_start_us, as_of_us=as_of_us, paid=paid),
     }
-    wanted = predict_scores.fingerprint(conn, settings, as_of_us=as_of_us, paid=list(paid_statuses))
-    reused = predict_scores.up_to_date(conn, wanted)
+    stored = predict_scores.stored_fingerprint(conn)
+    if stored == wanted:
+        buyers = predict_scores.count(conn) if found is not None else 0
+        fit_as_of = None if found is None else from_us(found[1].as_of)
+        return Scored(
+            fit_id=wanted["fit"], fit_as_of=fit_as_of, buyers=buyers, reused=True, missing=_missing(found)
+        )
     if found is None:
-        if not reused:
-            predict_scores.replace(conn, [], wanted)  # scores of a later fit must not show through
-        return Scored(fit_id=None, fit_as_of=None, buyers=0, reused=reused, missing=NO_FIT)
+        predict_scores.replace(conn, [], wanted)  # scores of a later fit must not show through
+        predict_scores.set_today(conn, ())
+        return Scored(fit_id=None, fit_as_of=None, buyers=0, reused=False, missing=NO_FIT)
     fit_id, fit = found
-    fit_as_of = from_us(fit.as_of)
-    if reused:
-        return Scored(fit_id=fit_id, fit_as_of=fit_as_of, buyers=predict_scores.count(conn), reused=True)
-    summary = buyer_summary(conn, as_of=as_of, paid_statuses=paid_statuses, currency=currency)
-    pred = clv.predict_with(_bg(fit), _gg(fit), summary, annual_discount_rate)
-    percentile = clv.percentile_rank(pred.predicted_clv_365d)
-    predict_scores.replace(
-        conn,
-        _rows(
+    model = _Model(_bg(fit), _gg(fit), annual_discount_rate)
+    same_day = stored is not None and {k: v for k, v in stored.items() if k != "today"} == {
+        k: v for k, v in wanted.items() if k != "today"
+    }
+    if same_day:
+        today = predict_scores.today_buyers(conn, day_start_us=day_start_us, as_of_us=as_of_us, paid=paid)
+        again = today | predict_scores.scored_today(conn)  # and those whose day's orders went away
+        arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid, currency=currency, only=again)
+        reference = day_reference.DayReference(**predict_scores.load_reference(conn))
+        summary = _summary(arrays, day)
+        predict_scores.replace_some(conn, again, model.rows(summary, reference), wanted)
+        predict_scores.set_today(conn, today)
+        buyers = predict_scores.count(conn)
+        return Scored(
+            fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=buyers, reused=False, rescored=len(summary)
+        )
+    arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid, currency=currency)
+    before = day_reference.before_day(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
+    reference = day_reference.DayReference.of(before, model.predict(before))
+    predict_scores.save_reference(conn, reference.columns())
+    summary = _summary(arrays, day)
+    predict_scores.replace(conn, model.rows(summary, reference), wanted)
+    predict_scores.set_today(conn, _bought_on(arrays, day))
+    n = len(summary)
+    return Scored(fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=n, reused=False, rescored=n)
+
+
+def day_summaries(
+    conn: Connection, *, as_of: datetime, paid_statuses: Sequence[str], currency: str | None
+) -> tuple[CustomerSummary, CustomerSummary]:
+    """Every buyer's summary at `as_of`, and the summary of the orders before its UTC day (the buyers the
+    day's relative scores rank against), from one read of the paid orders."""
+    arrays = paid_order_arrays(conn, as_of_us=to_us(as_of), paid_statuses=paid_statuses, currency=currency)
+    day = as_of_end(as_of)
+    before = day_reference.before_day(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
+    return _summary(arrays, day), before
+
+
+def _missing(found: tuple[int, FitRow] | None) -> str | None:
+    return NO_FIT if found is None else None
+
+
+@dataclass(frozen=True)
+class _Model:
+    bg: BgNbdParams
+    gg: GammaGammaParams
+    rate: float
+
+    def predict(self, summary: CustomerSummary) -> clv.Predictions:
+        return clv.predict_with(self.bg, self.gg, summary, self.rate)
+
+    def rows(
+        self, summary: CustomerSummary, reference: day_reference.DayReference
+    ) -> Iterator[tuple[Any, ...]]:
+        """The score rows of these buyers, their relative scores read against the day's reference."""
+        pred = self.predict(summary)
+        rel = day_reference.relative(summary, pred, reference)
+        return _rows(
             summary.customers,
-            [pred.p_alive, pred.expected_orders_90d, pred.predicted_clv_365d, percentile],
-            [pred.rfm.r, pred.rfm.f, pred.rfm.m],
-            pred.rfm.group,
-        ),
-        wanted,
-    )
-    return Scored(fit_id=fit_id, fit_as_of=fit_as_of, buyers=len(summary), reused=False)
+            [pred.p_alive, pred.expected_orders_90d, pred.predicted_clv_365d, rel.clv_percentile],
+            [rel.rfm.r, rel.rfm.f, rel.rfm.m],
+            rel.rfm.group,
+        )
+
+
+def _summary(arrays: PaidOrderArrays, day: date) -> CustomerSummary:
+    return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
+
+
+def _bought_on(arrays: PaidOrderArrays, day: date) -> set[str]:
+    codes = np.unique(arrays.codes[arrays.days == day.toordinal()])
+    return {arrays.customers[int(c)] for c in codes}
 
 
 def buyer_summary(

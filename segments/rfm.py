@@ -50,14 +50,30 @@ class RfmScores:
     group: tuple[str, ...]
 
 
-def quintile_scores(values: FloatArray) -> IntArray:
-    """1-5 by rank, higher values scoring higher; ties take the score of their lowest rank."""
+def quintile_scores(values: FloatArray, reference: FloatArray | None = None) -> IntArray:
+    """1-5 by rank, higher values scoring higher; ties take the score of their lowest rank.
+
+    The rank is among `reference` (sorted) when given, else among `values` themselves: a value ranks
+    as 1 + how many reference values are smaller, so a reference member scores exactly as it would
+    among the reference alone, and a value above every reference value scores 5."""
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
+    ranked_among = np.sort(values) if reference is None else reference
+    if len(ranked_among) == 0:
+        return np.ones(len(values), dtype=np.int64)
     # rank "min" (scipy.stats.rankdata's): 1 + how many values are smaller; numpy alone, because
     # importing scipy.stats costs every command about a second of start-up
-    ranks = (np.searchsorted(np.sort(values), values, side="left") + 1).astype(np.float64)
-    return (1 + np.floor(5 * (ranks - 1) / len(values))).astype(np.int64)
+    ranks = (np.searchsorted(ranked_among, values, side="left") + 1).astype(np.float64)
+    scores = (1 + np.floor(5 * (ranks - 1) / len(ranked_among))).astype(np.int64)
+    return np.minimum(scores, 5)
+
+
+def rank_keys(
+    frequency: FloatArray, recency: FloatArray, T: FloatArray, purchase_mean: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """What R, F and M rank by, higher is better: minus the days since the last purchase, purchase days,
+    mean value of a purchase day."""
+    return -(T - recency), frequency + 1, purchase_mean
 
 
 def group_of(r: IntArray, f: IntArray, m: IntArray) -> tuple[str, ...]:
@@ -77,9 +93,16 @@ def group_of(r: IntArray, f: IntArray, m: IntArray) -> tuple[str, ...]:
     return tuple(GROUPS[int(i)] for i in index)
 
 
-def score(frequency: FloatArray, recency: FloatArray, T: FloatArray, purchase_mean: FloatArray) -> RfmScores:
-    """Scores and groups for these buyers (the summary's arrays; every row has a purchase)."""
-    r = quintile_scores(-(T - recency))
-    f = quintile_scores(frequency + 1)
-    m = quintile_scores(purchase_mean)
+def score(
+    frequency: FloatArray,
+    recency: FloatArray,
+    T: FloatArray,
+    purchase_mean: FloatArray,
+    reference: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+) -> RfmScores:
+    """Scores and groups for these buyers (the summary's arrays; every row has a purchase), ranked among
+    themselves or, when given, among the sorted rank keys of a reference set of buyers."""
+    keys = rank_keys(frequency, recency, T, purchase_mean)
+    among = reference or (None, None, None)
+    r, f, m = (quintile_scores(k, ref) for k, ref in zip(keys, among, strict=True))
     return RfmScores(r=r, f=f, m=m, group=group_of(r, f, m))

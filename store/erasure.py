@@ -5,7 +5,7 @@ store as it was (tests/test_privacy_kill.py kills one). What happens to each tab
 `TABLE_ACTIONS`, and tests/test_privacy_erasure.py fails when a table is added without a line there:
 
 - deleted (keyed by the person's email): contacts, events, memberships, esp_memberships, esp_push_errors,
-  features, order_gaps, feature_dirty, send_unsent, predict_scores (the prediction cache),
+  features, order_gaps, feature_dirty, send_unsent, predict_scores and predict_today (the prediction cache),
   segment_history (entries and exits), campaign_activity (bounces, unsubscribes, proxy opens).
 - orders, kept as anonymous sales: `email_key` becomes `erased:` + 32 random hex digits (one per person,
   not derived from the email, so a model of repeat buying still sees one customer), `order_id` becomes
@@ -23,9 +23,9 @@ store as it was (tests/test_privacy_kill.py kills one). What happens to each tab
 - runs, send_buckets, segmail_meta, cursors, service_instances: nobody by design; their free text is
   scrubbed of the person's addresses and subscriber hashes (store/erasure_text.py).
 - suppressions gains the person's keyed hash (store/suppression.py); predict_fits (model parameters),
-  ab_decisions (a test's decision and per-variant figures), campaign_results (a campaign's report
-  figures) and privacy_audit (counts) hold nobody. APScheduler's own table (segmail_jobs, not in this metadata)
-  holds job ids and each send job's campaign and slot: nobody either (the tests search it too).
+  predict_reference (sorted score values, nobody's row), ab_decisions (a test's decision and per-variant
+  figures), campaign_results (a campaign's report figures) and privacy_audit (counts) hold nobody.
+  APScheduler's own table (segmail_jobs, not in this metadata) holds job ids and each send job's campaign and slot: nobody either (the tests search it too).
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ from segmail.store.schema import (
     order_gaps,
     orders,
     predict_fits,
+    predict_reference,
     predict_scores,
+    predict_today,
     privacy_audit,
     runs,
     segment_history,
@@ -75,11 +77,11 @@ CHUNK: Final = 500  # people per statement
 
 DELETED: Final = (
     contacts, events, memberships, esp_memberships, esp_push_errors, features, order_gaps, feature_dirty,
-    send_unsent, predict_scores, segment_history, campaign_activity,
+    send_unsent, predict_scores, predict_today, segment_history, campaign_activity,
 )  # fmt: skip
 ANONYMISED: Final = (orders, send_ledger)
 SCRUBBED: Final = (runs, send_buckets, meta, cursors, instances)
-NOBODY: Final = (predict_fits, suppressions, privacy_audit, ab_decisions, campaign_results)
+NOBODY: Final = (predict_fits, predict_reference, suppressions, privacy_audit, ab_decisions, campaign_results)
 TABLE_ACTIONS: Final[dict[str, str]] = {
     **{t.name: "deleted" for t in DELETED},
     orders.name: "anonymised: random key and order id, UTC day, no categories or address",
@@ -87,6 +89,7 @@ TABLE_ACTIONS: Final[dict[str, str]] = {
     **{t.name: "free text scrubbed" for t in SCRUBBED},
     suppressions.name: "the person's keyed hash added",
     predict_fits.name: "kept: model parameters and counts only",
+    predict_reference.name: "kept: sorted score values, each column on its own, nobody's row",
     ab_decisions.name: "kept: each A/B test's decision and its figures, per variant, nobody",
     campaign_results.name: "kept: each campaign's report figures (counts), nobody",
     privacy_audit.name: "an entry added: counts, never the email",

@@ -8,7 +8,7 @@ written there first and the stored memberships follow from those rows, so the tw
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,12 @@ def stage(
     features: Table,
     conditions: Mapping[str, ColumnElement[bool]],
     rows: FromClause | None = None,
+    rows_for: Collection[str] = (),
 ) -> Table:
     """A temporary table (segment, email_key) of the feature rows each segment's condition holds for.
 
-    `rows` is what the conditions read when more than `features` (the prediction scores joined to it)."""
+    `rows` is what the conditions of the segments in `rows_for` read when more than `features` (the
+    prediction scores joined to it); the others read the features alone, sparing them the join."""
     staging = Table(
         "tmp_desired",
         MetaData(),
@@ -62,7 +64,7 @@ def stage(
     staging.create(conn)
     for name, condition in conditions.items():
         matching = select(literal(name, String), features.c.email_key).select_from(
-            features if rows is None else rows
+            rows if rows is not None and name in rows_for else features
         )
         conn.execute(insert(staging).from_select(["segment", "email_key"], matching.where(condition)))
     return staging

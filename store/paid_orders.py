@@ -13,7 +13,7 @@ million orders through SQLAlchemy's Row layer would cost seconds before the fit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -44,23 +44,35 @@ class PaidOrderArrays:
 
 
 def paid_order_arrays(
-    conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str], currency: str | None
+    conn: Connection,
+    *,
+    as_of_us: int,
+    paid_statuses: Sequence[str],
+    currency: str | None,
+    only: Collection[str] | None = None,
 ) -> PaidOrderArrays:
-    """Every paid order placed up to `as_of_us` in the reporting currency (`currency` is `[shop] currency`)."""
+    """Every paid order placed up to `as_of_us` in the reporting currency (`currency` is `[shop] currency`),
+    of every buyer or `only` of these (read by key, a few hundred at a time)."""
     money = reporting_currency(conn, currency)
     o = orders.c
     query = select(o.email_key, o.created_at, o.total_e4 - o.refunded_e4).where(
         and_(o.status.in_(list(paid_statuses)), o.created_at <= as_of_us, o.currency == money)
     )
+    if only is None:
+        queries = [query]
+    else:
+        keys = sorted(only)
+        queries = [query.where(o.email_key.in_(keys[i : i + _CHUNK])) for i in range(0, len(keys), _CHUNK)]
     names: dict[str, int] = {}
     codes: list[int] = []
     at: list[int] = []
     net: list[int] = []
     if money is not None:
-        for key, created_at, amount_e4 in stream_rows(conn, query):
-            codes.append(names.setdefault(key, len(names)))
-            at.append(created_at)
-            net.append(amount_e4)
+        for part in queries:
+            for key, created_at, amount_e4 in stream_rows(conn, part):
+                codes.append(names.setdefault(key, len(names)))
+                at.append(created_at)
+                net.append(amount_e4)
     return PaidOrderArrays(
         customers=tuple(names),
         codes=np.asarray(codes, dtype=np.int64),
@@ -68,3 +80,6 @@ def paid_order_arrays(
         amounts=np.asarray(net, dtype=np.float64) / MONEY_SCALE,
         currency=money,
     )
+
+
+_CHUNK = 500

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -311,6 +312,22 @@ predict_scores = Table(
     Column("rfm_f", Integer),
     Column("rfm_m", Integer),
     Column("rfm_group", String(32)),
+)
+
+# Caches beside predict_scores (no migration), see segments/day_reference.py: the sorted values the
+# day's relative scores rank against, one row per value kind holding the whole sorted column as
+# little-endian float64 bytes (read back in milliseconds; values only, no row is anybody's), and the
+# buyers whose scores rest on orders placed on T's own day.
+predict_reference = Table(
+    "predict_reference",
+    metadata,
+    Column("name", String(8), primary_key=True),
+    Column("sorted_values", LargeBinary, nullable=False),
+)
+predict_today = Table(
+    "predict_today",
+    metadata,
+    Column("email_key", String(320), primary_key=True),
 )
 
 # Erased people (schema v9, issue 15; store/suppression.py): a keyed hash of each one's normalised email,

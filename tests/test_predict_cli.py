@@ -15,11 +15,11 @@ import math
 import pytest
 
 from segmail.jobs.cli import main
-from segmail.segments import clv
+from segmail.segments import clv, day_reference
 from segmail.segments.clv_data import summarise
 from segmail.store.db import open_store
 from segmail.store.predict_fits import latest_fit
-from tests.test_predict_models import CALIBRATION_END, cdnow_orders
+from tests.test_predict_models import CALIBRATION_END, cdnow_orders, day_relative
 
 AS_OF = "1997-09-30T23:59:59Z"
 COLUMNS = {
@@ -55,10 +55,10 @@ def cdnow_csv(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def pure_models() -> tuple[clv.Models, clv.Predictions]:
+def pure_models() -> tuple[clv.Models, clv.Predictions, day_reference.Relative]:
     summary = summarise(cdnow_orders(), CALIBRATION_END)
     models = clv.fit_models(summary)
-    return models, clv.predict(models, summary)
+    return models, clv.predict(models, summary), day_relative(models, cdnow_orders(), CALIBRATION_END)
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_fit_json_equals_the_pure_models_and_is_stored(env, cdnow_csv, pure_mode
     assert set(doc["bg_nbd"]) == {"r", "alpha", "a", "b", "time_unit"} and doc["bg_nbd"]["time_unit"] == "day"
     assert set(doc["gamma_gamma"]) == {"p", "q", "v"}
     assert (doc["customers"], doc["repeat_customers"], doc["as_of"]) == (2357, 946, AS_OF)
-    models, _ = pure_models
+    models, _, _ = pure_models
     bg, gg = models.bg_nbd.params, models.gamma_gamma.params
     for name in ("r", "alpha", "a", "b"):
         assert doc["bg_nbd"][name] == pytest.approx(getattr(bg, name), rel=1e-6)
@@ -118,7 +118,7 @@ def test_export_csv_one_row_per_buyer_at_full_precision(env, cdnow_csv, pure_mod
     assert set(rows[0]) >= COLUMNS
     assert "2357 customer row(s) exported" in err
     by_email = {r["email"]: r for r in rows}
-    _, pure = pure_models
+    _, pure, relative = pure_models
     for i in (0, 1, 500, 2356):
         row = by_email[email(pure.customers[i])]
         for column, values in (
@@ -129,12 +129,14 @@ def test_export_csv_one_row_per_buyer_at_full_precision(env, cdnow_csv, pure_mod
             text = row[column]
             assert repr(float(text)) == text  # written by repr: full precision, not rounded
             assert float(text) == pytest.approx(float(values[i]), rel=1e-6)
+        # relative scores rank against the buyers as of the start of T's day (segments.day_reference)
         assert (int(row["rfm_r"]), int(row["rfm_f"]), int(row["rfm_m"])) == (
-            pure.rfm.r[i],
-            pure.rfm.f[i],
-            pure.rfm.m[i],
+            relative.rfm.r[i],
+            relative.rfm.f[i],
+            relative.rfm.m[i],
         )
-        assert row["rfm_group"] == pure.rfm.group[i]
+        assert row["rfm_group"] == relative.rfm.group[i]
+        assert float(row["clv_percentile"]) == pytest.approx(float(relative.clv_percentile[i]), abs=1e-9)
     first = by_email[email("0001")]  # Hardie's ID 1: x = 2, t_x = 213 days, T = 272 days
     assert (first["frequency"], first["recency_days"], first["t_days"]) == ("2", "213", "272")
     assert any(len(r["p_alive"].split(".")[-1]) > 6 for r in rows)  # not rounded for display

@@ -22,7 +22,7 @@ from segmail.jobs.config import AppConfig, parse_config
 from segmail.segments import clv
 from segmail.segments.clv_data import summarise
 from segmail.store.db import open_store
-from tests.test_predict_models import CALIBRATION_END, cdnow_orders
+from tests.test_predict_models import CALIBRATION_END, cdnow_orders, day_relative
 
 AS_OF = "1997-09-30T23:59:59Z"
 NEVER_BOUGHT = "never.bought@example.com"
@@ -71,14 +71,16 @@ def expected() -> dict[str, set[str]]:
     """Each segment's members by the pure models, from the same orders (up to the calibration end)."""
     orders = [o for o in cdnow_orders() if o.placed_at.date() <= CALIBRATION_END]
     summary = summarise(orders, CALIBRATION_END)
-    pred = clv.predict(clv.fit_models(summary), summary)
-    percentile = clv.percentile_rank(pred.predicted_clv_365d)
+    models = clv.fit_models(summary)
+    pred = clv.predict(models, summary)
+    relative = day_relative(models, orders, CALIBRATION_END)  # ranks against the buyers before T's day
+    percentile, scores = relative.clv_percentile, relative.rfm
     counts = Counter(o.customer for o in orders)
     found: dict[str, set[str]] = {"at_risk": set(), "champions": set(), "likely_gone": {NEVER_BOUGHT}}
     for i, c in enumerate(summary.customers):
         if counts[c] >= 2 and pred.p_alive[i] < 0.5 and percentile[i] >= 50:
             found["at_risk"].add(email(c))
-        if pred.rfm.group[i] == "champions" and pred.rfm.r[i] >= 4:
+        if scores.group[i] == "champions" and scores.r[i] >= 4:
             found["champions"].add(email(c))
         if pred.p_alive[i] < 0.2:
             found["likely_gone"].add(email(c))
@@ -217,7 +219,7 @@ def test_scores_are_kept_until_an_order_changes_and_a_fresh_order_leaves_at_risk
     )
     assert run(capsys, "import", "orders", str(order))[0] == 0
     code, _, err = run(capsys, "segments", "compute", "--as-of", AS_OF)
-    assert code == 0 and "buyer(s) scored with fit #1" in err  # an order up to T: rescored
+    assert code == 0 and "buyer(s) kept, 14 with orders on T's day rescored, with fit #1" in err  # only they
     got = members(capsys, tmp_path)
     assert member not in got["at_risk"]  # bought this morning: alive again, whatever last night said
     assert expected["at_risk"] - {member} <= got["at_risk"]  # the others are still at risk

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segmail.segments import bgnbd, clv, gamma_gamma, rfm
+from segmail.segments import bgnbd, clv, day_reference, gamma_gamma, rfm
 from segmail.segments.clv_data import CustomerSummary, PaidOrder, summarise
 from segmail.segments.mle import FitFailed
 
@@ -32,6 +32,15 @@ def cdnow_orders() -> list[PaidOrder]:
         placed = datetime.strptime(day, "%Y%m%d").replace(hour=12, tzinfo=UTC)
         orders.append(PaidOrder(customer=sample_id, placed_at=placed, amount=Decimal(dollars)))
     return orders
+
+
+def day_relative(models: clv.Models, orders: list[PaidOrder], day: date) -> day_reference.Relative:
+    """The relative scores at `day` by the documented rule, from the pure models: each buyer (of
+    `summarise(orders, day)`, in its order) ranked against the buyers of the orders before `day`."""
+    everyone = summarise(orders, day)
+    before = summarise([o for o in orders if o.placed_at.astimezone(UTC).date() < day], day)
+    reference = day_reference.DayReference.of(before, clv.predict(models, before))
+    return day_reference.relative(everyone, clv.predict(models, everyone), reference)
 
 
 @pytest.fixture(scope="module")

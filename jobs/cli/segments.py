@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import islice
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.table import Table
 
@@ -19,6 +19,9 @@ from segmail.jobs.compute import compute
 from segmail.jobs.config import AppConfig
 from segmail.jobs.errors import EXIT_FAILED, EXIT_OK, UsageError
 from segmail.segments import engine
+
+if TYPE_CHECKING:
+    from segmail.segments.predictive import Scored
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,8 +81,7 @@ def cmd_compute(args: argparse.Namespace, ctx: Context) -> int:
         err.print(f"warning: prediction features are missing for everyone: {scored.missing}", markup=False)
     elif scored is not None and scored.fit_as_of is not None:
         err.print(
-            f"predictions: {scored.buyers} buyer(s) {'as scored before' if scored.reused else 'scored'}"
-            f" with fit #{scored.fit_id}"
+            f"predictions: {scored.buyers} buyer(s) {_how_scored(scored)} with fit #{scored.fit_id}"
             f" (fitted as of {scored.fit_as_of.isoformat()})",
             markup=False,
         )
@@ -176,3 +178,11 @@ def cmd_preview(args: argparse.Namespace, ctx: Context) -> int:
     )
     err.print(f"would change: {summary} (nothing written)")
     return EXIT_OK
+
+
+def _how_scored(scored: Scored) -> str:
+    if scored.reused:
+        return "as scored before"
+    if scored.rescored < scored.buyers:
+        return f"kept, {scored.rescored} with orders on T's day rescored,"
+    return "scored"
