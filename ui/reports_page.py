@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from segmail.jobs import report
 from segmail.jobs.report_csv import Rows, campaign_rows, csv_text, movement_rows, segment_rows
-from segmail.reports.periods import DEFAULT_DAYS, Period, period
+from segmail.reports.periods import DEFAULT_DAYS, Period, day, period
 from segmail.ui import charts
 from segmail.ui.views import Form, Page, page, render, workspace
 
@@ -45,21 +45,12 @@ class Chosen:
     until: str
 
 
-def _day(text: str, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name} {text!r} is not a date such as 2026-11-01 (YYYY-MM-DD, UTC)") from None
-
-
 def chosen(request: Request) -> Chosen:
     since_text = request.query_params.get("since", "").strip()[:40]
     until_text = request.query_params.get("until", "").strip()[:40]
     today = workspace(request).now().date()
     try:
-        p = period(_day(since_text, "since"), _day(until_text, "until"), today=today)
+        p = period(day(since_text or None, "since"), day(until_text or None, "until"), today=today)
     except ValueError as exc:
         return Chosen(None, str(exc), since_text, until_text)
     if (p.until - p.since).days > MAX_DAYS:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from segmail.jobs import report
 from segmail.jobs.cli.context import Context, err, out
 from segmail.jobs.errors import EXIT_OK, UsageError
 from segmail.jobs.report_csv import Rows, campaign_rows, movement_rows, segment_rows, text, write_csv
-from segmail.reports.periods import DEFAULT_DAYS, Period, period
+from segmail.reports.periods import DEFAULT_DAYS, Period, day, period
 
 PERIOD_HELP = (
     "UTC dates (YYYY-MM-DD): --since inclusive, --until exclusive; default: until tomorrow (today included), "
@@ -50,17 +50,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=func)
 
 
-def _day(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date such as 2026-11-01 (YYYY-MM-DD, UTC)") from None
-
-
 def _period(args: argparse.Namespace) -> Period:
-    since, until = _day(args.since, "--since"), _day(args.until, "--until")
+    try:
+        since, until = day(args.since, "--since"), day(args.until, "--until")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {args.plot}: the file must end in .png or .svg")
     try:
