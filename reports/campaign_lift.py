@@ -6,7 +6,9 @@ compared mailed against held out (reports.causal.lift_rows: Welch's interval on 
 over `[report] conversion_window`). A campaign without variants gets the figures on its own row; one
 with variants keeps its row (every variant together) and gains a row per variant with the figures
 that can be split by variant (recipients, holdout, revenue per recipient, lift); the Mailchimp-side
-figures (opens, clicks, attributed revenue) stay on the campaign's row.
+figures (opens, clicks, attributed revenue) stay on the campaign's row. Each row that gets figures
+gets their verdict in plain words too (reports.causal.lift_decision: "not significant" when the
+interval contains 0), which the workspace shows beside the numbers.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> 
             out.append(
                 dataclasses.replace(
                     row, holdout=f.holdout, lift=_money(f.lift), lift_low=_money(f.lift_low),
-                    lift_high=_money(f.lift_high),
+                    lift_high=_money(f.lift_high), verdict=f.decision,
                 )
             )  # fmt: skip
             continue
@@ -73,6 +75,7 @@ def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> 
                     attributed_orders=0, attributed_revenue=Decimal(0),
                     revenue_per_recipient=_money(f.revenue_per_recipient),
                     lift=_money(f.lift), lift_low=_money(f.lift_low), lift_high=_money(f.lift_high),
+                    verdict=f.decision,
                 )
             )  # fmt: skip
     return out

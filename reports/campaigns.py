@@ -50,6 +50,7 @@ class CampaignRow:
     lift: Decimal | None = None
     lift_low: Decimal | None = None
     lift_high: Decimal | None = None
+    verdict: str | None = field(default=None, compare=False)  # the lift in plain words (not a column)
     mailchimp_ids: tuple[str, ...] = field(default=(), compare=False)  # the Mailchimp campaigns added up
 
     def values(self) -> dict[str, Any]:

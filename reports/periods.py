@@ -34,6 +34,17 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def day(text: str | None, name: str) -> date | None:
+    """A `since`/`until` as typed (YYYY-MM-DD); None for none. The error names the field as the caller
+    calls it (`--since` on the command line, `since` in the workspace's form)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a date such as 2026-11-01 (YYYY-MM-DD, UTC)") from None
+
+
 def period(since: date | None, until: date | None, *, today: date) -> Period:
     """The period of `--since`/`--until`: until defaults to tomorrow (so today counts), since to
     DEFAULT_DAYS days before until."""

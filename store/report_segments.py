@@ -158,6 +158,8 @@ def change_patterns(
     contacts' changes comes back as a few dozen rows. At most 62 segments (the masks are BIGINTs)."""
     if len(segments) > 62:
         raise ValueError(f"at most 62 segments fit a mask, got {len(segments)}")
+    if not segments:  # nothing computed up to `until`; and a CASE without a WHEN is not SQL
+        return []
     c = _changed(since_us, until_us).c
     bit = case(
         *((c.segment == name, literal(1 << i, BigInteger)) for i, name in enumerate(segments)), else_=0

@@ -185,3 +185,14 @@ def test_money_per_recipient_is_to_the_ten_thousandth_half_to_even_and_periods_a
     assert p.contains(datetime(2026, 6, 15, 23, 59, 59, 999999, tzinfo=UTC)) and not p.contains(p.until)
     with pytest.raises(ValueError, match="must be after since"):
         Period(p.until, p.since)
+
+
+def test_a_period_before_the_first_compute_has_no_movements_on_either_database(store):
+    """No segment was computed up to `until`, so there is none to move between (and a CASE with no WHEN,
+    which an empty segment list would make, is not SQL on either database)."""
+    from segmail.jobs.report import movement_report
+
+    p = Period(
+        midnight(datetime(2026, 1, 1, tzinfo=UTC).date()), midnight(datetime(2026, 2, 1, tzinfo=UTC).date())
+    )
+    assert movement_report(store, p).movements == {}

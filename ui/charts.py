@@ -137,6 +137,70 @@ def line_chart(
     shown = tuple(
         XLabel(LEFT + i * step, label, "start" if i == 0 else "end" if i == last else "middle")
         for i, label in enumerate(labels)
-        if i % every == 0 or i == last
+        if i == last or (i % every == 0 and last - i >= every)  # none so close to the last that they overlap
     )
     return LineChart(width, height, tuple(drawn), _ticks(top, plot_h), shown, TOP + plot_h, title)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    text: str  # the bar's group, series and value, for <title>
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    colour: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedBarChart:
+    width: int
+    height: int
+    bars: tuple[GroupBar, ...]
+    labels: tuple[XLabel, ...]
+    ticks: tuple[Tick, ...]
+    baseline: float
+    title: str
+    keys: tuple[Key, ...]
+
+
+def grouped_bar_chart(
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    width: int = 720,
+    height: int = 240,
+) -> GroupedBarChart:
+    """A bar per series side by side in each group (e.g. a segment's revenue three ways); values >= 0."""
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+    top = nice_max(max((v for vs in series.values() for v in vs), default=0))
+    slot = plot_w / max(len(groups), 1)
+    bar = min(max(slot * 0.8 / max(len(series), 1), 1.0), MAX_BAR / 2)
+    start = (slot - bar * len(series)) / 2
+    bars = tuple(
+        GroupBar(
+            x=LEFT + i * slot + start + n * bar,
+            y=TOP + plot_h - plot_h * v / top,
+            width=bar,
+            height=plot_h * v / top,
+            colour=PALETTE[n % len(PALETTE)],
+            text=f"{group} · {name}: {v:,.2f}",
+        )
+        for n, (name, vs) in enumerate(series.items())
+        for i, (group, v) in enumerate(zip(groups, vs, strict=True))
+    )
+    every = max(1, math.ceil(len(groups) * 90 / plot_w))
+    labels = tuple(
+        XLabel(LEFT + i * slot + slot / 2, group, "middle")
+        for i, group in enumerate(groups)
+        if i % every == 0
+    )
+    keys = tuple(Key(name, PALETTE[n % len(PALETTE)]) for n, name in enumerate(series))
+    return GroupedBarChart(width, height, bars, labels, _ticks(top, plot_h), TOP + plot_h, title, keys)

@@ -6,7 +6,15 @@ puts it in the navigation and serves its routes, nothing else to change.
 
 from __future__ import annotations
 
-from segmail.ui import overview, predictions_page, rule_editor, segments_page, sends_page, templates_page
+from segmail.ui import (
+    overview,
+    predictions_page,
+    reports_page,
+    rule_editor,
+    segments_page,
+    sends_page,
+    templates_page,
+)
 from segmail.ui.views import Page
 
 PAGES: tuple[Page, ...] = (
@@ -15,8 +23,6 @@ PAGES: tuple[Page, ...] = (
     rule_editor.PAGE,
     templates_page.PAGE,
     sends_page.PAGE,
-    # REPORTS (issue 12) registers here, between Sends and Predictions: a module ui/reports_page.py with
-    # PAGE = Page("reports", "Reports", "/reports", [Route("/reports", page(reports)), ...]) and
-    # `reports_page.PAGE,` on this line (tests/test_ui.py checks every page in PAGES loads).
+    reports_page.PAGE,
     predictions_page.PAGE,
 )

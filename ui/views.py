@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -60,6 +61,11 @@ def _fmt_int(value: int | float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _fmt_money(value: Decimal | None, digits: int = 2) -> str:
+    """Money as the reports compute it (an exact Decimal), grouped; "-" where not applicable."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
 def _url(path: str, **query: Any) -> str:
     """A link with its query string encoded (autoescape then escapes it for the attribute)."""
     params = {k: v for k, v in query.items() if v not in (None, "")}
@@ -75,6 +81,7 @@ ENV = Environment(
 )
 ENV.filters["when"] = _fmt_time
 ENV.filters["num"] = _fmt_int
+ENV.filters["money"] = _fmt_money
 ENV.filters["pairs"] = pairs
 ENV.globals["url"] = _url
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from rich.table import Table
 from segmail.jobs import report
 from segmail.jobs.cli.context import Context, err, out
 from segmail.jobs.errors import EXIT_OK, UsageError
-from segmail.reports import campaigns, segments
-from segmail.reports.periods import DEFAULT_DAYS, Period, period
+from segmail.jobs.report_csv import Rows, campaign_rows, movement_rows, segment_rows, text, write_csv
+from segmail.reports.periods import DEFAULT_DAYS, Period, day, period
 
 PERIOD_HELP = (
     "UTC dates (YYYY-MM-DD): --since inclusive, --until exclusive; default: until tomorrow (today included), "
@@ -51,31 +50,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=func)
 
 
-def _day(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date such as 2026-11-01 (YYYY-MM-DD, UTC)") from None
-
-
 def _period(args: argparse.Namespace) -> Period:
-    since, until = _day(args.since, "--since"), _day(args.until, "--until")
+    try:
+        since, until = day(args.since, "--since"), day(args.until, "--until")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.plot is not None and args.plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {args.plot}: the file must end in .png or .svg")
     try:
         return period(since, until, today=datetime.now(UTC).date())
     except ValueError as exc:
         raise UsageError(f"--since/--until: {exc}") from None
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return str(value)
 
 
 # the tables' columns under short headings (the CSV and JSON keep every column under its full name)
@@ -98,27 +83,24 @@ WIDE = 250  # a table printed to a file or pipe is as wide as it needs, not cut 
 def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return f"{value.astimezone(UTC):%Y-%m-%d}"
-    return _text(value)
+    return text(value)
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal | datetime):
-        return _text(value)  # money stays exact: a string of the decimal
+        return text(value)  # money stays exact: a string of the decimal
     return value
 
 
 def _write(
-    args: argparse.Namespace, p: Period, currency: str | None, columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
-    *, title: str, shown: Mapping[str, str],
+    args: argparse.Namespace, p: Period, currency: str | None, found: Rows, *, title: str, shown: Mapping[str, str],
 ) -> None:  # fmt: skip
-    rows = list(rows)
+    rows = found.rows
     if args.format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_text(r[c]) for c in columns] for r in rows])
+        write_csv(sys.stdout, found)
     elif args.format == "json":
         doc = {"since": p.since.date().isoformat(), "until": p.until.date().isoformat(), "currency": currency,
-               "rows": [{c: _json(r[c]) for c in columns} for r in rows]}  # fmt: skip
+               "rows": [{c: _json(r[c]) for c in found.columns} for r in rows]}  # fmt: skip
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     else:
         table = Table(title=f"{title}, {p.since:%Y-%m-%d} to {p.until:%Y-%m-%d} (exclusive)"
@@ -142,8 +124,7 @@ def cmd_campaigns(args: argparse.Namespace, ctx: Context) -> int:
         from segmail.jobs.report_plot import write_campaigns
 
         write_campaigns(result, args.plot)
-    _write(args, p, result.currency, campaigns.COLUMNS, (r.values() for r in result.rows),
-           title="campaigns", shown=CAMPAIGN_SHOWN)  # fmt: skip
+    _write(args, p, result.currency, campaign_rows(result), title="campaigns", shown=CAMPAIGN_SHOWN)
     _plotted(args.plot)
     return EXIT_OK
 
@@ -155,8 +136,7 @@ def cmd_segments(args: argparse.Namespace, ctx: Context) -> int:
         from segmail.jobs.report_plot import write_segments
 
         write_segments(result, report.daily_sizes(result), args.plot)
-    _write(args, p, result.currency, segments.COLUMNS, (r.values() for r in result.rows),
-           title="segments", shown=SEGMENT_SHOWN)  # fmt: skip
+    _write(args, p, result.currency, segment_rows(result), title="segments", shown=SEGMENT_SHOWN)
     _plotted(args.plot)
     return EXIT_OK
 
@@ -168,8 +148,7 @@ def cmd_movements(args: argparse.Namespace, ctx: Context) -> int:
         from segmail.jobs.report_plot import write_movements
 
         write_movements(result, args.plot)
-    rows = ({"from": a, "to": b, "members": n} for (a, b), n in result.movements.items())
-    _write(args, p, None, segments.MOVEMENT_COLUMNS, rows, title="movements between segments",
+    _write(args, p, None, movement_rows(result.movements), title="movements between segments",
            shown=MOVEMENT_SHOWN)  # fmt: skip
     _plotted(args.plot)
     return EXIT_OK
