@@ -101,11 +101,33 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
             currency=config.shop.currency, campaigns=ours, since_us=to_us(period.since), until_us=to_us(period.until),
         )  # fmt: skip
 
-    counts, orders, experiments = report_session.concurrently(store, [
+    counts, orders, experiments, variants = report_session.concurrently(store, [
         lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed, outcomes,
+        lambda conn: report_campaigns.variants_of(conn, sorted(ids)) if ours else {},
     ])  # fmt: skip
     rows = campaign_logic.campaign_rows(chosen, counts, orders)
-    return CampaignReport(period, currency, with_lift(rows, experiments))
+    return CampaignReport(
+        period, currency, with_lift(rows, experiments, _by_variant(chosen, variants, counts, orders))
+    )
+
+
+def _by_variant(
+    chosen: list[campaign_logic.StoredResult],
+    variants: dict[str, tuple[str, str]],
+    counts: Any,
+    orders: list[Attributed],
+) -> dict[tuple[str, str, str], campaign_logic.CampaignRow]:
+    """(campaign, phase, variant) -> the row of that variant's own Mailchimp campaigns: its opens, clicks,
+    unsubscribes, bounces and attributed orders."""
+    split: dict[tuple[str, str], list[campaign_logic.StoredResult]] = {}
+    for c in chosen:
+        if c.mc_campaign_id in variants:
+            split.setdefault(variants[c.mc_campaign_id], []).append(c)
+    return {
+        (row.campaign_id, phase, variant): row
+        for (phase, variant), members in split.items()
+        for row in campaign_logic.campaign_rows(members, counts, orders)
+    }
 
 
 def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders:

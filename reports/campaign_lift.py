@@ -5,8 +5,9 @@ recipients, converters, revenue and sum of squares add up, which is what the int
 compared mailed against held out (reports.causal.lift_rows: Welch's interval on revenue per recipient
 over `[report] conversion_window`). A campaign without variants gets the figures on its own row; one
 with variants keeps its row (every variant together) and gains a row per variant with the figures
-that can be split by variant (recipients, holdout, revenue per recipient, lift); the Mailchimp-side
-figures (opens, clicks, attributed revenue) stay on the campaign's row. Each row that gets figures
+that can be split by variant: recipients, holdout, revenue per recipient and lift from the ledger, and
+opens, clicks, unsubscribes, bounces and attributed revenue from the variant's own Mailchimp campaigns
+(each bucket, hence each Mailchimp campaign, holds one variant). Each row that gets figures
 gets their verdict in plain words too (reports.causal.lift_decision: "not significant" when the
 interval contains 0), which the workspace shows beside the numbers.
 """
@@ -14,7 +15,7 @@ interval contains 0), which the workspace shows beside the numbers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from segmail.reports.campaigns import CampaignRow
@@ -45,8 +46,15 @@ def _money(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(f"{value:.2f}")
 
 
-def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> list[CampaignRow]:
-    """`rows` with holdout and lift filled where the campaign held anyone out or tested variants."""
+def with_lift(
+    rows: Sequence[CampaignRow],
+    outcomes: Sequence[GroupOutcome],
+    by_variant: Mapping[tuple[str, str, str], CampaignRow] | None = None,
+) -> list[CampaignRow]:
+    """`rows` with holdout and lift filled where the campaign held anyone out or tested variants.
+
+    `by_variant` (campaign, phase, variant) holds each variant's Mailchimp-side figures (its buckets'
+    own Mailchimp campaigns); a variant without one in the period shows none (0)."""
     lifts: dict[str, list[LiftRow]] = {}
     for lift in lift_rows(pooled(outcomes)):
         lifts.setdefault(lift.campaign, []).append(lift)
@@ -65,14 +73,17 @@ def with_lift(rows: Sequence[CampaignRow], outcomes: Sequence[GroupOutcome]) -> 
             continue
         out.append(row)
         for f in sorted((f for f in found if f.variant), key=lambda f: (f.ab_phase, f.variant)):
+            own = (by_variant or {}).get((row.campaign_id, f.ab_phase, f.variant))
             out.append(
                 dataclasses.replace(
                     row,
                     variant=f.variant if not f.ab_phase else f"{f.variant} ({f.ab_phase})",
                     recipients=f.recipients,
                     holdout=f.holdout,
-                    opens=0, proxy_opens=0, clicks=0, unsubscribes=0, bounces=0,
-                    attributed_orders=0, attributed_revenue=Decimal(0),
+                    opens=own.opens if own else 0, proxy_opens=own.proxy_opens if own else 0,
+                    clicks=own.clicks if own else 0, unsubscribes=own.unsubscribes if own else 0,
+                    bounces=own.bounces if own else 0, attributed_orders=own.attributed_orders if own else 0,
+                    attributed_revenue=own.attributed_revenue if own else Decimal(0),
                     revenue_per_recipient=_money(f.revenue_per_recipient),
                     lift=_money(f.lift), lift_low=_money(f.lift_low), lift_high=_money(f.lift_high),
                     verdict=f.decision,

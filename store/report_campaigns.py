@@ -13,7 +13,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, case, exists, func, literal, null, select
 
-from segmail.store.schema import campaign_activity, campaign_results, events, orders
+from segmail.store.schema import (
+    campaign_activity,
+    campaign_results,
+    events,
+    orders,
+    send_buckets,
+    send_ledger,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +63,23 @@ def audience_campaigns(conn: Connection, list_id: str) -> list[StoredResult]:
     rows = conn.execute(query.where(c.list_id == list_id).order_by(c.sent_at, c.mc_campaign_id)).all()
     return [StoredResult(mc_campaign_id=r[0], title=r[1], sent_at_us=r[2], recipients=int(r[3]), target=r[4],
                          campaign=r[5], segment=r[6]) for r in rows]  # fmt: skip
+
+
+def variants_of(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Mailchimp campaign -> (test phase, A/B variant) for those segmail sent as one variant's bucket
+    (a bucket holds one variant of one phase, so its Mailchimp campaign's figures are that variant's)."""
+    b, sl = send_buckets.c, send_ledger.c
+    found: dict[str, tuple[str, str]] = {}
+    ids = sorted(campaign_ids)
+    for start in range(0, len(ids), 500):
+        query = (
+            select(b.mc_campaign_id, sl.ab_phase, sl.variant)
+            .distinct()
+            .join_from(send_buckets, send_ledger, sl.bucket_id == b.bucket_id)
+            .where(b.mc_campaign_id.in_(ids[start : start + 500]), sl.variant != "")
+        )
+        found.update({mc: (phase, variant) for mc, phase, variant in conn.execute(query)})
+    return found
 
 
 def _proxy(e: Any) -> Any:

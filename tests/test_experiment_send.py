@@ -193,6 +193,14 @@ def test_test_then_winner_decides_once_from_clicks_and_mails_the_rest_the_winner
     rest = [r for r in ledger_rows(store).values() if r.ab_phase == "winner"]
     assert len(rest) == len(EMAILS) - len(tested)
     assert {r.slot_at for r in rest} == {to_us(datetime(2026, 12, 3, 9, tzinfo=UTC))}  # 10:00 in Berlin
+    # `report campaigns` splits Mailchimp's figures by variant through each bucket's own campaign
+    from segmail.store.report_campaigns import variants_of
+
+    with store.engine.connect() as conn:
+        mc = {r.bucket_id: r.mc_campaign_id for r in conn.execute(select(send_buckets))}
+        found = variants_of(conn, sorted(mc.values()))
+    want = {mc[r.bucket_id]: (r.ab_phase, r.variant) for r in ledger_rows(store).values() if r.bucket_id}
+    assert found == want and set(found.values()) >= {("test", "a"), ("test", "b"), ("winner", "b")}
 
 
 def test_send_plan_shows_the_held_out_and_says_who_waits_for_the_winner(tmp_path, store, store_url, capsys):

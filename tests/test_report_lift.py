@@ -3,6 +3,7 @@ period, lift = revenue per mailed recipient - revenue per held-out recipient, pe
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -63,10 +64,17 @@ def test_variants_get_a_row_each_beside_the_campaign_row():
         outcome("ab", "2026-11-02", "sent", 100, 30, 40, variant="b"),
         outcome("ab", "2026-11-02", "holdout", 20, 2, 40),
     ]
-    rows = with_lift([row("ab")], outcomes)
+    # variant a's buckets went out as their own Mailchimp campaigns: their figures are a's; b's are not
+    # in the period (yet): none
+    own_a = dataclasses.replace(row("ab"), opens=30, proxy_opens=2, clicks=9, unsubscribes=1, bounces=1,
+                                attributed_orders=4, attributed_revenue=Decimal("160.00"))  # fmt: skip
+    rows = with_lift([row("ab")], outcomes, {("ab", "", "a"): own_a})
     assert [r.variant for r in rows] == [None, "a", "b"]
     a, b = rows[1], rows[2]
     assert (a.recipients, a.holdout, a.revenue_per_recipient) == (100, 20, Decimal("4.00"))
     assert b.revenue_per_recipient == Decimal("12.00")
     assert a.lift == Decimal("0.00") and b.lift == Decimal("8.00")  # held out: 80 / 20 = 4.00
-    assert rows[0].opens == 80 and a.opens == 0  # opens are Mailchimp's, per campaign
+    assert rows[0].opens == 80  # the campaign's row: every variant's Mailchimp campaigns together
+    assert (a.opens, a.proxy_opens, a.clicks, a.unsubscribes, a.bounces) == (30, 2, 9, 1, 1)
+    assert (a.attributed_orders, a.attributed_revenue) == (4, Decimal("160.00"))
+    assert (b.opens, b.clicks, b.attributed_revenue) == (0, 0, Decimal(0))
