@@ -1,0 +1,125 @@
+"""What prediction rules cost a service cycle (issue 13: the compute with predictive features in rules
+<= 1.3x the compute without).
+
+A day of 15-minute cycles, in one process as the service runs them: each cycle stores `--orders` new
+paid orders of existing buyers placed since the last cycle, then computes at the cycle's time,
+alternately with a config whose two extra segments read no prediction (`at_risk_plain`,
+`high_potential_plain`: the same number of segments, similar rules) and with the built-in predictive
+`at_risk` and `high_potential` enabled. The first cycle of the day scores every buyer (a new day
+ranks everyone afresh, segments/day_reference.py); the timed ones rescore the day's buyers only.
+A fit must be stored (`segmail predict fit`, as segments_bench --predictive does). Usage:
+
+    python -m bench.segments_bench --contacts 1000000 --predictive --dir /tmp/b1m   # builds the store
+    python -m bench.predict_cycle_bench --store-url sqlite:////tmp/b1m/bench.db [--orders 40] [--cycles 5]
+
+The new orders are written under source "predict-cycle-bench" with ids unique to the run, so the store
+can be benchmarked again; they are real orders as far as the store is concerned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from segmail.connector.records import Order
+from segmail.jobs.compute import ComputeResult, compute
+from segmail.jobs.config import AppConfig, parse_config
+from segmail.store.codec import to_us
+from segmail.store.db import Store, open_store
+from segmail.store.schema import orders
+from segmail.store.writer import write_records
+
+PLAIN = {
+    "at_risk_plain": {"rule": "orders_count >= 2 and days_since_last_order > 120 and total_spent >= 150"},
+    "high_potential_plain": {
+        "rule": "orders_count >= 1 and orders_count <= 2 and total_spent >= 120 and days_since_last_order < 60"
+    },
+}
+PREDICTIVE = {"at_risk": {"enabled": True}, "high_potential": {"enabled": True}}
+
+
+def _config(segments: dict[str, dict[str, object]], url: str) -> AppConfig:
+    return parse_config(
+        {"segments": segments}, origin="bench", base_dir=Path("."), env={"SEGMAIL_STORE_URL": url}
+    )
+
+
+class Day:
+    """The cycles of one day after the latest stored order: a clock and the new orders of each cycle."""
+
+    def __init__(self, store: Store, per_cycle: int, seed: int) -> None:
+        self.store, self.per_cycle = store, per_cycle
+        self.rng = random.Random(seed)
+        self.run = f"{int(time.time())}-{seed}"
+        self.n = 0
+        with store.engine.connect() as conn:
+            self.buyers = list(conn.execute(select(orders.c.email_key).distinct().limit(200_000)).scalars())
+            latest = int(conn.execute(select(func.max(orders.c.created_at))).scalar_one())
+        start = datetime.fromtimestamp(latest / 1e6, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.clock = start + timedelta(days=1, minutes=5)
+
+    def cycle(self, config: AppConfig) -> tuple[float, ComputeResult]:
+        self.clock += timedelta(minutes=15)
+        new = []
+        for _ in range(self.per_cycle):
+            self.n += 1
+            new.append(
+                Order(
+                    order_id=f"{self.run}-{self.n}",
+                    email_key=self.rng.choice(self.buyers),
+                    created_at=self.clock - timedelta(minutes=self.rng.randint(1, 14)),
+                    total=Decimal("42.00"),
+                    currency="EUR",
+                    status="paid",
+                )
+            )
+        with self.store.engine.begin() as conn:
+            write_records(conn, new, source="predict-cycle-bench", now_us=to_us(self.clock))
+        started = time.perf_counter()
+        result = compute(self.store, config, as_of=self.clock, now=self.clock)
+        return time.perf_counter() - started, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store-url", required=True, help="a segments_bench store with a stored fit")
+    parser.add_argument("--orders", type=int, default=40, help="new paid orders per 15-minute cycle")
+    parser.add_argument("--cycles", type=int, default=5, help="timed cycles of each kind")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    import segmail.segments.predictive  # noqa: F401  (loaded in a running service: not a cycle's cost)
+
+    store = open_store(args.store_url)
+    plain, predictive = _config(PLAIN, args.store_url), _config(PREDICTIVE, args.store_url)
+    day = Day(store, args.orders, args.seed)
+    warm_plain, _ = day.cycle(plain)
+    first, scored = day.cycle(predictive)
+    times: dict[str, list[float]] = {"plain": [], "predictive": []}
+    last = scored
+    for _ in range(args.cycles):
+        times["plain"].append(day.cycle(plain)[0])
+        took, last = day.cycle(predictive)
+        times["predictive"].append(took)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    buyers = last.predictions.buyers if last.predictions else 0
+    rescored = last.predictions.rescored if last.predictions else 0
+    print(
+        f"store: {args.store_url.split('@')[-1]}; {len(day.buyers):,} buyers sampled; {args.orders} orders/cycle"
+    )
+    print(f"first cycle of the day: plain {warm_plain:.2f} s, predictive (everyone scored) {first:.2f} s")
+    print(f"median of {args.cycles} cycles: plain {med['plain']:.2f} s, predictive {med['predictive']:.2f} s")
+    print(
+        f"ratio {med['predictive'] / med['plain']:.2f}x; last cycle rescored {rescored:,} of {buyers:,} buyers"
+    )
+    store.dispose()
+
+
+if __name__ == "__main__":
+    main()
