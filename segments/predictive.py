@@ -46,6 +46,11 @@ class Scored:
     reused: bool  # the stored scores already rested on this fit, day and orders: nothing rescored
     rescored: int = 0  # buyers scored in this evaluation: all of them, the day's, or none
     missing: str | None = None  # why every value is missing, when they are
+    # for an incremental compute (segments.incremental): the scores' fingerprint before and after this
+    # evaluation, and whose scores it changed (None: anybody's may have)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    changed: frozenset[str] | None = None
 
 
 def score(
@@ -76,12 +81,15 @@ def score(
         buyers = predict_scores.count(conn) if found is not None else 0
         fit_as_of = None if found is None else from_us(found[1].as_of)
         return Scored(
-            fit_id=wanted["fit"], fit_as_of=fit_as_of, buyers=buyers, reused=True, missing=_missing(found)
-        )
+            fit_id=wanted["fit"], fit_as_of=fit_as_of, buyers=buyers, reused=True, missing=_missing(found),
+            before=stored, after=wanted, changed=frozenset(),
+        )  # fmt: skip
     if found is None:
         predict_scores.replace(conn, [], wanted)  # scores of a later fit must not show through
         predict_scores.set_today(conn, ())
-        return Scored(fit_id=None, fit_as_of=None, buyers=0, reused=False, missing=NO_FIT)
+        return Scored(
+            fit_id=None, fit_as_of=None, buyers=0, reused=False, missing=NO_FIT, before=stored, after=wanted
+        )
     fit_id, fit = found
     model = _Model(_bg(fit), _gg(fit), annual_discount_rate)
     same_day = stored is not None and {k: v for k, v in stored.items() if k != "today"} == {
@@ -97,8 +105,9 @@ def score(
         predict_scores.set_today(conn, today)
         buyers = predict_scores.count(conn)
         return Scored(
-            fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=buyers, reused=False, rescored=len(summary)
-        )
+            fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=buyers, reused=False, rescored=len(summary),
+            before=stored, after=wanted, changed=frozenset(again),
+        )  # fmt: skip
     arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid, currency=currency)
     before = day_reference.before_day(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
     reference = day_reference.DayReference.of(before, model.predict(before))
@@ -107,7 +116,10 @@ def score(
     predict_scores.replace(conn, model.rows(summary, reference), wanted)
     predict_scores.set_today(conn, _bought_on(arrays, day))
     n = len(summary)
-    return Scored(fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=n, reused=False, rescored=n)
+    return Scored(
+        fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=n, reused=False, rescored=n, before=stored,
+        after=wanted,
+    )  # fmt: skip
 
 
 def day_summaries(

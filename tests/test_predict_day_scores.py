@@ -105,6 +105,7 @@ def test_the_days_orders_rescore_only_their_buyers_and_equal_a_full_scoring(cdno
     second = _score(store, DAY_START + timedelta(hours=11, minutes=30))
     assert not second.reused
     assert second.rescored == len(_buying(store, todays | {existing, newcomer})) < 100
+    assert second.changed == todays | {existing, newcomer}  # what an incremental compute evaluates again
     after = _table(store)
     assert set(after) == set(before) | {newcomer}
     moved = {k for k in before if before[k] != after[k]}
@@ -114,11 +115,11 @@ def test_the_days_orders_rescore_only_their_buyers_and_equal_a_full_scoring(cdno
     with store.engine.begin() as conn:  # the same T scored from scratch
         conn.execute(delete(meta).where(meta.c.key == predict_scores.FINGERPRINT_KEY))
     full = _score(store, DAY_START + timedelta(hours=11, minutes=30))
-    assert full.rescored == full.buyers == 2358
+    assert full.rescored == full.buyers == 2358 and full.changed is None  # anybody's may have changed
     _same(after, _table(store))
 
     again = _score(store, DAY_START + timedelta(hours=11, minutes=30))
-    assert again.reused and again.rescored == 0
+    assert again.reused and again.rescored == 0 and again.changed == frozenset()
 
 
 def _buying(store, keys: set[str]) -> set[str]:
