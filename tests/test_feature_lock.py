@@ -60,7 +60,9 @@ def _new_orders(people: list[str]) -> list[Order]:
 
 def _feature_lock(store: Store, *, granted: bool) -> bool:
     """Whether some session holds (granted) or waits for (not granted) the feature lock."""
-    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = :g AND objid = :key")
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = :g AND objid = :key"
+    )
     with store.engine.connect() as conn:
         return bool(conn.execute(query, {"g": granted, "key": FEATURE_LOCK}).scalar_one())
 
@@ -120,6 +122,7 @@ def test_an_import_in_flight_when_the_first_compute_starts_is_in_its_features(st
     assert after_compute == _rebuilt_from_scratch(store)
     counts = {r.email_key: r.orders_count for r in after_compute}
     assert all(counts[p] == 2 for p in people[:5])  # the late orders are in the first compute
+
 
 def test_an_import_during_a_cache_refresh_waits_and_leaves_its_flags(store):
     people = _shop(store)
