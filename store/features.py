@@ -127,6 +127,11 @@ def prepare(
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
 
 
+def cache_fingerprint(conn: Connection) -> Any:
+    """What the feature cache was last built with; it moves whenever the whole cache is rebuilt."""
+    return get_meta(conn, FINGERPRINT_KEY)
+
+
 def _build(
     conn: Connection,
     target: Table,

@@ -47,10 +47,13 @@ def stage(
     features: Table,
     conditions: Mapping[str, ColumnElement[bool]],
     rows: FromClause | None = None,
+    *,
+    among: Table | None = None,
 ) -> Table:
     """A temporary table (segment, email_key) of the feature rows each segment's condition holds for.
 
-    `rows` is what the conditions read when more than `features` (the prediction scores joined to it)."""
+    `rows` is what the conditions read when more than `features` (the prediction scores joined to it);
+    `among`, a table of keys (store.membership_candidates), limits the rows to those contacts."""
     staging = Table(
         "tmp_desired",
         MetaData(),
@@ -64,6 +67,8 @@ def stage(
         matching = select(literal(name, String), features.c.email_key).select_from(
             features if rows is None else rows
         )
+        if among is not None:
+            matching = matching.where(features.c.email_key.in_(select(among.c.email_key)))
         conn.execute(insert(staging).from_select(["segment", "email_key"], matching.where(condition)))
     return staging
 
@@ -76,15 +81,21 @@ _HISTORY_COLUMNS = ["run_id", "segment", "email_key", "at", "kind"]
 _COUNTED = {"preserve_rowcount": True}  # an INSERT ... SELECT's rowcount is kept only when asked for
 
 
-def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int) -> SegmentChange:
+def move_to(
+    conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int, among: Table | None = None
+) -> SegmentChange:
     """Make the stored members of `segment` equal the staged ones; who entered (at `at_us`) and left.
 
     Both are recorded in the segment history under `run_id`, and the stored memberships are then
-    changed by exactly the recorded rows (read back by their key prefix, run and segment)."""
+    changed by exactly the recorded rows (read back by their key prefix, run and segment). With `among`
+    (a table of keys, staged with the same `among`), only those contacts move: everybody else keeps
+    their stored membership, and the size is counted on the stored side."""
     m, s, h = memberships, staging, segment_history
     exits = select(
         literal(run_id, Integer), m.c.segment, m.c.email_key, literal(at_us, BigInteger), literal(EXIT)
     ).where(m.c.segment == segment, _not_in(m, s))
+    if among is not None:
+        exits = exits.where(m.c.email_key.in_(select(among.c.email_key)))
     left = int(
         conn.execute(insert(h).from_select(_HISTORY_COLUMNS, exits), execution_options=_COUNTED).rowcount or 0
     )
@@ -103,7 +114,8 @@ def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_i
             h.c.run_id == run_id, h.c.segment == segment, h.c.kind == ENTER
         )
         conn.execute(insert(m).from_select(["segment", "email_key", "entered_at", "run_id"], new))
-    size = conn.execute(select(func.count()).where(s.c.segment == segment)).scalar_one()
+    counted = s if among is None else m
+    size = conn.execute(select(func.count()).where(counted.c.segment == segment)).scalar_one()
     return SegmentChange(size=int(size), entered=entered, left=left)
 
 
