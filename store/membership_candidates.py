@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BinaryExpression,
+    BindParameter,
     Column,
     ColumnElement,
     Connection,
     MetaData,
     String,
     Table,
+    and_,
     exists,
     false,
     func,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.sql import operators
 
 from segmail.store.schema import feature_dirty, features
 
@@ -71,13 +75,23 @@ def add_crossings(
     conn: Connection, table: Table, pairs: Sequence[tuple[ColumnElement[bool], ColumnElement[bool]]]
 ) -> int:
     """Add every cached contact for which some pair's two conditions disagree (a missing value is false,
-    as in a segment's WHERE); how many were added that were not candidates already."""
-    if not pairs:
+    as in a segment's WHERE); how many were added that were not candidates already.
+
+    Each pair is checked only on the rows inside its moving ranges (`moving_ranges`), when known: one
+    scan of cheap range tests, the two conditions evaluated only where they can differ."""
+    terms = []
+    for now, before in pairs:
+        differs = func.coalesce(now, false()) != func.coalesce(before, false())
+        ranges = moving_ranges(conn, now, before)
+        if ranges is None:
+            terms.append(differs)
+        elif ranges:
+            terms.append(and_(or_(*[column.between(low, high) for column, low, high in ranges]), differs))
+    if not terms:
         return 0
     f = features
-    differs = [func.coalesce(now, false()) != func.coalesce(before, false()) for now, before in pairs]
     known = exists().where(table.c.email_key == f.c.email_key)
-    rows = select(f.c.email_key).where(or_(*differs), ~known)
+    rows = select(f.c.email_key).where(or_(*terms), ~known)
     done = conn.execute(
         insert(table).from_select(["email_key"], rows), execution_options={"preserve_rowcount": True}
     )
@@ -98,3 +112,65 @@ def count(conn: Connection, table: Table) -> int:
 def keys_of(table: Table) -> Any:
     """The candidate keys as a subquery, for the staging and moving of memberships (store.memberships)."""
     return select(table.c.email_key)
+
+
+_COMPARISONS = frozenset({operators.lt, operators.le, operators.gt, operators.ge, operators.eq, operators.ne})
+
+
+class _Moving(Exception):
+    """A constant that differs between the two conditions somewhere a range on one column cannot bound."""
+
+
+def moving_ranges(
+    conn: Connection, now: ColumnElement[bool], before: ColumnElement[bool]
+) -> list[tuple[ColumnElement[Any], Any, Any]] | None:
+    """Where two compilations of one rule can disagree, as ranges of feature columns; None when not known.
+
+    The two must be the same SQL but for bound constants (the same rule at another T or with other
+    statistics), and every constant that differs must be the bound of an atom `column <op> constant` on
+    the feature cache. The condition is then the same function of the atoms on both sides, an atom
+    differs only for a row whose column lies between its two bounds (a missing value makes it false on
+    both), so rows outside every range get the same verdict from both: the ranges hold every row where
+    the two disagree."""
+    if str(now.compile(dialect=conn.dialect)) != str(before.compile(dialect=conn.dialect)):
+        return None  # another shape (e.g. a statistic became missing and a comparison folded to false)
+    found: list[tuple[ColumnElement[Any], Any, Any]] = []
+    try:
+        _walk(now, before, found)
+    except _Moving:
+        return None
+    return found
+
+
+def _walk(a: Any, b: Any, found: list[tuple[ColumnElement[Any], Any, Any]]) -> None:
+    if type(a) is not type(b):
+        raise _Moving
+    if isinstance(a, BindParameter):
+        if a.value != b.value:
+            raise _Moving
+        return
+    if isinstance(a, BinaryExpression) and a.operator in _COMPARISONS and _bound_on_features(a, b):
+        if a.right.value != b.right.value:
+            low, high = sorted((a.right.value, b.right.value))
+            found.append((a.left, low, high))
+        return
+    ours, theirs = list(a.get_children()), list(b.get_children())
+    if len(ours) != len(theirs):
+        raise _Moving
+    for x, y in zip(ours, theirs, strict=True):
+        _walk(x, y, found)
+
+
+def _bound_on_features(a: BinaryExpression[Any], b: BinaryExpression[Any]) -> bool:
+    """`column <op> constant` on a feature cache column, the same column and operator on both sides."""
+    return (
+        a.operator is b.operator
+        and isinstance(a.left, Column)
+        and a.left is b.left
+        and a.left.table is features
+        and isinstance(a.right, BindParameter)
+        and isinstance(b.right, BindParameter)
+        and not a.right.expanding
+        and isinstance(a.right.value, int | float)
+        and isinstance(b.right.value, int | float)
+    )

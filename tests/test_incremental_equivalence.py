@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,10 +24,13 @@ from sqlalchemy import create_engine, delete, select, text
 
 from segmail.connector.records import Contact, Event, Order, Record
 from segmail.jobs.compute import ComputeResult, compute
+from segmail.segments.incremental import RecordedStats
+from segmail.segments.rules import Compiler
 from segmail.store.codec import to_us
 from segmail.store.db import Store, meta, open_store
+from segmail.store.membership_candidates import moving_ranges
 from segmail.store.runs import last_run
-from segmail.store.schema import memberships, segment_history
+from segmail.store.schema import features, memberships, segment_history
 from segmail.store.writer import FINGERPRINT_KEY, write_records
 from tests.conftest import PG_URL, REQUIRE_PG, T
 from tests.shop import Shop, config, days
@@ -34,9 +38,13 @@ from tests.shop import Shop, config, days
 EMAILS = [f"p{i}@example.com" for i in range(8)]
 ORDER_IDS = [f"o{i}" for i in range(12)]  # re-imported ids are edits: status, refund, owner, day
 STEP = timedelta(hours=12)  # data times on a half-day grid, so rule edges (30, 90, 180 days) are hit exactly
+# half-days before the clock: anywhere, or at and next to the rules' edges (30, 45, 60, 90, 180 days)
+AGO = st.one_of(
+    st.integers(0, 500), st.sampled_from([n + d for n in (60, 90, 120, 180, 360) for d in (-1, 0, 1)])
+)
 
 # the five lifecycle segments with their defaults (VIP's top-spender threshold, lapsed's median gap)
-# plus a custom rule mixing money, a time window, a list parameter and categories
+# plus custom rules: money, time windows, a list parameter and categories; T inside arithmetic
 CONFIG = config(
     {
         "recent_dach_boots": {
@@ -48,6 +56,8 @@ CONFIG = config(
             "recent": 60,
             "big": 40,
         },
+        # T inside arithmetic: no range bounds where it moves, so its two compilations are compared on every row
+        "slowing_down": {"rule": "orders_count >= 2 and days_since_last_order * 2 > days_since_first_order"},
         "vip": {"top_percent": 25},
     },
     shop={"currency": "EUR"},  # else the first order's currency rebuilds the cache (a full compute)
@@ -57,14 +67,14 @@ contacts_st = st.builds(
     lambda i, status, opted, country: ("contact", i, status, opted, country),
     st.integers(0, len(EMAILS) - 1),
     st.sampled_from(["subscribed", "subscribed", "unsubscribed", "pending", "cleaned"]),
-    st.one_of(st.none(), st.integers(0, 500)),  # opted in this many half-days before the clock
+    st.one_of(st.none(), AGO),  # opted in this many half-days before the clock
     st.sampled_from([None, "DE", "AT", "FR"]),
 )
 orders_st = st.builds(
     lambda o, i, ago, total, refunded, status, boots: ("order", o, i, ago, total, refunded, status, boots),
     st.integers(0, len(ORDER_IDS) - 1),
     st.integers(0, len(EMAILS) - 1),
-    st.integers(0, 500),
+    AGO,
     st.sampled_from(["5.00", "20.00", "45.00", "120.00"]),
     st.sampled_from(["0", "0", "5.00"]),
     st.sampled_from(["paid", "paid", "completed", "refunded", "pending"]),
@@ -74,7 +84,7 @@ events_st = st.builds(
     lambda i, kind, ago: ("event", i, kind, ago),
     st.integers(0, len(EMAILS) - 1),
     st.sampled_from(["open", "click"]),
-    st.integers(0, 500),
+    AGO,
 )
 CLOCK_MOVES = [timedelta(0), timedelta(hours=1), timedelta(hours=12), timedelta(days=1), timedelta(days=7),
                timedelta(days=30), timedelta(days=61), timedelta(days=200)]  # fmt: skip
@@ -182,7 +192,7 @@ def _moves(result: ComputeResult) -> dict[str, tuple[int, int, int]]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -245,3 +255,54 @@ def test_the_full_path_runs_whenever_the_stored_verdicts_cannot_be_started_from(
     assert _path(shop, T + days(7), predictive).startswith("full: the rules")
     # scores move with T for every buyer: a compute that reads them leaves nothing to start from
     assert _path(shop, T + days(8), predictive) == "full: no previous compute to start from"
+
+
+def test_moving_ranges_bound_where_two_compilations_of_a_rule_can_disagree(store) -> None:
+    later = to_us(T + days(1))
+
+    def both(rule: str, stats_then: Fraction, stats_now: Fraction):
+        def compiled(as_of_us: int, median: Fraction):
+            stats = RecordedStats({"median": str(median), "top": {}})
+            return (
+                Compiler(source=features, as_of_us=as_of_us, params={}, stats=stats).compile(rule).condition
+            )
+
+        return compiled(later, stats_now), compiled(to_us(T), stats_then)
+
+    with store.engine.connect() as conn:
+        lapsed = both(
+            "orders_count >= 1 and days_since_last_order > 2 * median_repurchase_days()",
+            Fraction(10),
+            Fraction(11),
+        )
+        ((column, low, high),) = moving_ranges(conn, *lapsed)
+        assert column is features.c.last_order_at
+        assert (low, high) == (later - 22 * 86_400_000_000, to_us(T) - 20 * 86_400_000_000)
+        fixed = both("orders_count >= 2", Fraction(1), Fraction(2))
+        assert moving_ranges(conn, *fixed) == []
+        assert (
+            moving_ranges(
+                conn, *both("days_since_last_order * 2 > days_since_first_order", Fraction(1), Fraction(1))
+            )
+            is None
+        )
+
+
+@pytest.mark.parametrize("move", [timedelta(microseconds=1), timedelta(hours=12)])
+def test_a_contact_exactly_at_an_edge_moves_when_the_clock_passes_it(store, move) -> None:
+    """The moving ranges include both ends: a contact at the old edge leaves, one at the new edge enters."""
+    shop = Shop(store)
+    edge = shop.contact("edge@example.com", opted_in_at=T - days(30))
+    inside = shop.contact("inside@example.com", opted_in_at=T - days(30) + move)
+    soon = shop.contact("soon@example.com", opted_in_at=T + move)  # welcome from its opt-in on
+    lapsing = shop.contact("lapsing@example.com", opted_in_at=T - days(400))
+    shop.order(lapsing, T - days(30))  # no repeat buyer: lapsed after the 30-day floor
+    old = shop.contact("old@example.com", opted_in_at=T - days(90) + move)  # unengaged after the grace
+    before = shop.segments(T, CONFIG)
+    assert before["welcome"] == {edge, inside}
+    assert lapsing not in before["lapsed"] and old not in before["unengaged"]
+    assert _path(shop, T + move) == "incremental"
+    after = shop.segments(T + move, CONFIG)
+    assert after["welcome"] == {inside, soon}
+    assert lapsing in after["lapsed"]
+    assert old in after["unengaged"]
