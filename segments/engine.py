@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from segmail.segments import predictive
 from segmail.segments.config import SegmentDef
 from segmail.segments.rules import FEATURES, PREDICTIVE_FEATURES, Compiled, Compiler, Kind
-from segmail.store import contacts, predict_scores, shop_stats
+from segmail.store import contacts, membership_candidates, predict_scores, shop_stats
 from segmail.store import features as feature_store
 from segmail.store import memberships as stored
 from segmail.store.codec import from_us, to_us
@@ -121,8 +121,20 @@ def evaluate(
 def stage(conn: Connection, ev: Evaluation, *, among: Table | None = None) -> None:
     """Write the desired memberships of an evaluation made with `stage=False`: of every contact, or only
     of those in `among` (a table of keys: an incremental compute's candidates, segments.incremental)."""
-    conditions = {name: ev.compiled[name].condition for name, d in ev.defs.items() if d.enabled}
-    ev.staged = stored.stage(conn, ev.source.features, conditions, ev.rows, among=among)
+    if among is None:
+        conditions = {name: ev.compiled[name].condition for name, d in ev.defs.items() if d.enabled}
+        ev.staged = stored.stage(conn, ev.source.features, conditions, ev.rows)
+        return
+    assert ev.rows is None, "prediction scores are never evaluated incrementally (segments.incremental)"
+    # the same rules, T and statistics over a copy of the candidates' feature rows: the same verdicts
+    rows = membership_candidates.feature_rows(conn, among, ev.source.features)
+    at_us = to_us(ev.as_of)
+    conditions = {
+        name: Compiler(source=rows, as_of_us=at_us, params=d.params, stats=ev.stats).compile(d.rule).condition
+        for name, d in ev.defs.items()
+        if d.enabled
+    }
+    ev.staged = stored.stage(conn, rows, conditions)
 
 
 def apply(

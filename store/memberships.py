@@ -47,13 +47,10 @@ def stage(
     features: Table,
     conditions: Mapping[str, ColumnElement[bool]],
     rows: FromClause | None = None,
-    *,
-    among: Table | None = None,
 ) -> Table:
     """A temporary table (segment, email_key) of the feature rows each segment's condition holds for.
 
-    `rows` is what the conditions read when more than `features` (the prediction scores joined to it);
-    `among`, a table of keys (store.membership_candidates), limits the rows to those contacts."""
+    `rows` is what the conditions read when more than `features` (the prediction scores joined to it)."""
     staging = Table(
         "tmp_desired",
         MetaData(),
@@ -67,8 +64,6 @@ def stage(
         matching = select(literal(name, String), features.c.email_key).select_from(
             features if rows is None else rows
         )
-        if among is not None:
-            matching = matching.where(features.c.email_key.in_(select(among.c.email_key)))
         conn.execute(insert(staging).from_select(["segment", "email_key"], matching.where(condition)))
     return staging
 
@@ -88,7 +83,7 @@ def move_to(
 
     Both are recorded in the segment history under `run_id`, and the stored memberships are then
     changed by exactly the recorded rows (read back by their key prefix, run and segment). With `among`
-    (a table of keys, staged with the same `among`), only those contacts move: everybody else keeps
+    (a table of keys; the staging holds only their rows), only those contacts move: everybody else keeps
     their stored membership, and the size is counted on the stored side."""
     m, s, h = memberships, staging, segment_history
     exits = select(
