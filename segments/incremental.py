@@ -140,7 +140,9 @@ def _unusable_source(conn: Connection, previous: Mapping[str, Any], ev: Evaluati
         return "point-in-time compute (data after the as-of time is stored)"
     if ev.predictions is not None:
         return "an enabled rule reads prediction features (every score moves with T)"
-    if cache_fingerprint(conn) != previous.get("features"):
+    # rebuilt: imports made while no cache existed listed nobody as stale (store.writer), so the stale
+    # list cannot say who changed, whatever the fingerprint
+    if ev.source.rebuilt or cache_fingerprint(conn) != previous.get("features"):
         return "the feature cache was rebuilt"
     return None
 

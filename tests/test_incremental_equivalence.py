@@ -306,3 +306,16 @@ def test_a_contact_exactly_at_an_edge_moves_when_the_clock_passes_it(store, move
     assert after["welcome"] == {inside, soon}
     assert lapsing in after["lapsed"]
     assert old in after["unengaged"]
+
+
+def test_a_rebuilt_feature_cache_is_never_started_from(store) -> None:
+    """Imports made while there is no cache list nobody as stale: the compute that rebuilds it evaluates all."""
+    shop = Shop(store)
+    a = shop.contact("a@example.com", opted_in_at=T - days(400))
+    assert _path(shop, T) == "full: no previous compute to start from"
+    with store.engine.begin() as conn:  # the cache dropped (as a migration may), same settings after
+        conn.execute(delete(meta).where(meta.c.key == FINGERPRINT_KEY))
+    shop.order(a, T - days(1))
+    shop.order(a, T - days(2))
+    assert _path(shop, T + days(1)) == "full: the feature cache was rebuilt"
+    assert a in shop.segments(T + days(1), CONFIG)["repeat_buyer"]
