@@ -1,8 +1,8 @@
 """An incremental compute stores exactly what a full compute from scratch stores (issue 16).
 
 Two stores receive the same random sequence of imports (new contacts, orders, events), edits (a status
-change, a refund, an order moved to another contact or another day) and clock moves (none, hours, days,
-months). After each step store A computes as it would in production (incremental after the first
+change, a refund, an order moved to another contact or another day), erasures and clock moves (none,
+hours, days, months). After each step store A computes as it would in production (incremental after the first
 compute) and store B computes in full on a feature cache rebuilt from scratch; their memberships (with
 entry times), the segment history and each segment's size and moves must be equal, and A must really
 have taken the incremental path. Both databases, through the same sequences (derandomized).
@@ -28,6 +28,7 @@ from segmail.segments.incremental import RecordedStats
 from segmail.segments.rules import Compiler
 from segmail.store.codec import to_us
 from segmail.store.db import Store, meta, open_store
+from segmail.store.erasure import erase_people
 from segmail.store.membership_candidates import moving_ranges
 from segmail.store.runs import last_run
 from segmail.store.schema import features, memberships, segment_history
@@ -88,10 +89,14 @@ events_st = st.builds(
 )
 CLOCK_MOVES = [timedelta(0), timedelta(hours=1), timedelta(hours=12), timedelta(days=1), timedelta(days=7),
                timedelta(days=30), timedelta(days=61), timedelta(days=200)]  # fmt: skip
+erasures_st = st.builds(lambda i: ("erase", i), st.integers(0, len(EMAILS) - 1))  # rare: one in ~25 ops
 steps_st = st.lists(
     st.tuples(
         st.sampled_from(CLOCK_MOVES),
-        st.lists(st.one_of(contacts_st, orders_st, events_st), max_size=8),
+        st.lists(
+            st.one_of(*[contacts_st, orders_st, events_st] * 8, erasures_st),
+            max_size=8,
+        ),
     ),
     min_size=2,
     max_size=6,
@@ -115,10 +120,15 @@ def _records(ops: list[tuple], clock: datetime) -> list[Record]:
                       total=Decimal(total), refunded=Decimal(refunded), currency="EUR", status=status,
                       categories=cats)
             )  # fmt: skip
-        else:
+        elif op[0] == "event":
             _, i, kind, ago = op
             out.append(Event(email_key=EMAILS[i], type=kind, at=clock - ago * STEP, campaign_id="c1"))
     return out
+
+
+def _erased(ops: list[tuple]) -> list[str]:
+    """People erased after the step's records are written (their later records are then suppressed)."""
+    return sorted({EMAILS[op[1]] for op in ops if op[0] == "erase"})
 
 
 @dataclass
@@ -166,9 +176,12 @@ def twins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     admin.dispose()
 
 
-def _write(store: Store, records: list[Record], now: datetime) -> None:
+def _write(store: Store, records: list[Record], erased: list[str], now: datetime) -> None:
     with store.engine.begin() as conn:
         write_records(conn, records, source="test", now_us=to_us(now))
+    if erased:
+        with store.engine.begin() as conn:
+            erase_people(conn, erased, now_us=to_us(now))
 
 
 def _from_scratch(store: Store, at: datetime) -> ComputeResult:
@@ -204,9 +217,9 @@ def test_incremental_compute_equals_a_full_compute_from_scratch(twins: Twins, st
         clock = T
         for n, (move, ops) in enumerate(steps):
             clock += move
-            records = _records(ops, clock)
+            records, erased = _records(ops, clock), _erased(ops)
             for store in (a, b):
-                _write(store, records, clock)
+                _write(store, records, erased, clock)
             got, want = compute(a, CONFIG, as_of=clock, now=clock), _from_scratch(b, clock)
             if n > 0:  # nothing here may force the full path: same rules, data never after the clock
                 assert got.path == "incremental", got.path
