@@ -22,6 +22,7 @@ import argparse
 import random
 import statistics
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -45,7 +46,7 @@ PLAIN = {
 PREDICTIVE = {"at_risk": {"enabled": True}, "high_potential": {"enabled": True}}
 
 
-def _config(segments: dict[str, dict[str, object]], url: str) -> AppConfig:
+def _config(segments: Mapping[str, Mapping[str, object]], url: str) -> AppConfig:
     return parse_config(
         {"segments": segments}, origin="bench", base_dir=Path("."), env={"SEGMAIL_STORE_URL": url}
     )

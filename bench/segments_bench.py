@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--store-url", help="default: a fresh SQLite file in the work folder")
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
     parser.add_argument("--predictive", action="store_true", help="also time the predictive segments")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="compute after the increment with `--full` (every contact evaluated: the cost before issue 16)",
+    )
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="segmail-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -118,8 +123,16 @@ def main() -> None:
             [["import", "orders", str(inc.orders)], ["import", "events", str(inc.events)]],
         ),
         (
-            "compute after the 1 % increment" + (" (+ predictive)" if args.predictive else ""),
-            [[*(with_predictions if args.predictive else []), "segments", "compute", "--as-of", inc_iso]],
+            "compute after the 1 % increment"
+            + (" (+ predictive)" if args.predictive else "")
+            + (" --full" if args.full else ""),
+            [
+                [
+                    *(with_predictions if args.predictive else []),
+                    *["segments", "compute", "--as-of", inc_iso],
+                    *(["--full"] if args.full else []),
+                ]
+            ],
         ),
         (
             "export --as-of the computed T (stored rows)",

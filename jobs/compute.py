@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
-from segmail.segments import engine
+from segmail.segments import engine, incremental
 from segmail.store import feature_lock, membership_basis
 from segmail.store.codec import to_us
 from segmail.store.db import Store
-from segmail.store.runs import finish_run, start_run
+from segmail.store.features import cache_fingerprint
+from segmail.store.runs import finish_run, last_run, start_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -32,6 +33,7 @@ class ComputeResult:
     point_in_time: bool
     refreshed: int
     predictions: Scored | None = None  # None: no enabled rule reads a prediction feature
+    path: str = "full"  # "incremental", or "full: <why>" (segments.incremental)
 
 
 def evaluate(
@@ -56,12 +58,9 @@ def evaluate(
     )
 
 
-def basis(conn: Connection, config: AppConfig, *, as_of: datetime) -> dict[str, Any] | None:
-    """What an evaluation at `as_of` rests on: T, the rules and the data (store.membership_basis);
-    None when the data cannot be vouched for. Equal bases give equal memberships."""
-    data = membership_basis.data_stamp(conn, as_of_us=to_us(as_of), currency=config.shop.currency)
-    if data is None:
-        return None
+def rules_digest(config: AppConfig) -> str:
+    """A digest of everything in the config a verdict depends on: each segment's rule, parameters and
+    switch, the paid statuses, the currency and the prediction discount rate."""
     rules = {
         "segments": [
             [d.name, d.rule, d.enabled, sorted((k, str(v)) for k, v in d.params.items())]
@@ -71,8 +70,16 @@ def basis(conn: Connection, config: AppConfig, *, as_of: datetime) -> dict[str, 
         "currency": config.shop.currency,
         "annual_discount_rate": config.predict.annual_discount_rate,
     }
-    digest = hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
-    return {"as_of_us": to_us(as_of), "rules": digest, "data": data}
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def basis(conn: Connection, config: AppConfig, *, as_of: datetime) -> dict[str, Any] | None:
+    """What an evaluation at `as_of` rests on: T, the rules and the data (store.membership_basis);
+    None when the data cannot be vouched for. Equal bases give equal memberships."""
+    data = membership_basis.data_stamp(conn, as_of_us=to_us(as_of), currency=config.shop.currency)
+    if data is None:
+        return None
+    return {"as_of_us": to_us(as_of), "rules": rules_digest(config), "data": data}
 
 
 def stored_is_current(conn: Connection, config: AppConfig, *, as_of: datetime) -> int | None:
@@ -86,13 +93,17 @@ def stored_is_current(conn: Connection, config: AppConfig, *, as_of: datetime) -
     return int(found["run"])
 
 
-def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
+def compute(
+    store: Store, config: AppConfig, *, as_of: datetime, now: datetime, full: bool = False
+) -> ComputeResult:
     """One transaction: either every segment's memberships move to T, or none do.
 
+    Only the contacts whose verdict can have moved since the last compute are evaluated when that is
+    provably what evaluating everyone gives (segments.incremental); `full` evaluates everyone anyway.
     A failure rolls the work back and is recorded as a failed run in its own transaction.
     """
     try:
-        return _compute(store, config, as_of=as_of, now=now)
+        return _compute(store, config, as_of=as_of, now=now, full=full)
     except Exception as exc:
         with store.engine.begin() as conn:
             run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
@@ -100,17 +111,33 @@ def compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) 
         raise
 
 
-def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> ComputeResult:
+def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime, full: bool) -> ComputeResult:
     with store.engine.begin() as conn:
         # the feature lock before the run-number lock: one order for every holder of both
         feature_lock.refreshing(conn)
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
-        ev = evaluate(conn, config, as_of=as_of)
+        rules = rules_digest(config)
+        start = _start(conn, rules=rules, as_of=as_of, full=full)
+        ev = evaluate(conn, config, as_of=as_of, stage=False)
         if ev.predictions is not None and ev.predictions.missing:
             log.warning("compute: prediction features are missing for everyone: %s", ev.predictions.missing)
-        changes = engine.apply(conn, ev, run_id=run_id)
-        stats = {name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()}
+        picked = incremental.candidates(conn, start, ev)
+        log.info(
+            "compute run %d: %s (%d stale, %d crossing an edge)",
+            run_id,
+            picked.path,
+            picked.stale,
+            picked.crossing,
+        )
+        engine.stage(conn, ev, among=picked.table)
+        changes = engine.apply(conn, ev, run_id=run_id, among=picked.table)
+        stats: dict[str, Any] = {
+            name: {"size": c.size, "entered": c.entered, "left": c.left} for name, c in changes.items()
+        }
+        stats["(path)"] = {"path": picked.path, "stale": picked.stale, "crossing": picked.crossing}
         membership_basis.record(conn, run_id=run_id, basis=basis(conn, config, as_of=as_of))
+        verdicts = incremental.record(ev, run_id=run_id, rules=rules, fingerprint=cache_fingerprint(conn))
+        membership_basis.record_verdicts(conn, verdicts)
         finish_run(conn, run_id, now=now, stats=stats)
     return ComputeResult(
         run_id=run_id,
@@ -119,4 +146,19 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime)
         point_in_time=ev.source.point_in_time,
         refreshed=ev.source.refreshed,
         predictions=ev.predictions,
+        path=picked.path,
+    )
+
+
+def _start(conn: Connection, *, rules: str, as_of: datetime, full: bool) -> incremental.Start:
+    """Before the feature refresh (which empties the stale list): where an incremental compute would start."""
+    if full:
+        return incremental.Start(None, None, "asked for")
+    last = last_run(conn, "compute")  # this run is still running: the last one that finished
+    return incremental.before_refresh(
+        conn,
+        membership_basis.recorded_verdicts(conn),
+        last_compute=None if last is None else int(last["id"]),
+        rules=rules,
+        as_of_us=to_us(as_of),
     )

@@ -112,14 +112,14 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
 
 
 def _by_variant(
-    chosen: list[campaign_logic.StoredResult],
+    chosen: list[report_campaigns.StoredResult],
     variants: dict[str, tuple[str, str]],
     counts: Any,
     orders: list[Attributed],
 ) -> dict[tuple[str, str, str], campaign_logic.CampaignRow]:
     """(campaign, phase, variant) -> the row of that variant's own Mailchimp campaigns: its opens, clicks,
     unsubscribes, bounces and attributed orders."""
-    split: dict[tuple[str, str], list[campaign_logic.StoredResult]] = {}
+    split: dict[tuple[str, str], list[report_campaigns.StoredResult]] = {}
     for c in chosen:
         if c.mc_campaign_id in variants:
             split.setdefault(variants[c.mc_campaign_id], []).append(c)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmail.segments.config import SegmentDef
 from segmail.segments.rules import FEATURES, PREDICTIVE_FEATURES, Compiled, Compiler, Kind
-from segmail.store import contacts, predict_scores, shop_stats
+from segmail.store import contacts, membership_candidates, predict_scores, shop_stats
 from segmail.store import features as feature_store
 from segmail.store import memberships as stored
 from segmail.store.codec import from_us, to_us
@@ -42,6 +42,17 @@ class ShopStats:
         if percent not in self._thresholds:
             self._thresholds[percent] = shop_stats.top_spenders_threshold(self._conn, self._src, percent)
         return self._thresholds[percent]
+
+    def record(self) -> dict[str, Any]:
+        """The statistics computed so far, exactly, for the next compute (segments.incremental)."""
+        out: dict[str, Any] = {"top": {str(p): _exact(v) for p, v in self._thresholds.items()}}
+        if self._median is not None:
+            out["median"] = _exact(self._median[0])
+        return out
+
+
+def _exact(value: Fraction | None) -> str | None:
+    return None if value is None else str(value)  # Fraction("p/q") reads it back exactly
 
 
 @dataclass
@@ -112,10 +123,41 @@ def evaluate(
     )
 
 
-def apply(conn: Connection, ev: Evaluation, *, run_id: int) -> dict[str, SegmentChange]:
-    """Make the stored memberships equal the evaluation; per segment, what changed."""
+def stage(conn: Connection, ev: Evaluation, *, among: Table | None = None) -> None:
+    """Write the desired memberships of an evaluation made with `stage=False`: of every contact, or only
+    of those in `among` (a table of keys: an incremental compute's candidates, segments.incremental)."""
+    predicting = _predicting(ev)
+    if among is None:
+        conditions = {name: ev.compiled[name].condition for name, d in ev.defs.items() if d.enabled}
+        ev.staged = stored.stage(conn, ev.source.features, conditions, ev.rows, predicting)
+        return
+    # the same rules, T and statistics over a copy of the candidates' feature rows: the same verdicts
+    rows = membership_candidates.feature_rows(conn, among, ev.source.features)
     at_us = to_us(ev.as_of)
-    changes = {name: stored.move_to(conn, ev.staging, name, at_us=at_us, run_id=run_id) for name in ev.defs}
+    conditions = {
+        name: Compiler(source=rows, as_of_us=at_us, params=d.params, stats=ev.stats).compile(d.rule).condition
+        for name, d in ev.defs.items()
+        if d.enabled
+    }
+    joined = None if ev.rows is None else predict_scores.joined(rows)  # the scores beside the copy
+    ev.staged = stored.stage(conn, rows, conditions, joined, predicting)
+
+
+def _predicting(ev: Evaluation) -> set[str]:
+    """The enabled segments whose rules read prediction features (they read the scores joined)."""
+    return {n for n, d in ev.defs.items() if d.enabled and ev.compiled[n].features & PREDICTIVE_FEATURES}
+
+
+def apply(
+    conn: Connection, ev: Evaluation, *, run_id: int, among: Table | None = None
+) -> dict[str, SegmentChange]:
+    """Make the stored memberships equal the evaluation; per segment, what changed. With `among` (the
+    evaluation was staged with it), only those contacts' memberships move."""
+    at_us = to_us(ev.as_of)
+    changes = {
+        name: stored.move_to(conn, ev.staging, name, at_us=at_us, run_id=run_id, among=among)
+        for name in ev.defs
+    }
     # segments no longer in the config have no desired members
     gone = [name for name in previous_segments(conn) if name not in ev.defs]
     orphans = stored.drop_segments(conn, gone, at_us=at_us, run_id=run_id)

@@ -75,6 +75,7 @@ class FeatureSource:
     gaps: Table
     point_in_time: bool
     refreshed: int  # contacts whose features were (re)built in this call
+    rebuilt: bool = False  # the whole cache was built anew (no cache yet, or another fingerprint)
 
 
 def _temp_like(conn: Connection, table: Table, name: str) -> Table:
@@ -116,15 +117,22 @@ def prepare(
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
         n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
         set_meta(conn, FINGERPRINT_KEY, fingerprint)
-    else:
-        dirty = select(feature_dirty.c.email_key)
-        if conn.dialect.name == "postgresql":  # the dirty set's size decides between index and hash plans
-            conn.exec_driver_sql("ANALYZE feature_dirty")
-        conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
-        conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
-        n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=True)
-        conn.execute(delete(feature_dirty))
+        return FeatureSource(
+            features=features, gaps=order_gaps, point_in_time=False, refreshed=n, rebuilt=True
+        )
+    dirty = select(feature_dirty.c.email_key)
+    if conn.dialect.name == "postgresql":  # the dirty set's size decides between index and hash plans
+        conn.exec_driver_sql("ANALYZE feature_dirty")
+    conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
+    conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
+    n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=True)
+    conn.execute(delete(feature_dirty))
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
+
+
+def cache_fingerprint(conn: Connection) -> Any:
+    """What the feature cache was last built with; it moves whenever the whole cache is rebuilt."""
+    return get_meta(conn, FINGERPRINT_KEY)
 
 
 def _build(

@@ -68,3 +68,20 @@ def recorded(conn: Connection) -> dict[str, Any] | None:
     """What the last compute recorded: {"run": id, **basis}, or None."""
     found = get_meta(conn, BASIS_KEY)
     return found if isinstance(found, dict) else None
+
+
+# The companion record an incremental compute (segments.incremental) starts from: where the stored
+# memberships' verdicts came from (as-of time, rules, the shop statistics the rules called, the feature
+# cache's fingerprint). Kept apart from BASIS_KEY, which answers another question (are the stored rows
+# what an evaluation at T gives now) and is None whenever data is stale.
+VERDICTS_KEY: Final = "memberships_verdicts"
+
+
+def record_verdicts(conn: Connection, verdicts: dict[str, Any] | None) -> None:
+    """What the stored memberships' verdicts rest on; None: nothing an incremental compute may start from."""
+    set_meta(conn, VERDICTS_KEY, verdicts)
+
+
+def recorded_verdicts(conn: Connection) -> dict[str, Any] | None:
+    found = get_meta(conn, VERDICTS_KEY)
+    return found if isinstance(found, dict) else None

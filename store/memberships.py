@@ -78,15 +78,21 @@ _HISTORY_COLUMNS = ["run_id", "segment", "email_key", "at", "kind"]
 _COUNTED = {"preserve_rowcount": True}  # an INSERT ... SELECT's rowcount is kept only when asked for
 
 
-def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int) -> SegmentChange:
+def move_to(
+    conn: Connection, staging: Table, segment: str, *, at_us: int, run_id: int, among: Table | None = None
+) -> SegmentChange:
     """Make the stored members of `segment` equal the staged ones; who entered (at `at_us`) and left.
 
     Both are recorded in the segment history under `run_id`, and the stored memberships are then
-    changed by exactly the recorded rows (read back by their key prefix, run and segment)."""
+    changed by exactly the recorded rows (read back by their key prefix, run and segment). With `among`
+    (a table of keys; the staging holds only their rows), only those contacts move: everybody else keeps
+    their stored membership, and the size is counted on the stored side."""
     m, s, h = memberships, staging, segment_history
     exits = select(
         literal(run_id, Integer), m.c.segment, m.c.email_key, literal(at_us, BigInteger), literal(EXIT)
     ).where(m.c.segment == segment, _not_in(m, s))
+    if among is not None:
+        exits = exits.where(m.c.email_key.in_(select(among.c.email_key)))
     left = int(
         conn.execute(insert(h).from_select(_HISTORY_COLUMNS, exits), execution_options=_COUNTED).rowcount or 0
     )
@@ -105,7 +111,8 @@ def move_to(conn: Connection, staging: Table, segment: str, *, at_us: int, run_i
             h.c.run_id == run_id, h.c.segment == segment, h.c.kind == ENTER
         )
         conn.execute(insert(m).from_select(["segment", "email_key", "entered_at", "run_id"], new))
-    size = conn.execute(select(func.count()).where(s.c.segment == segment)).scalar_one()
+    counted = s if among is None else m
+    size = conn.execute(select(func.count()).where(counted.c.segment == segment)).scalar_one()
     return SegmentChange(size=int(size), entered=entered, left=left)
 
 

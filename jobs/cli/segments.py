@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p = seg.add_parser("compute", help="store the memberships at --as-of and print counts and changes")
     p.add_argument("--as-of", help=AS_OF_HELP)
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="evaluate every contact, even when only the changed ones would do (the same result, slower)",
+    )
     p.set_defaults(func=cmd_compute)
     p = seg.add_parser("export", help="write email,segment rows (the last compute, or evaluated at --as-of)")
     p.add_argument("--format", choices=["csv"], default="csv", help="output format (csv: email,segment)")
@@ -71,9 +76,10 @@ def cmd_compute(args: argparse.Namespace, ctx: Context) -> int:
     config = ctx.config
     store = ctx.store
     as_of = parse_as_of(args.as_of)
-    result = compute(store, config, as_of=as_of, now=datetime.now(UTC))
+    result = compute(store, config, as_of=as_of, now=datetime.now(UTC), full=args.full)
     title = f"segments as of {as_of.isoformat()} (run {result.run_id}; changes since the last run)"
     out.print(_changes_table(result.changes, config, title))
+    err.print(f"evaluated: {result.path}", markup=False)
     if result.point_in_time:
         err.print("note: data after --as-of exists; computed on a point-in-time copy of the features")
     scored = result.predictions
