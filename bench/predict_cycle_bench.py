@@ -3,10 +3,11 @@
 
 A day of 15-minute cycles, in one process as the service runs them: each cycle stores `--orders` new
 paid orders of existing buyers placed since the last cycle, then computes at the cycle's time,
-alternately with a config whose two extra segments read no prediction (`at_risk_plain`,
-`high_potential_plain`: the same number of segments, similar rules) and with the built-in predictive
-`at_risk` and `high_potential` enabled. The first cycle of the day scores every buyer (a new day
-ranks everyone afresh, segments/day_reference.py); the timed ones rescore the day's buyers only.
+first with a config whose two extra segments read no prediction (`at_risk_plain`,
+`high_potential_plain`: the same number of segments, similar rules), then with the built-in predictive
+`at_risk` and `high_potential` enabled. Each config's first cycle is a full compute (the rules changed;
+for the predictive one also the day's first scoring, which ranks everyone afresh,
+segments/day_reference.py); the timed ones are incremental computes that rescore the day's buyers only.
 A fit must be stored (`segmail predict fit`, as segments_bench --predictive does). Usage:
 
     python -m bench.segments_bench --contacts 1000000 --predictive --dir /tmp/b1m   # builds the store
@@ -100,22 +101,26 @@ def main() -> None:
     store = open_store(args.store_url)
     plain, predictive = _config(PLAIN, args.store_url), _config(PREDICTIVE, args.store_url)
     day = Day(store, args.orders, args.seed)
-    warm_plain, _ = day.cycle(plain)
-    first, scored = day.cycle(predictive)
+    # each config in its own run of cycles: a change of rules makes the next compute a full one
+    first: dict[str, float] = {}
     times: dict[str, list[float]] = {"plain": [], "predictive": []}
-    last = scored
-    for _ in range(args.cycles):
-        times["plain"].append(day.cycle(plain)[0])
-        took, last = day.cycle(predictive)
-        times["predictive"].append(took)
+    results: dict[str, ComputeResult] = {}
+    for name, config in (("plain", plain), ("predictive", predictive)):
+        first[name] = day.cycle(config)[0]  # the rules changed (and a day's first scoring): in full
+        for _ in range(args.cycles):
+            took, results[name] = day.cycle(config)
+            times[name].append(took)
     med = {k: statistics.median(v) for k, v in times.items()}
-    buyers = last.predictions.buyers if last.predictions else 0
-    rescored = last.predictions.rescored if last.predictions else 0
+    scored = results["predictive"].predictions
+    buyers, rescored = (scored.buyers, scored.rescored) if scored else (0, 0)
     print(
         f"store: {args.store_url.split('@')[-1]}; {len(day.buyers):,} buyers sampled; {args.orders} orders/cycle"
     )
-    print(f"first cycle of the day: plain {warm_plain:.2f} s, predictive (everyone scored) {first:.2f} s")
+    print(
+        f"first cycle (full compute): plain {first['plain']:.2f} s, predictive (everyone scored) {first['predictive']:.2f} s"
+    )
     print(f"median of {args.cycles} cycles: plain {med['plain']:.2f} s, predictive {med['predictive']:.2f} s")
+    print(f"paths: plain {results['plain'].path}, predictive {results['predictive'].path}")
     print(
         f"ratio {med['predictive'] / med['plain']:.2f}x; last cycle rescored {rescored:,} of {buyers:,} buyers"
     )

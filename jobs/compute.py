@@ -43,8 +43,10 @@ def evaluate(
     as_of: datetime,
     with_predictions: bool = False,
     stage: bool = True,
+    consume_stale: bool = False,
 ) -> engine.Evaluation:
-    """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored."""
+    """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored
+    (`consume_stale`: the compute's own evaluation, which empties the stale list)."""
     defs = list(config.segment_defs.values())
     return engine.evaluate(
         conn,
@@ -55,6 +57,7 @@ def evaluate(
         annual_discount_rate=config.predict.annual_discount_rate,
         with_predictions=with_predictions,
         stage=stage,
+        consume_stale=consume_stale,
     )
 
 
@@ -118,7 +121,7 @@ def _compute(store: Store, config: AppConfig, *, as_of: datetime, now: datetime,
         run_id = start_run(conn, kind="compute", as_of=as_of, now=now)
         rules = rules_digest(config)
         start = _start(conn, rules=rules, as_of=as_of, full=full)
-        ev = evaluate(conn, config, as_of=as_of, stage=False)
+        ev = evaluate(conn, config, as_of=as_of, stage=False, consume_stale=True)
         if ev.predictions is not None and ev.predictions.missing:
             log.warning("compute: prediction features are missing for everyone: %s", ev.predictions.missing)
         picked = incremental.candidates(conn, start, ev)

@@ -85,12 +85,16 @@ def evaluate(
     annual_discount_rate: float = 0.0,
     with_predictions: bool = False,
     stage: bool = True,
+    consume_stale: bool = False,
 ) -> Evaluation:
     """Every segment at `as_of`; predictions are scored when an enabled rule reads them, or when asked
     (`explain` shows them all). `stage=False` compiles the rules without writing every segment's
-    members to the temporary table: what `explain` of one contact needs, at a fraction of the cost."""
+    members to the temporary table: what `explain` of one contact needs, at a fraction of the cost.
+    `consume_stale`: a compute's evaluation, which empties the stale list (store.features.prepare)."""
     as_of_us = to_us(as_of)
-    source = feature_store.prepare(conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency)
+    source = feature_store.prepare(
+        conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency, consume=consume_stale
+    )
     stats = ShopStats(conn, source)
     compiled: dict[str, Compiled] = {}
     for defn in defs:

@@ -8,6 +8,7 @@ rule never sees an order or event after T.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,12 +92,19 @@ def _temp_like(conn: Connection, table: Table, name: str) -> Table:
 
 
 def prepare(
-    conn: Connection, *, as_of_us: int, paid_statuses: Sequence[str], currency: str | None = None
+    conn: Connection,
+    *,
+    as_of_us: int,
+    paid_statuses: Sequence[str],
+    currency: str | None = None,
+    consume: bool = False,
 ) -> FeatureSource:
     """Return features valid at as_of: the refreshed cache, or a point-in-time copy.
 
     `currency` is `[shop] currency`; money features add up orders in the reporting currency only
-    (see store.currency), so a change of it rebuilds the cache.
+    (see store.currency), so a change of it rebuilds the cache. The stale list is emptied only when
+    `consume` (a compute): it is also the list of whom the next compute must evaluate again
+    (segments.incremental), so a preview, an explain or an export refreshes those rows and keeps it.
     """
     feature_lock.refreshing(conn)  # no import commits between reading the stale list and clearing it
     money = reporting_currency(conn, currency)
@@ -117,6 +125,7 @@ def prepare(
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
         n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
         set_meta(conn, FINGERPRINT_KEY, fingerprint)
+        set_meta(conn, BUILD_KEY, secrets.token_hex(8))  # whoever rebuilt it: no compute starts from before
         return FeatureSource(
             features=features, gaps=order_gaps, point_in_time=False, refreshed=n, rebuilt=True
         )
@@ -126,13 +135,18 @@ def prepare(
     conn.execute(delete(features).where(features.c.email_key.in_(dirty)))
     conn.execute(delete(order_gaps).where(order_gaps.c.email_key.in_(dirty)))
     n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=True)
-    conn.execute(delete(feature_dirty))
+    if consume:
+        conn.execute(delete(feature_dirty))
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
 
 
+BUILD_KEY = "features_build"  # a random token per whole rebuild of the cache
+
+
 def cache_fingerprint(conn: Connection) -> Any:
-    """What the feature cache was last built with; it moves whenever the whole cache is rebuilt."""
-    return get_meta(conn, FINGERPRINT_KEY)
+    """What the feature cache was last built with; it moves whenever the whole cache is rebuilt, by any
+    evaluation (imports made while no cache existed flag nobody stale: no compute may start from before)."""
+    return [get_meta(conn, FINGERPRINT_KEY), get_meta(conn, BUILD_KEY)]
 
 
 def _build(

@@ -428,3 +428,37 @@ def test_a_rebuilt_feature_cache_is_never_started_from(store) -> None:
     shop.order(a, T - days(2))
     assert _path(shop, T + days(1)) == "full: the feature cache was rebuilt"
     assert a in shop.segments(T + days(1), CONFIG)["repeat_buyer"]
+
+
+def test_a_preview_between_two_computes_leaves_the_next_one_who_changed(store) -> None:
+    """A preview (or explain, export) refreshes the stale contacts' features but keeps them listed: the
+    list is also whom the next compute evaluates again."""
+    from segmail.jobs.compute import evaluate
+
+    shop = Shop(store)
+    a = shop.contact("a@example.com", opted_in_at=T - days(100))
+    shop.order(a, T - days(10))
+    assert _path(shop, T).startswith("full: no previous compute")
+    shop.order(a, T - days(1))  # a second order: a repeat buyer now
+    shop.flush(T)
+    with store.engine.begin() as conn:
+        evaluate(conn, CONFIG, as_of=T)  # what `segments preview` does
+    got = compute(store, CONFIG, as_of=T + timedelta(hours=1), now=T + timedelta(hours=1))
+    assert got.path == "incremental"
+    assert got.changes["repeat_buyer"].entered == 1  # a moved although the preview refreshed a first
+
+
+def test_a_cache_rebuilt_by_a_preview_is_never_started_from(store) -> None:
+    from segmail.jobs.compute import evaluate
+
+    shop = Shop(store)
+    a = shop.contact("a@example.com", opted_in_at=T - days(100))
+    shop.order(a, T - days(10))
+    assert _path(shop, T).startswith("full: no previous compute")
+    with store.engine.begin() as conn:  # the cache is gone (same settings): imports flag nobody
+        conn.execute(delete(meta).where(meta.c.key == FINGERPRINT_KEY))
+    shop.order(a, T - days(1))
+    shop.flush(T)
+    with store.engine.begin() as conn:
+        evaluate(conn, CONFIG, as_of=T)  # a preview rebuilds it, with the same settings
+    assert _path(shop, T + timedelta(hours=1)) == "full: the feature cache was rebuilt"
