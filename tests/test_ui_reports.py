@@ -11,6 +11,7 @@ from itertools import pairwise
 import pytest
 from rich.console import Console
 
+from segmail.connector.records import Event
 from segmail.jobs import report
 from segmail.jobs.cli import main
 from segmail.jobs.config import load_config
@@ -180,6 +181,10 @@ def ab_shop(tmp_path):
     spent = {"a0@x.io": "40.00", "a1@x.io": "20.00", "b0@x.io": "90.00", "h0@x.io": "30.00"}
     for email, total in spent.items():
         shop.order(email, SLOT + timedelta(days=2), total)
+    for email in ("a0@x.io", "a1@x.io", "a2@x.io"):  # opens of variant a's own Mailchimp campaign
+        shop.records.append(
+            Event(email_key=email, type="open", at=SLOT + timedelta(hours=1), campaign_id="mc_a")
+        )
     shop.flush(T)
     buckets = tuple(
         NewBucket(prefix=f"ab-{v}", slot_at=to_us(SLOT), send_at=to_us(SLOT), variant=f'{{"ab_variant": "{v}"}}',
@@ -213,6 +218,10 @@ def test_a_script_in_a_campaign_name_is_shown_as_text_with_its_variants_and_verd
     assert XSS not in page
     assert "<strong>&lt;script&gt;alert(1)&lt;/script&gt;</strong>" in page
     assert page.count('<tr class="variant">') == 2 and "↳ variant a" in page and "↳ variant b" in page
+    # each variant row shows its own Mailchimp figures: a's three opens of 4 mailed, b's none
+    rows = page.split('<tr class="variant">')[1:]
+    assert '<td class="num" data-label="opens">3<br><span class="small">75.0 %</span>' in rows[0]
+    assert '<td class="num" data-label="opens">0<br><span class="small">0.0 %</span>' in rows[1]
     # variant a: 60.00 over 4 mailed against 30.00 over 3 held out: +5.00, an interval that contains 0
     assert ">+5.00<" in page
     verdict = '<span class="verdict-no">not significant</span>: the interval of the lift +5.00 per recipient'
