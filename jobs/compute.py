@@ -14,7 +14,7 @@ from segmail.segments import engine, incremental
 from segmail.store import feature_lock, membership_basis
 from segmail.store.codec import to_us
 from segmail.store.db import Store
-from segmail.store.features import cache_fingerprint
+from segmail.store.features import any_stale, cache_fingerprint
 from segmail.store.runs import finish_run, last_run, start_run
 
 if TYPE_CHECKING:
@@ -44,9 +44,11 @@ def evaluate(
     with_predictions: bool = False,
     stage: bool = True,
     consume_stale: bool = False,
+    reuse_stats: bool = False,
 ) -> engine.Evaluation:
     """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored
-    (`consume_stale`: the compute's own evaluation, which empties the stale list)."""
+    (`consume_stale`: the compute's own evaluation, which empties the stale list; `reuse_stats`: take the
+    shop statistics the last compute recorded while the cache is still what it read, see recorded_stats)."""
     defs = list(config.segment_defs.values())
     return engine.evaluate(
         conn,
@@ -58,7 +60,21 @@ def evaluate(
         with_predictions=with_predictions,
         stage=stage,
         consume_stale=consume_stale,
+        known_stats=recorded_stats(conn, config) if reuse_stats else None,
     )
+
+
+def recorded_stats(conn: Connection, config: AppConfig) -> dict[str, Any] | None:
+    """The shop statistics (median gap, VIP thresholds) the last compute recorded, while they still hold:
+    the same rules over the same build of the feature cache with nothing stale since. They are functions
+    of the cache alone, so an explain or a preview need not compute them again over every contact."""
+    found = membership_basis.recorded_verdicts(conn)
+    if found is None or found.get("rules") != rules_digest(config):
+        return None
+    if found.get("features") != cache_fingerprint(conn) or any_stale(conn):
+        return None
+    stats = found.get("stats")
+    return stats if isinstance(stats, dict) else None
 
 
 def rules_digest(config: AppConfig) -> str:

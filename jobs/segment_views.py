@@ -43,7 +43,7 @@ def exported(store: Store, config: AppConfig, *, as_of: datetime | None) -> Iter
         if as_of is None or (run is not None and current == run["id"]):
             yield None if run is None else Export(stored_pairs(conn), run["id"], run["as_of"])
         else:
-            ev = evaluate(conn, config, as_of=as_of)
+            ev = evaluate(conn, config, as_of=as_of, reuse_stats=True)
             yield Export(engine.desired_rows(conn, ev), None, as_of)
             conn.rollback()  # an export never writes
 
@@ -64,7 +64,9 @@ def explain(
     `with_predictions=False` leaves the prediction features out unless an enabled rule reads them
     (scoring every buyer is most of the cost on a large shop)."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of, with_predictions=with_predictions, stage=False)
+        ev = evaluate(
+            conn, config, as_of=as_of, with_predictions=with_predictions, stage=False, reuse_stats=True
+        )
         ex = engine.explain(conn, ev, email_key)
         median = ev.stats.median_repurchase_days()
         conn.rollback()
@@ -83,6 +85,6 @@ class Preview:
 def previewed(store: Store, config: AppConfig, *, as_of: datetime) -> Iterator[Preview]:
     """Every segment evaluated at `as_of` against the stored memberships of the last compute."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of)
+        ev = evaluate(conn, config, as_of=as_of, reuse_stats=True)
         yield Preview(tuple(ev.defs), engine.preview(conn, ev))
         conn.rollback()  # preview never writes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -27,11 +27,18 @@ if TYPE_CHECKING:
 class ShopStats:
     """Shop-level statistics over the population, computed lazily once per evaluation."""
 
-    def __init__(self, conn: Connection, source: feature_store.FeatureSource) -> None:
+    def __init__(
+        self, conn: Connection, source: feature_store.FeatureSource, known: Mapping[str, Any] | None = None
+    ) -> None:
+        """`known`: statistics a compute recorded (`record()`) over this very cache, reused as they are."""
         self._conn = conn
         self._src = source
         self._median: tuple[Fraction | None] | None = None
         self._thresholds: dict[Fraction, Fraction | None] = {}
+        if known is not None:
+            if "median" in known:
+                self._median = (read_exact(known["median"]),)
+            self._thresholds = {Fraction(p): read_exact(v) for p, v in known.get("top", {}).items()}
 
     def median_repurchase_days(self) -> Fraction | None:
         if self._median is None:
@@ -53,6 +60,11 @@ class ShopStats:
 
 def _exact(value: Fraction | None) -> str | None:
     return None if value is None else str(value)  # Fraction("p/q") reads it back exactly
+
+
+def read_exact(text: str | None) -> Fraction | None:
+    """A statistic as `record()` wrote it."""
+    return None if text is None else Fraction(text)
 
 
 @dataclass
@@ -86,16 +98,19 @@ def evaluate(
     with_predictions: bool = False,
     stage: bool = True,
     consume_stale: bool = False,
+    known_stats: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Every segment at `as_of`; predictions are scored when an enabled rule reads them, or when asked
     (`explain` shows them all). `stage=False` compiles the rules without writing every segment's
     members to the temporary table: what `explain` of one contact needs, at a fraction of the cost.
-    `consume_stale`: a compute's evaluation, which empties the stale list (store.features.prepare)."""
+    `consume_stale`: a compute's evaluation, which empties the stale list (store.features.prepare).
+    `known_stats`: the shop statistics the last compute recorded, when the cache is still what it read
+    (they are functions of the cache alone); not used on a point-in-time copy."""
     as_of_us = to_us(as_of)
     source = feature_store.prepare(
         conn, as_of_us=as_of_us, paid_statuses=paid_statuses, currency=currency, consume=consume_stale
     )
-    stats = ShopStats(conn, source)
+    stats = ShopStats(conn, source, None if source.point_in_time else known_stats)
     compiled: dict[str, Compiled] = {}
     for defn in defs:
         compiler = Compiler(source=source.features, as_of_us=as_of_us, params=defn.params, stats=stats)

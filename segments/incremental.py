@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
 from segmail.segments.config import SegmentDef
+from segmail.segments.engine import read_exact
 from segmail.segments.rules import Compiler, RuleError
 from segmail.store import membership_candidates
 from segmail.store.codec import to_us
@@ -45,17 +46,13 @@ class RecordedStats:
     def median_repurchase_days(self) -> Fraction | None:
         if "median" not in self._recorded:
             raise NotRecorded("median_repurchase_days")
-        return _fraction(self._recorded["median"])
+        return read_exact(self._recorded["median"])
 
     def top_spenders_threshold(self, percent: Fraction) -> Fraction | None:
         top = self._recorded.get("top", {})
         if str(percent) not in top:
             raise NotRecorded(f"top_spenders_threshold({percent})")
-        return _fraction(top[str(percent)])
-
-
-def _fraction(text: str | None) -> Fraction | None:
-    return None if text is None else Fraction(text)
+        return read_exact(top[str(percent)])
 
 
 @dataclass(frozen=True)

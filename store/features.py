@@ -140,6 +140,11 @@ def prepare(
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
 
 
+def any_stale(conn: Connection) -> bool:
+    """Whether some contact's cached features wait for a refresh (imports, erasures and retention list them)."""
+    return conn.execute(select(feature_dirty.c.email_key).limit(1)).first() is not None
+
+
 BUILD_KEY = "features_build"  # a random token per whole rebuild of the cache
 
 

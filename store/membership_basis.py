@@ -23,8 +23,9 @@ from sqlalchemy import Connection, func, select
 
 from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
+from segmail.store.features import any_stale
 from segmail.store.predict_fits import fit_for
-from segmail.store.schema import contacts, feature_dirty
+from segmail.store.schema import contacts
 from segmail.store.writer import FINGERPRINT_KEY, LATEST_KEY
 
 BASIS_KEY: Final = "memberships_basis"
@@ -47,7 +48,7 @@ def stored_pairs(conn: Connection) -> Iterator[tuple[str, str]]:
 
 def data_stamp(conn: Connection, *, as_of_us: int, currency: str | None) -> dict[str, Any] | None:
     """The data an evaluation at `as_of_us` reads, in a few values; None while some contact is stale."""
-    if conn.execute(select(feature_dirty.c.email_key).limit(1)).first() is not None:
+    if any_stale(conn):
         return None
     found = fit_for(conn, as_of_us)
     return {
