@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -117,7 +117,7 @@ def evaluate(
         compiled[defn.name] = compiler.compile(defn.rule)
     conditions = {d.name: compiled[d.name].condition for d in defs if d.enabled}
     scored, rows = None, None
-    predicting = {d.name for d in defs if d.enabled and compiled[d.name].features & PREDICTIVE_FEATURES}
+    predicting = _predicting(defs, compiled)
     if with_predictions or predicting:
         # imported here: NumPy and SciPy load only for evaluations that score (every command starts faster)
         from segmail.segments import predictive
@@ -145,7 +145,7 @@ def evaluate(
 def stage(conn: Connection, ev: Evaluation, *, among: Table | None = None) -> None:
     """Write the desired memberships of an evaluation made with `stage=False`: of every contact, or only
     of those in `among` (a table of keys: an incremental compute's candidates, segments.incremental)."""
-    predicting = _predicting(ev)
+    predicting = _predicting(ev.defs.values(), ev.compiled)
     if among is None:
         conditions = {name: ev.compiled[name].condition for name, d in ev.defs.items() if d.enabled}
         ev.staged = stored.stage(conn, ev.source.features, conditions, ev.rows, predicting)
@@ -162,9 +162,9 @@ def stage(conn: Connection, ev: Evaluation, *, among: Table | None = None) -> No
     ev.staged = stored.stage(conn, rows, conditions, joined, predicting)
 
 
-def _predicting(ev: Evaluation) -> set[str]:
+def _predicting(defs: Iterable[SegmentDef], compiled: Mapping[str, Compiled]) -> set[str]:
     """The enabled segments whose rules read prediction features (they read the scores joined)."""
-    return {n for n, d in ev.defs.items() if d.enabled and ev.compiled[n].features & PREDICTIVE_FEATURES}
+    return {d.name for d in defs if d.enabled and compiled[d.name].features & PREDICTIVE_FEATURES}
 
 
 def apply(

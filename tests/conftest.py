@@ -20,25 +20,43 @@ REQUIRE_PG = os.environ.get("SEGMAIL_REQUIRE_PG") == "1"
 T = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)  # the pinned as-of time of the rule tests
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A throw-away database on the PostgreSQL server; skipped (or failed in CI) when unreachable."""
-    name = f"segmail_test_{uuid.uuid4().hex[:10]}"
+def pg_databases(count: int, prefix: str = "segmail_test") -> Iterator[list[str]]:
+    """`count` throw-away databases on the PostgreSQL server, dropped afterwards (a generator for a
+    fixture); skipped (or failed under SEGMAIL_REQUIRE_PG=1, as in CI) when the server is unreachable."""
+    names = [f"{prefix}_{uuid.uuid4().hex[:10]}" for _ in range(count)]
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            for name in names:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         admin.dispose()
         reason = f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}); set SEGMAIL_TEST_PG_URL"
         if REQUIRE_PG:
             pytest.fail(f"SEGMAIL_REQUIRE_PG=1 but {reason}")
         pytest.skip(reason)
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
+    base = PG_URL.rsplit("/", 1)[0]
+    yield [f"{base}/{name}" for name in names]
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def reset_schema(url: str) -> None:
+    """An empty public schema in the database at `url` (a fresh store for the next test)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the PostgreSQL server; skipped (or failed in CI) when unreachable."""
+    for urls in pg_databases(1):
+        yield urls[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -47,11 +65,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     url = request.getfixturevalue("pg_database")
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    reset_schema(url)
     yield url
 
 

@@ -20,7 +20,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy import delete, select
 
 from segmail.connector.records import Contact, Event, Order, Record
 from segmail.jobs.compute import ComputeResult, compute
@@ -33,7 +33,7 @@ from segmail.store.membership_candidates import moving_ranges
 from segmail.store.runs import last_run
 from segmail.store.schema import features, memberships, segment_history
 from segmail.store.writer import FINGERPRINT_KEY, write_records
-from tests.conftest import PG_URL, REQUIRE_PG, T
+from tests.conftest import T, pg_databases, reset_schema
 from tests.shop import Shop, config, days
 
 EMAILS = [f"p{i}@example.com" for i in range(8)]
@@ -140,11 +140,7 @@ class Twins:
     def open(self) -> tuple[Store, Store]:
         if self.urls[0].startswith("postgresql"):
             for url in self.urls:
-                engine = create_engine(url, isolation_level="AUTOCOMMIT")
-                with engine.connect() as conn:
-                    conn.execute(text("DROP SCHEMA public CASCADE"))
-                    conn.execute(text("CREATE SCHEMA public"))
-                engine.dispose()
+                reset_schema(url)
             return open_store(self.urls[0]), open_store(self.urls[1])
         folder = self.urls[0]
         tag = uuid.uuid4().hex[:8]
@@ -156,24 +152,8 @@ def twins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "sqlite":
         yield Twins((str(tmp_path_factory.mktemp("twins")), ""))
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    names = [f"segmail_twin_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__})"
-        if REQUIRE_PG:
-            pytest.fail(f"SEGMAIL_REQUIRE_PG=1 but {reason}")
-        pytest.skip(reason)
-    base = PG_URL.rsplit("/", 1)[0]
-    yield Twins((f"{base}/{names[0]}", f"{base}/{names[1]}"))
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    for a, b in pg_databases(2, prefix="segmail_twin"):
+        yield Twins((a, b))
 
 
 def _write(store: Store, records: list[Record], erased: list[str], now: datetime) -> None:
