@@ -44,7 +44,6 @@ __all__ = [
     "set_today",
     "stored_fingerprint",
     "today_buyers",
-    "up_to_date",
 ]
 
 
@@ -67,11 +66,6 @@ def order_stamps(conn: Connection, *, day_start_us: int, as_of_us: int, paid: li
 def stored_fingerprint(conn: Connection) -> dict[str, Any] | None:
     found = get_meta(conn, FINGERPRINT_KEY)
     return found if isinstance(found, dict) else None
-
-
-def up_to_date(conn: Connection, wanted: dict[str, Any]) -> bool:
-    """Whether the stored scores were built from exactly this fingerprint."""
-    return bool(get_meta(conn, FINGERPRINT_KEY) == wanted)
 
 
 def joined(features: Table) -> FromClause:
