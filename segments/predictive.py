@@ -25,7 +25,7 @@ from segmail.segments import clv, day_reference
 from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
-from segmail.store import predict_scores
+from segmail.store import predict_dirty, predict_scores
 from segmail.store.codec import from_us, to_us
 from segmail.store.paid_orders import PaidOrderArrays, paid_order_arrays
 from segmail.store.predict_fits import FitRow, fit_for
@@ -62,64 +62,80 @@ def score(
     annual_discount_rate: float,
 ) -> Scored:
     """Make the scores table (store.predict_scores) hold the buyers at `as_of` scored with the fit in
-    force then: every buyer when the fit, the day, a setting or an earlier order changed; only the day's
-    buyers when just the day's orders did; nothing when nothing did."""
+    force then: every buyer when the fit, the day, a setting or an earlier order changed; only the
+    buyers of the day's orders the writers logged (store.predict_dirty) when just those changed; nothing
+    when nothing did. No order is read to find out which: the log says."""
     as_of_us = to_us(as_of)
     day = as_of_end(as_of)
     day_start_us = to_us(datetime.combine(day, time(), UTC))
     paid = list(paid_statuses)
     found = fit_for(conn, as_of_us)
-    wanted = {
-        "fit": None if found is None else found[0],
+    fit_id = None if found is None else found[0]
+    basis: dict[str, Any] = {
+        "fit": fit_id,
         "day": day.isoformat(),
         "rate": annual_discount_rate,
         "currency": currency,
-        **predict_scores.order_stamps(conn, day_start_us=day_start_us, as_of_us=as_of_us, paid=paid),
+        "paid": sorted(paid),
     }
     stored = predict_scores.stored_fingerprint(conn)
-    if stored == wanted:
+    made = predict_scores.made_at(conn)
+    same_basis = stored is not None and made is not None and _basis(stored) == basis
+    again = _rescore(conn, made, as_of_us, day_start_us) if same_basis else None
+    predict_dirty.consume(conn, as_of_us)
+    predict_scores.set_made_at(conn, as_of_us)
+    if again is None and found is not None:
+        predict_dirty.note_after(conn, as_of_us)  # every buyer scored: the log whole again past T
+    fit_as_of = None if found is None else from_us(found[1].as_of)
+    if again is not None and (found is None or not again):
         buyers = predict_scores.count(conn) if found is not None else 0
-        fit_as_of = None if found is None else from_us(found[1].as_of)
         return Scored(
-            fit_id=wanted["fit"], fit_as_of=fit_as_of, buyers=buyers, reused=True, missing=_missing(found),
-            before=stored, after=wanted, changed=frozenset(),
+            fit_id=fit_id, fit_as_of=fit_as_of, buyers=buyers, reused=True, missing=_missing(found),
+            before=stored, after=stored, changed=frozenset(),
         )  # fmt: skip
     if found is None:
-        predict_scores.replace(conn, [], wanted)  # scores of a later fit must not show through
-        predict_scores.set_today(conn, ())
+        after = predict_scores.replace(conn, [], basis)  # scores of a later fit must not show through
         return Scored(
-            fit_id=None, fit_as_of=None, buyers=0, reused=False, missing=NO_FIT, before=stored, after=wanted
+            fit_id=None, fit_as_of=None, buyers=0, reused=False, missing=NO_FIT, before=stored, after=after
         )
-    fit_id, fit = found
+    fit = found[1]
     model = _Model(_bg(fit), _gg(fit), annual_discount_rate)
-    same_day = stored is not None and {k: v for k, v in stored.items() if k != "today"} == {
-        k: v for k, v in wanted.items() if k != "today"
-    }
-    if same_day:
-        today = predict_scores.today_buyers(conn, day_start_us=day_start_us, as_of_us=as_of_us, paid=paid)
-        again = today | predict_scores.scored_today(conn)  # and those whose day's orders went away
+    if again is not None:
         arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid, currency=currency, only=again)
         reference = day_reference.DayReference(**predict_scores.load_reference(conn))
         summary = _summary(arrays, day)
-        predict_scores.replace_some(conn, again, model.rows(summary, reference), wanted)
-        predict_scores.set_today(conn, today)
-        buyers = predict_scores.count(conn)
+        after = predict_scores.replace_some(conn, again, model.rows(summary, reference), basis)
         return Scored(
-            fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=buyers, reused=False, rescored=len(summary),
-            before=stored, after=wanted, changed=frozenset(again),
+            fit_id=fit_id, fit_as_of=fit_as_of, buyers=predict_scores.count(conn), reused=False,
+            rescored=len(summary), before=stored, after=after, changed=frozenset(again),
         )  # fmt: skip
     arrays = paid_order_arrays(conn, as_of_us=as_of_us, paid_statuses=paid, currency=currency)
     before = day_reference.before_day(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
     reference = day_reference.DayReference.of(before, model.predict(before))
     predict_scores.save_reference(conn, reference.columns())
     summary = _summary(arrays, day)
-    predict_scores.replace(conn, model.rows(summary, reference), wanted)
-    predict_scores.set_today(conn, _bought_on(arrays, day))
+    after = predict_scores.replace(conn, model.rows(summary, reference), basis)
     n = len(summary)
     return Scored(
-        fit_id=fit_id, fit_as_of=from_us(fit.as_of), buyers=n, reused=False, rescored=n, before=stored,
-        after=wanted,
-    )  # fmt: skip
+        fit_id=fit_id, fit_as_of=fit_as_of, buyers=n, reused=False, rescored=n, before=stored, after=after
+    )
+
+
+def _basis(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fingerprint.items() if k != "token"}
+
+
+def _rescore(conn: Connection, made_us: int | None, as_of_us: int, day_start_us: int) -> set[str] | None:
+    """The buyers whose scores made at `made_us` (same fit, day and settings) must be made again for T;
+    None: everyone's (back in time, an order placed before T's day changed, or owners not listed)."""
+    if made_us is None or as_of_us < made_us:
+        return None  # back in time: orders placed since were taken in
+    keys: set[str] = set()
+    for key, at in predict_dirty.due(conn, as_of_us):
+        if at < day_start_us or key == predict_dirty.UNKNOWN:
+            return None
+        keys.add(key)
+    return keys
 
 
 def day_summaries(
@@ -162,11 +178,6 @@ class _Model:
 
 def _summary(arrays: PaidOrderArrays, day: date) -> CustomerSummary:
     return summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, day)
-
-
-def _bought_on(arrays: PaidOrderArrays, day: date) -> set[str]:
-    codes = np.unique(arrays.codes[arrays.days == day.toordinal()])
-    return {arrays.customers[int(c)] for c in codes}
 
 
 def buyer_summary(

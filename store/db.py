@@ -96,6 +96,12 @@ def _v10_reports(conn: Connection) -> None:
     by_campaign.create(conn, checkfirst=True)
 
 
+def _v11_drop_predict_today(conn: Connection) -> None:
+    """v10 → v11: the day's buyers table of the prediction cache is gone (the writers now log the orders
+    they touch, store/predict_dirty.py); it held email keys, so it must not outlive its use."""
+    conn.exec_driver_sql("DROP TABLE IF EXISTS predict_today")
+
+
 # MIGRATIONS[i] upgrades a store at version i+1 to version i+2. Append, never edit or reorder.
 # New tables need no step: they are created after the steps run.
 MIGRATIONS: list[Migration] = [
@@ -108,6 +114,7 @@ MIGRATIONS: list[Migration] = [
     _v8_experiments,
     _v9_privacy,
     _v10_reports,
+    _v11_drop_predict_today,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 

@@ -5,7 +5,7 @@ store as it was (tests/test_privacy_kill.py kills one). What happens to each tab
 `TABLE_ACTIONS`, and tests/test_privacy_erasure.py fails when a table is added without a line there:
 
 - deleted (keyed by the person's email): contacts, events, memberships, esp_memberships, esp_push_errors,
-  features, order_gaps, feature_dirty, send_unsent, predict_scores and predict_today (the prediction cache),
+  features, order_gaps, feature_dirty, send_unsent, predict_scores and predict_dirty (the prediction cache),
   segment_history (entries and exits), campaign_activity (bounces, unsubscribes, proxy opens).
 - orders, kept as anonymous sales: `email_key` becomes `erased:` + 32 random hex digits (one per person,
   not derived from the email, so a model of repeat buying still sees one customer), `order_id` becomes
@@ -42,6 +42,7 @@ from sqlalchemy import Connection, delete, insert, select
 from segmail.store import feature_lock, suppression
 from segmail.store.codec import US_PER_DAY
 from segmail.store.erasure_text import scrub
+from segmail.store.predict_dirty import everything as all_scores_stale
 from segmail.store.schema import (
     ab_decisions,
     campaign_activity,
@@ -58,10 +59,10 @@ from segmail.store.schema import (
     meta,
     order_gaps,
     orders,
+    predict_dirty,
     predict_fits,
     predict_reference,
     predict_scores,
-    predict_today,
     privacy_audit,
     runs,
     segment_history,
@@ -77,7 +78,7 @@ CHUNK: Final = 500  # people per statement
 
 DELETED: Final = (
     contacts, events, memberships, esp_memberships, esp_push_errors, features, order_gaps, feature_dirty,
-    send_unsent, predict_scores, predict_today, segment_history, campaign_activity,
+    send_unsent, predict_scores, predict_dirty, segment_history, campaign_activity,
 )  # fmt: skip
 ANONYMISED: Final = (orders, send_ledger)
 SCRUBBED: Final = (runs, send_buckets, meta, cursors, instances)
@@ -160,6 +161,8 @@ def delete_source(conn: Connection, source: str) -> dict[str, int]:
     owners = set(conn.execute(select(orders.c.email_key).where(orders.c.source == source)).scalars())
     with secure_delete(conn):
         n_orders = conn.execute(delete(orders).where(orders.c.source == source)).rowcount
+        if n_orders:
+            all_scores_stale(conn)
         n_cursors = conn.execute(delete(cursors).where(cursors.c.source == source)).rowcount
     _mark_stale(conn, owners)
     return {k: v for k, v in ((orders.name, n_orders), (cursors.name, n_cursors)) if v}
@@ -171,6 +174,7 @@ def _anonymise_orders(conn: Connection, where: Any, now_us: int) -> int:
         return 0
     keys = {owner: erased_key() for owner in {r["email_key"] for r in found}}
     conn.execute(delete(orders).where(where))
+    all_scores_stale(conn)  # the buyers the predictive models see changed, yet nobody's data did
     conn.execute(
         insert(orders),
         [

@@ -1,33 +1,37 @@
 """Every buyer's prediction scores, the table the rules' prediction features read (joined to the features).
 
 Scores depend on the fit, on T's date (T counts whole days) and on the paid orders up to T, so they are
-a cache like `features`, keyed by a fingerprint of what they rest on: the fit, the day and settings, and
-the paid orders up to T in two parts — those placed before T's UTC day and those placed on it (each
-part's count and latest `updated_at`). Another fit, day or setting, or any change to an earlier order,
-rebuilds every row; new orders of the day rescore only the day's buyers (segments/day_reference.py:
-relative scores rank against the buyers as they stood at the start of the day, kept in
-`predict_reference`); nothing new reuses the rows as they are, so a cycle pays only the join. Rows go
-straight through the driver (SQLite `executemany`, PostgreSQL COPY): a million rows through
-SQLAlchemy's insert would cost seconds.
+a cache like `features`: the fingerprint names the fit, the day and the settings they were made with,
+plus a random token drawn at every write of the table (what an incremental compute compares, to know the
+scores are those it read last time). Another fit, day or setting, or a change to an order placed before
+T's day, rebuilds every row; orders of the day, which the writers log (store/predict_dirty.py), rescore
+only their buyers (segments/day_reference.py: relative scores rank against the buyers as they stood at
+the start of the day, kept in `predict_reference`); nothing new reuses the rows as they are, so a cycle
+pays only the join. Rows go straight through the driver (SQLite `executemany`, PostgreSQL COPY): a
+million rows through SQLAlchemy's insert would cost seconds.
+
+The T they were made at is kept beside them: a scoring at an earlier T of the same day must drop the
+orders placed since, so it rescores everyone.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, FromClause, Table, and_, case, delete, func, insert, select
+from sqlalchemy import Connection, FromClause, Table, delete, func, insert, select
 
 from segmail.store.db import get_meta, set_meta
-from segmail.store.schema import orders, predict_reference, predict_today
+from segmail.store.schema import predict_reference
 from segmail.store.schema import predict_scores as scores
-from segmail.store.upsert import insert_ignore
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 FINGERPRINT_KEY = "predict_scores_fingerprint"
+AS_OF_KEY = "predict_scores_as_of"
 SCORE_COLUMNS = tuple(c.name for c in scores.columns)
 
 __all__ = [
@@ -35,32 +39,14 @@ __all__ = [
     "count",
     "joined",
     "load_reference",
-    "order_stamps",
+    "made_at",
     "replace",
     "replace_some",
     "save_reference",
-    "scored_today",
     "scores",
-    "set_today",
+    "set_made_at",
     "stored_fingerprint",
-    "today_buyers",
 ]
-
-
-def order_stamps(conn: Connection, *, day_start_us: int, as_of_us: int, paid: list[str]) -> dict[str, Any]:
-    """Count and latest `updated_at` of the paid orders placed before T's day and on it up to T (one scan)."""
-    o = orders.c
-    earlier = o.created_at < day_start_us
-    row = conn.execute(
-        select(
-            func.count(case((earlier, 1))),
-            func.max(case((earlier, o.updated_at))),
-            func.count(case((~earlier, 1))),
-            func.max(case((~earlier, o.updated_at))),
-        ).where(and_(o.created_at <= as_of_us, o.status.in_(paid)))
-    ).one()
-    stamp = [None if v is None else int(v) for v in row]
-    return {"paid": sorted(paid), "before_day": stamp[:2], "today": stamp[2:]}
 
 
 def stored_fingerprint(conn: Connection) -> dict[str, Any] | None:
@@ -73,22 +59,38 @@ def joined(features: Table) -> FromClause:
     return features.outerjoin(scores, scores.c.email_key == features.c.email_key)
 
 
-def replace(conn: Connection, rows: Iterable[tuple[Any, ...]], wanted: dict[str, Any]) -> None:
-    """Replace every score with `rows` (in SCORE_COLUMNS order) and record what they rest on."""
+def replace(conn: Connection, rows: Iterable[tuple[Any, ...]], basis: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace every score with `rows` (in SCORE_COLUMNS order); returns the fingerprint recorded."""
     conn.execute(delete(scores))
     _write(conn, rows)
-    set_meta(conn, FINGERPRINT_KEY, wanted)
+    return _record(conn, basis)
 
 
 def replace_some(
-    conn: Connection, keys: Collection[str], rows: Iterable[tuple[Any, ...]], wanted: dict[str, Any]
-) -> None:
+    conn: Connection, keys: Collection[str], rows: Iterable[tuple[Any, ...]], basis: Mapping[str, Any]
+) -> dict[str, Any]:
     """Replace the scores of these buyers with `rows` (a buyer without a row has no score any more)."""
     ordered = sorted(keys)
     for start in range(0, len(ordered), _CHUNK):
         conn.execute(delete(scores).where(scores.c.email_key.in_(ordered[start : start + _CHUNK])))
     _write(conn, rows)
-    set_meta(conn, FINGERPRINT_KEY, wanted)
+    return _record(conn, basis)
+
+
+def _record(conn: Connection, basis: Mapping[str, Any]) -> dict[str, Any]:
+    fingerprint = {**basis, "token": secrets.token_hex(8)}
+    set_meta(conn, FINGERPRINT_KEY, fingerprint)
+    return fingerprint
+
+
+def made_at(conn: Connection) -> int | None:
+    """The T (µs) the stored scores were made at."""
+    found = get_meta(conn, AS_OF_KEY)
+    return None if found is None else int(found)
+
+
+def set_made_at(conn: Connection, as_of_us: int) -> None:
+    set_meta(conn, AS_OF_KEY, as_of_us)
 
 
 def _write(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -126,24 +128,6 @@ def load_reference(conn: Connection) -> dict[str, npt.NDArray[np.float64]]:
     t = predict_reference.c
     found = conn.execute(select(t.name, t.sorted_values))
     return {name: np.frombuffer(bytes(data), dtype="<f8").astype(np.float64) for name, data in found}
-
-
-def today_buyers(conn: Connection, *, day_start_us: int, as_of_us: int, paid: list[str]) -> set[str]:
-    """Who has a paid order placed on T's day up to T."""
-    o = orders.c
-    query = select(o.email_key).distinct()
-    query = query.where(o.created_at >= day_start_us, o.created_at <= as_of_us, o.status.in_(paid))
-    return set(conn.execute(query).scalars())
-
-
-def scored_today(conn: Connection) -> set[str]:
-    """The buyers whose stored scores were made with orders of their day (set_today)."""
-    return set(conn.execute(select(predict_today.c.email_key)).scalars())
-
-
-def set_today(conn: Connection, keys: Collection[str]) -> None:
-    conn.execute(delete(predict_today))
-    insert_ignore(conn, predict_today, [{"email_key": k} for k in sorted(keys)])
 
 
 def count(conn: Connection) -> int:

@@ -316,18 +316,23 @@ predict_scores = Table(
 
 # Caches beside predict_scores (no migration), see segments/day_reference.py: the sorted values the
 # day's relative scores rank against, one row per value kind holding the whole sorted column as
-# little-endian float64 bytes (read back in milliseconds; values only, no row is anybody's), and the
-# buyers whose scores rest on orders placed on T's own day.
+# little-endian float64 bytes (read back in milliseconds; values only, no row is anybody's).
 predict_reference = Table(
     "predict_reference",
     metadata,
     Column("name", String(8), primary_key=True),
     Column("sorted_values", LargeBinary, nullable=False),
 )
-predict_today = Table(
-    "predict_today",
+# The orders written since the scores were made (store/predict_dirty.py): each order's owner and
+# created_at, before and after the write, so a compute rescores just those buyers instead of scanning
+# every order to find out whether anything changed. email_key "" stands for "unknown owners" (a write
+# of older orders, an erasure): the next scoring that reaches its created_at rescores everyone. A small
+# table, read whole: rows leave as soon as a scoring's T passes them.
+predict_dirty = Table(
+    "predict_dirty",
     metadata,
     Column("email_key", String(320), primary_key=True),
+    Column("created_at", BigInteger, primary_key=True),
 )
 
 # Erased people (schema v9, issue 15; store/suppression.py): a keyed hash of each one's normalised email,

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from segmail.connector.records import Contact, Event, Member, Order, Record
-from segmail.store import feature_lock, suppression
+from segmail.store import feature_lock, predict_dirty, suppression
 from segmail.store.codec import to_e4, to_us
 from segmail.store.currency import note_order_currencies
 from segmail.store.db import get_meta, set_meta
+from segmail.store.predict_scores import made_at
 from segmail.store.schema import contacts, events, feature_dirty, orders
 from segmail.store.upsert import insert_ignore, upsert
 
@@ -124,8 +125,11 @@ def write_encoded(conn: Connection, batch: Encoded) -> Written:
     feature_lock.writing(conn)  # before reading whether a cache exists (store.feature_lock)
     dropped = _drop_suppressed(conn, batch)
     cached = get_meta(conn, FINGERPRINT_KEY) is not None  # else no feature cache to keep fresh yet
-    # an order moved to another email makes the old owner's features stale too
-    previous_owners = _owners(conn, batch.source, list(batch.orders)) if batch.orders and cached else set()
+    scored_at = made_at(conn)  # T of the stored prediction scores; None: none to keep fresh yet
+    # an order moved to another email (or day) makes the old owner's features (and scores) stale too
+    wanted = batch.orders and (cached or scored_at is not None)
+    previous = _previous(conn, batch.source, list(batch.orders)) if wanted else []
+    previous_owners = {k for k, _ in previous}
     # key order gives B-tree inserts locality (about 20 % faster on a large SQLite store)
     upsert(conn, contacts, [batch.contacts[k] for k in sorted(batch.contacts)], ["email_key"])
     # a member updates only the columns Mailchimp owns; the contact's own time zone etc. stay
@@ -143,6 +147,9 @@ def write_encoded(conn: Connection, batch: Encoded) -> Written:
         insert_ignore(conn, feature_dirty, [{"email_key": k} for k in sorted(keys)])
     # else the feature cache was never built: the first compute builds every contact's features
     # (store.features.prepare), so listing stale ones would be a million wasted B-tree inserts
+    if scored_at is not None and batch.orders:
+        written = [(o["email_key"], o["created_at"]) for o in batch.orders.values()]
+        predict_dirty.note(conn, [*previous, *written], scored_at_us=scored_at)
     note_order_currencies(conn, {o["currency"] for o in batch.orders.values()})
     stamps = [o["created_at"] for o in batch.orders.values()] + [k[2] for k in batch.events]
     if stamps:
@@ -165,13 +172,19 @@ def _drop_suppressed(conn: Connection, batch: Encoded) -> int:
     return before - len(batch)
 
 
-def _owners(conn: Connection, source: str, order_ids: list[str]) -> set[str]:
-    """Current owners of these orders; one array parameter, not thousands of bound values."""
+def _previous(conn: Connection, source: str, order_ids: list[str]) -> list[tuple[str, int]]:
+    """Current owner and `created_at` of these orders; one array parameter, not thousands of bound values
+    (on SQLite both columns are in the natural key's index: no table lookup)."""
     if conn.dialect.name == "postgresql":
-        sql = "SELECT email_key FROM orders WHERE source = %s AND order_id = ANY(%s)"
-        return set(conn.exec_driver_sql(sql, (source, order_ids)).scalars())
-    sql = "SELECT email_key FROM orders WHERE source = ? AND order_id IN (SELECT value FROM json_each(?))"
-    return set(conn.exec_driver_sql(sql, (source, json.dumps(order_ids))).scalars())
+        sql = "SELECT email_key, created_at FROM orders WHERE source = %s AND order_id = ANY(%s)"
+        found = conn.exec_driver_sql(sql, (source, order_ids))
+    else:
+        sql = (
+            "SELECT email_key, created_at FROM orders "
+            "WHERE source = ? AND order_id IN (SELECT value FROM json_each(?))"
+        )
+        found = conn.exec_driver_sql(sql, (source, json.dumps(order_ids)))
+    return [(str(k), int(at)) for k, at in found]
 
 
 def _order_key(row: Mapping[str, Any]) -> tuple[str, int]:

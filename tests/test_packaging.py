@@ -170,7 +170,7 @@ def test_a_postgresql_store_at_v5_keeps_its_scheduled_jobs(request):
             )
         set_meta(conn, "schema_version", 5)
     store.dispose()
-    assert SCHEMA_VERSION == 10  # v5 → v6 (the job rewrite) → v7 → v8 → v9 → v10
+    assert SCHEMA_VERSION == 11  # v5 → v6 (the job rewrite) → v7 → … → v11
     open_store(url).dispose()
     assert _loaded_jobs(url) == {
         "segmail.sync": segmail.jobs.service.sync_job,

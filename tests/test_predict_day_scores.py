@@ -1,7 +1,10 @@
 """The day's prediction scores on the CDNOW sample, SQLite and PostgreSQL (segments/day_reference.py).
 
-New orders of T's day rescore only their buyers, and the scores so kept up to date equal those a full
-scoring gives; a day's order that goes away (refunded) puts its buyer back to the day's reference.
+New orders of T's day rescore only their buyers, found from the writers' log (store/predict_dirty.py)
+without reading the orders, and the scores so kept up to date equal those a full scoring gives; a day's
+order that goes away (refunded) puts its buyer back to the day's reference; an order dated later than T
+is scored when a later T passes it, even after a scoring back in time; an earlier order's change or an
+erasure rescores everyone.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from segmail.jobs.config import parse_config
 from segmail.segments import predictive
 from segmail.store import predict_scores
 from segmail.store.codec import to_us
-from segmail.store.schema import meta, orders, predict_today
+from segmail.store.erasure import erase_people
+from segmail.store.predict_dirty import UNKNOWN
+from segmail.store.schema import meta, orders, predict_dirty
 from segmail.store.writer import write_records
 from tests.test_predict_models import CALIBRATION_END, cdnow_orders
 
@@ -80,9 +85,17 @@ def test_the_days_orders_rescore_only_their_buyers_and_equal_a_full_scoring(cdno
     first = _score(store, DAY_START + timedelta(hours=10))
     assert first.rescored == first.buyers == 2357  # the first scoring of the day: everyone
     before = _table(store)
-    with store.engine.connect() as conn:
-        todays = set(conn.execute(select(predict_today.c.email_key)).scalars())
-    assert todays == {email("0002"), email("0003")}  # the buyers scored with orders of the day
+    later = [(k, t) for k, t in _log(store) if t > to_us(DAY_START + timedelta(hours=10))]
+    assert later == _log(store)  # the log holds the orders dated after T, logged by that first scoring:
+    noon = {
+        (email(o.customer), to_us(o.placed_at))
+        for o in cdnow_orders()
+        if o.placed_at.date() == CALIBRATION_END
+    }
+    assert noon and {r for r in later if r[0] != UNKNOWN} == noon  # T's day's one by one,
+    assert [t for k, t in later if k == UNKNOWN] == [
+        min(t for _, t in later if t >= to_us(DAY_START + timedelta(days=1)))
+    ]
     refunded = email("0003")
 
     existing, newcomer = email("0001"), "new.buyer@example.com"
@@ -92,34 +105,49 @@ def test_the_days_orders_rescore_only_their_buyers_and_equal_a_full_scoring(cdno
             order_id=f"o{n + 2}", email_key=newcomer, created_at=DAY_START + timedelta(hours=11, minutes=5),
             total=Decimal("25.00"), currency="USD", status="paid",
         ),
+        # one of the day's orders refunded: its buyer goes back to their scores from before the day
+        _order(n - 1, "0003", DAY_START + timedelta(hours=8), "30.00", status="refunded"),
     ]  # fmt: skip
     with store.engine.begin() as conn:
         write_records(conn, late, source="test", now_us=to_us(DAY_START + timedelta(hours=11)))
-        # one of the day's orders refunded: its buyer goes back to their scores from before the day
-        conn.execute(
-            orders.update()
-            .where(orders.c.email_key == refunded, orders.c.created_at >= to_us(DAY_START))
-            .values(status="refunded", updated_at=to_us(DAY_START + timedelta(hours=11)))
-        )
+    assert {k for k, t in _due(store, DAY_START + timedelta(hours=11, minutes=30))} == {
+        existing,
+        newcomer,
+        refunded,
+    }
 
     second = _score(store, DAY_START + timedelta(hours=11, minutes=30))
     assert not second.reused
-    assert second.rescored == len(_buying(store, todays | {existing, newcomer})) < 100
-    assert second.changed == todays | {existing, newcomer}  # what an incremental compute evaluates again
+    assert second.rescored == len(_buying(store, {refunded, existing, newcomer})) == 3
+    assert second.changed == {refunded, existing, newcomer}  # what an incremental compute evaluates again
+    assert _due(store, DAY_START + timedelta(hours=11, minutes=30)) == []  # taken into account
     after = _table(store)
     assert set(after) == set(before) | {newcomer}
     moved = {k for k in before if before[k] != after[k]}
-    assert moved <= todays | {existing}  # nobody else's scores moved
-    assert existing in moved and after[existing][2] > before[existing][2]  # CLV up with an 80.00 order
-
-    with store.engine.begin() as conn:  # the same T scored from scratch
-        conn.execute(delete(meta).where(meta.c.key == predict_scores.FINGERPRINT_KEY))
-    full = _score(store, DAY_START + timedelta(hours=11, minutes=30))
-    assert full.rescored == full.buyers == 2358 and full.changed is None  # anybody's may have changed
-    _same(after, _table(store))
+    assert moved == {refunded, existing}  # nobody else's scores moved
+    assert after[existing][2] > before[existing][2]  # CLV up with an 80.00 order
+    _same(after, _from_scratch(store, DAY_START + timedelta(hours=11, minutes=30)))
 
     again = _score(store, DAY_START + timedelta(hours=11, minutes=30))
     assert again.reused and again.rescored == 0 and again.changed == frozenset()
+
+
+def _log(store) -> list[tuple[str, int]]:
+    with store.engine.connect() as conn:
+        return sorted((k, t) for k, t in conn.execute(select(predict_dirty)))
+
+
+def _due(store, at: datetime) -> list[tuple[str, int]]:
+    return [(k, t) for k, t in _log(store) if t <= to_us(at)]
+
+
+def _from_scratch(store, at: datetime) -> dict[str, tuple[Any, ...]]:
+    """The scores of a scoring at `at` with nothing stored before (the reference the day's path equals)."""
+    with store.engine.begin() as conn:
+        conn.execute(delete(meta).where(meta.c.key == predict_scores.FINGERPRINT_KEY))
+    full = _score(store, at)
+    assert full.rescored == full.buyers and full.changed is None  # anybody's may have changed
+    return _table(store)
 
 
 def _buying(store, keys: set[str]) -> set[str]:
@@ -134,3 +162,47 @@ def test_the_next_day_ranks_everyone_afresh(cdnow):
     _score(store, DAY_START + timedelta(hours=10))
     nxt = _score(store, DAY_START + timedelta(days=1, hours=1))
     assert nxt.rescored == nxt.buyers  # another day: another yardstick, every buyer
+
+
+def test_an_order_dated_after_t_is_scored_when_t_passes_it_even_after_going_back(cdnow):
+    store, n = cdnow
+    _score(store, DAY_START + timedelta(hours=9))  # scores exist: writes are logged from here on
+    early = _order(n, "0004", DAY_START + timedelta(hours=14), "45.00")  # the shop's clock ahead of ours
+    with store.engine.begin() as conn:
+        write_records(conn, [early], source="test", now_us=to_us(DAY_START + timedelta(hours=9)))
+    at_ten = _score(store, DAY_START + timedelta(hours=10))
+    assert at_ten.reused and (email("0004"), to_us(early.created_at)) in _log(store)  # not yet due
+    at_three = _score(store, DAY_START + timedelta(hours=15))
+    passed = {email("0004")} | {
+        email(o.customer) for o in cdnow_orders() if o.placed_at.date() == CALIBRATION_END
+    }
+    assert at_three.changed == passed and at_three.rescored == len(passed) < 20  # with the CDNOW noon orders
+    at_three_scores = _table(store)
+
+    back = _score(store, DAY_START + timedelta(hours=12))  # back in time: the 14:00 order leaves again
+    assert back.changed is None
+    assert _table(store) != at_three_scores
+    forth = _score(store, DAY_START + timedelta(hours=15))  # logged again by the scoring back in time
+    assert forth.changed == {email("0004")} and forth.rescored == 1  # (the noon orders stayed in at 12:00)
+    _same(_table(store), at_three_scores)
+    assert _score(store, DAY_START + timedelta(hours=16)).reused  # and forgets once past
+
+
+def test_an_earlier_order_or_an_erasure_rescores_everyone(cdnow):
+    store, n = cdnow
+    _score(store, DAY_START + timedelta(hours=9))
+    yesterday = _order(n, "0005", DAY_START - timedelta(hours=5), "12.00")
+    with store.engine.begin() as conn:
+        write_records(conn, [yesterday], source="test", now_us=to_us(DAY_START + timedelta(hours=9)))
+    assert _due(store, DAY_START + timedelta(hours=10)) == [
+        (UNKNOWN, to_us(yesterday.created_at))
+    ]  # whose: not listed
+    everyone = _score(store, DAY_START + timedelta(hours=10))
+    assert everyone.changed is None and everyone.rescored == everyone.buyers
+    _same(_table(store), _from_scratch(store, DAY_START + timedelta(hours=10)))
+
+    with store.engine.begin() as conn:
+        erase_people(conn, [email("0006")], now_us=to_us(DAY_START + timedelta(hours=10)))
+    erased = _score(store, DAY_START + timedelta(hours=10, minutes=15))
+    assert erased.changed is None and email("0006") not in _table(store)
+    _same(_table(store), _from_scratch(store, DAY_START + timedelta(hours=10, minutes=15)))

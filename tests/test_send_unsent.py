@@ -207,7 +207,7 @@ def test_an_old_store_resumes_its_in_flight_bucket_and_reports_its_failed_one(sa
         set_meta(conn, "schema_version", 3)
     store.dispose()
     migrated = open_store(store_url)
-    assert len(MIGRATIONS) == 9  # v3 → v4 → … → v10
+    assert len(MIGRATIONS) == 10  # v3 → v4 → … → v11
     (row,) = unsent_rows(migrated)
     assert (row["email_key"], row["reason"], row["detail"]) == ("ny@x.io", "bucket_failed", "refused")
     sender = sender_for(migrated, c, api, clock)

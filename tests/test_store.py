@@ -43,6 +43,9 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         for column in ("variant", "ab_phase"):  # v8
             conn.execute(text(f"ALTER TABLE send_ledger DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE ab_decisions"))
+        # v11 drops the day's buyers of the prediction cache (it holds email keys)
+        conn.execute(text("CREATE TABLE predict_today (email_key VARCHAR(320) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO predict_today VALUES ('a@example.com')"))
         conn.execute(
             text(
                 "INSERT INTO contacts (email_key, email, status, source, updated_at) "
@@ -51,8 +54,9 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         )
     engine.dispose()
     migrated = open_store(store_url)
-    assert _version(migrated) == str(SCHEMA_VERSION) == "10"
+    assert _version(migrated) == str(SCHEMA_VERSION) == "11"
     with migrated.engine.connect() as conn:
+        assert "predict_today" not in inspect(conn).get_table_names()
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
         assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0
     with migrated.engine.connect() as conn:

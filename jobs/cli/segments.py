@@ -190,5 +190,5 @@ def _how_scored(scored: Scored) -> str:
     if scored.reused:
         return "as scored before"
     if scored.rescored < scored.buyers:
-        return f"kept, {scored.rescored} with orders on T's day rescored,"
+        return f"kept, {scored.rescored} rescored for orders of T's day,"
     return "scored"
