@@ -7,11 +7,12 @@ first with a config whose two extra segments read no prediction (`at_risk_plain`
 `high_potential_plain`: the same number of segments, similar rules), then with the built-in predictive
 `at_risk` and `high_potential` enabled. Each config's first cycle is a full compute (the rules changed;
 for the predictive one also the day's first scoring, which ranks everyone afresh,
-segments/day_reference.py); the timed ones are incremental computes that rescore the day's buyers only.
-A fit must be stored (`segmail predict fit`, as segments_bench --predictive does). Usage:
+segments/day_reference.py); the timed ones are incremental computes that rescore the new orders' buyers
+only. Then `--full-rounds` full computes of each config, alternating, the same day (scores already
+made): what the prediction rules cost when every contact is evaluated. A fit must be stored (`segmail predict fit`, as segments_bench --predictive does). Usage:
 
     python -m bench.segments_bench --contacts 1000000 --predictive --dir /tmp/b1m   # builds the store
-    python -m bench.predict_cycle_bench --store-url sqlite:////tmp/b1m/bench.db [--orders 40] [--cycles 5]
+    python -m bench.predict_cycle_bench --store-url sqlite:////tmp/b1m/bench.db [--orders 40] [--cycles 5] [--full-rounds 2]
 
 The new orders are written under source "predict-cycle-bench" with ids unique to the run, so the store
 can be benchmarked again; they are real orders as far as the store is concerned.
@@ -67,7 +68,7 @@ class Day:
         start = datetime.fromtimestamp(latest / 1e6, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         self.clock = start + timedelta(days=1, minutes=5)
 
-    def cycle(self, config: AppConfig) -> tuple[float, ComputeResult]:
+    def cycle(self, config: AppConfig, *, full: bool = False) -> tuple[float, ComputeResult]:
         self.clock += timedelta(minutes=15)
         new = []
         for _ in range(self.per_cycle):
@@ -85,7 +86,7 @@ class Day:
         with self.store.engine.begin() as conn:
             write_records(conn, new, source="predict-cycle-bench", now_us=to_us(self.clock))
         started = time.perf_counter()
-        result = compute(self.store, config, as_of=self.clock, now=self.clock)
+        result = compute(self.store, config, as_of=self.clock, now=self.clock, full=full)
         return time.perf_counter() - started, result
 
 
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--store-url", required=True, help="a segments_bench store with a stored fit")
     parser.add_argument("--orders", type=int, default=40, help="new paid orders per 15-minute cycle")
     parser.add_argument("--cycles", type=int, default=5, help="timed cycles of each kind")
+    parser.add_argument("--full-rounds", type=int, default=2, help="full computes of each config after")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     import segmail.segments.predictive  # noqa: F401  (loaded in a running service: not a cycle's cost)
@@ -110,6 +112,12 @@ def main() -> None:
         for _ in range(args.cycles):
             took, results[name] = day.cycle(config)
             times[name].append(took)
+    # full computes of the same day, the configs alternating (each switch of rules is a full compute):
+    # what the prediction rules cost when every contact is evaluated, the scores already made for the day
+    fulls: dict[str, list[float]] = {"plain": [], "predictive": []}
+    for _ in range(args.full_rounds):
+        for name, config in (("plain", plain), ("predictive", predictive)):
+            fulls[name].append(day.cycle(config, full=True)[0])
     med = {k: statistics.median(v) for k, v in times.items()}
     scored = results["predictive"].predictions
     buyers, rescored = (scored.buyers, scored.rescored) if scored else (0, 0)
@@ -121,6 +129,12 @@ def main() -> None:
     )
     print(f"median of {args.cycles} cycles: plain {med['plain']:.2f} s, predictive {med['predictive']:.2f} s")
     print(f"paths: plain {results['plain'].path}, predictive {results['predictive'].path}")
+    if args.full_rounds:
+        full = {k: statistics.median(v) for k, v in fulls.items()}
+        print(
+            f"full computes later that day (median of {args.full_rounds}, configs alternating): plain "
+            f"{full['plain']:.2f} s, predictive {full['predictive']:.2f} s, ratio {full['predictive'] / full['plain']:.2f}x"
+        )
     print(
         f"ratio {med['predictive'] / med['plain']:.2f}x; last cycle rescored {rescored:,} of {buyers:,} buyers"
     )
