@@ -9,7 +9,8 @@ rule never sees an order or event after T.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from segmail.connector.records import EXCLUDED_STATUSES
 from segmail.store import feature_lock
 from segmail.store.currency import reporting_currency
 from segmail.store.db import get_meta, set_meta
-from segmail.store.schema import contacts, events, feature_dirty, features, order_gaps, orders
+from segmail.store.schema import STAT_INDEXES, contacts, events, feature_dirty, features, order_gaps, orders
 from segmail.store.writer import FINGERPRINT_KEY, LATEST_KEY
 
 _FINGERPRINT_VERSION = 2  # 2: money features count the reporting currency only
@@ -123,7 +124,8 @@ def prepare(
             conn.execute(delete(table))
         if conn.dialect.name == "postgresql":  # fresh statistics after bulk imports: good plans
             conn.exec_driver_sql("ANALYZE contacts, orders, events")
-        n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
+        with _value_indexes_after(conn):
+            n = _build(conn, features, order_gaps, paid_statuses, money, upto=None, dirty_only=False)
         set_meta(conn, FINGERPRINT_KEY, fingerprint)
         set_meta(conn, BUILD_KEY, secrets.token_hex(8))  # whoever rebuilt it: no compute starts from before
         return FeatureSource(
@@ -138,6 +140,22 @@ def prepare(
     if consume:
         conn.execute(delete(feature_dirty))
     return FeatureSource(features=features, gaps=order_gaps, point_in_time=False, refreshed=n)
+
+
+@contextmanager
+def _value_indexes_after(conn: Connection) -> Iterator[None]:
+    """On SQLite, drop the statistics' value indexes for a whole rebuild and make them after: one sort
+    instead of a million inserts at random places. (PostgreSQL keeps them: dropping an index would lock
+    readers of the cache out until the compute commits.)"""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    stat = [i for t in (features, order_gaps) for i in t.indexes if i.name in STAT_INDEXES]
+    for index in stat:
+        index.drop(conn, checkfirst=True)
+    yield
+    for index in stat:
+        index.create(conn)
 
 
 def any_stale(conn: Connection) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -158,19 +159,32 @@ features = Table(
     Column("categories", Text, nullable=False),
     # schema v4: paid orders in the reporting currency, the ones total_spent adds up (store.currency)
     Column("money_orders_count", Integer, nullable=False, server_default="0"),
+    # schema v11: the VIP threshold (the k-th biggest spender) and the number of buyers read straight
+    # from this index (store/shop_stats.py): 0.26 s of sort and count at 1M contacts became under 10 ms,
+    # every compute. Covering: SQLite would otherwise look each row up to test the partial condition.
+    Index(
+        "ix_features_spend",
+        "total_spent_e4",
+        "money_orders_count",
+        sqlite_where=text("money_orders_count >= 1"),
+        postgresql_where=text("money_orders_count >= 1"),
+    ),
     sqlite_with_rowid=False,
 )
 
-# Gaps between consecutive paid orders of population contacts only. The shop median and the VIP
-# threshold sort at query time: measured at 1M contacts, keeping value indexes through every
-# refresh cost more than the two sorts (under a second together).
+# Gaps between consecutive paid orders of population contacts only. Schema v11: indexed by value, so
+# the shop's median gap is read at an offset of the index (1.1 s of sorting 750,000 gaps at 1M contacts
+# became milliseconds, every compute); a whole rebuild of the cache drops the value indexes and makes
+# them again after the bulk insert (store/features.py).
 order_gaps = Table(
     "order_gaps",
     metadata,
     Column("email_key", String(320), nullable=False),
     Column("gap_us", BigInteger, nullable=False),
     Index("ix_order_gaps_email", "email_key"),
+    Index("ix_order_gaps_gap", "gap_us"),
 )
+STAT_INDEXES = ("ix_features_spend", "ix_order_gaps_gap")  # what the shop statistics read
 
 feature_dirty = Table(
     "feature_dirty",

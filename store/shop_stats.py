@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal_column, select
 
 from segmail.store.codec import MONEY_SCALE, US_PER_DAY
 from segmail.store.features import FeatureSource
@@ -28,8 +28,9 @@ def median_repurchase_days(conn: Connection, source: FeatureSource) -> Fraction 
 def top_spenders_threshold(conn: Connection, source: FeatureSource, percent: Fraction) -> Fraction | None:
     """Net spend of the k-th biggest spender, k = ceil(percent % of buyers); None when k is 0."""
     f = source.features
-    # buyers with money in the reporting currency: an order in another currency moves nothing
-    spenders = f.c.money_orders_count >= 1
+    # buyers with money in the reporting currency: an order in another currency moves nothing. The 1
+    # is written into the SQL (not bound) so the planners match the partial index ix_features_spend.
+    spenders = f.c.money_orders_count >= literal_column("1")
     buyers = int(conn.execute(select(func.count()).where(spenders)).scalar_one())
     k = math.ceil(percent / 100 * buyers)
     if k <= 0:

@@ -200,6 +200,7 @@ def test_an_old_store_resumes_its_in_flight_bucket_and_reports_its_failed_one(sa
                 text("UPDATE send_ledger SET bucket_id = :o WHERE bucket_id = :n"), {"o": old_id, "n": new_id}
             )
         conn.execute(text("DROP TABLE send_unsent"))
+        conn.execute(text("DROP INDEX ix_features_spend"))  # v11's, on the column v5 adds
         conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5's
         for column in ("variant", "ab_phase"):  # v8's
             conn.execute(text(f"ALTER TABLE send_ledger DROP COLUMN {column}"))

@@ -35,6 +35,8 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
         for column in ("country", "province"):
             conn.execute(text(f"ALTER TABLE orders DROP COLUMN {column}"))
         conn.execute(text("DROP TABLE send_unsent"))  # v4
+        for index in ("ix_features_spend", "ix_order_gaps_gap"):  # v11
+            conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("ALTER TABLE features DROP COLUMN money_orders_count"))  # v5
         for table in ("segment_history", "campaign_results", "campaign_activity"):  # v10
             conn.execute(text(f"DROP TABLE {table}"))
@@ -57,6 +59,8 @@ def test_v1_store_is_migrated_to_the_current_schema_and_keeps_its_data(store_url
     assert _version(migrated) == str(SCHEMA_VERSION) == "11"
     with migrated.engine.connect() as conn:
         assert "predict_today" not in inspect(conn).get_table_names()
+        indexes = {i["name"] for t in ("features", "order_gaps") for i in inspect(conn).get_indexes(t)}
+        assert {"ix_features_spend", "ix_order_gaps_gap"} <= indexes
         assert conn.execute(text("SELECT count(country) FROM orders")).scalar() == 0
         assert conn.execute(text("SELECT count(money_orders_count) FROM features")).scalar() == 0
     with migrated.engine.connect() as conn:
