@@ -17,7 +17,7 @@ from segmail.connector.csv_files import CsvFileError
 from segmail.connector.http import ApiError, ConfigurationError, Redactor, TransientError
 from segmail.jobs.config import ENV_STORE_URL, ConfigError
 from segmail.jobs.logs import secrets_from
-from segmail.jobs.start import StartError
+from segmail.jobs.start_error import StartError
 from segmail.jobs.wiring import WiringError
 from segmail.store.db import StoreError, StoreUrlError, driver_error
 

@@ -16,19 +16,12 @@ from segmail.jobs.config import AppConfig
 from segmail.jobs.config_watch import ConfigWatch, config_file
 from segmail.jobs.send import Sender, make_renderer
 from segmail.jobs.service import Service, utc_now
+from segmail.jobs.start_error import StartError
 from segmail.jobs.wiring import ENV_API_KEY, ENV_API_KEY_FILE, WiringError, open_mailchimp, open_shop
 from segmail.store.db import Store
 
 log = logging.getLogger("segmail.service")
 ENV_HINT = f"{ENV_API_KEY} or {ENV_API_KEY_FILE}"
-
-
-class StartError(Exception):
-    """The service cannot start; `exit_code` 2 for configuration, 1 for an unreachable system."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def open_service(

@@ -1,8 +1,9 @@
-"""Every `segmail` command starts without loading the scientific stack.
+"""Every `segmail` command starts without loading the scientific stack, nor the service.
 
 NumPy and SciPy (with matplotlib) cost about a second of start-up on a small machine; only the
 commands that fit, score or plot need them (predict, a compute whose rules read prediction features,
-report intervals, plots), and those import them where they use them.
+report intervals, plots), and those import them where they use them. The service with its sender and
+scheduler (jobs/start.py) cost another 0.3 s; only `run`, `demo` and the sending commands load them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("numpy", "scipy", "matplotlib")
+HEAVY = ("numpy", "scipy", "matplotlib", "segmail.jobs.start", "segmail.jobs.service", "apscheduler")
 
 
 def _loaded_after(statement: str) -> list[str]:
