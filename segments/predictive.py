@@ -82,10 +82,11 @@ def score(
     made = predict_scores.made_at(conn)
     same_basis = stored is not None and made is not None and _basis(stored) == basis
     again = _rescore(conn, made, as_of_us, day_start_us) if same_basis else None
-    predict_dirty.consume(conn, as_of_us)
-    predict_scores.set_made_at(conn, as_of_us)
     if again is None and found is not None:
-        predict_dirty.note_after(conn, as_of_us)  # every buyer scored: the log whole again past T
+        predict_dirty.restart(conn, as_of_us)  # every buyer scored: the log holds what is after T
+    else:
+        predict_dirty.consume(conn, as_of_us)
+    predict_scores.set_made_at(conn, as_of_us)
     fit_as_of = None if found is None else from_us(found[1].as_of)
     if again is not None and (found is None or not again):
         buyers = predict_scores.count(conn) if found is not None else 0

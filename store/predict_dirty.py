@@ -15,7 +15,7 @@ until a later T passes them, so an order written early but dated in the future i
 comes. Writers that cannot say whose orders moved (erasure, a shop's redaction) log `everything`.
 
 Writes made while no scores exist are not logged: the first scoring reads every order anyway, and like
-every scoring of all buyers it logs the orders dated after its T itself (`note_after`), whose rows may
+every scoring of all buyers logs the orders dated after its T itself (`restart`), whose rows may
 never have been written (no scores yet) or were consumed by a scoring at a later T. Like the
 feature cache's stale list (store.feature_lock), the log trusts that orders change only through
 segmail's writers (store.writer, store.erasure); a migration that rewrites orders must log `everything`.
@@ -33,7 +33,7 @@ from segmail.store.upsert import insert_ignore
 
 UNKNOWN = ""  # the owner of a row standing for orders whose owners were not listed
 
-__all__ = ["UNKNOWN", "consume", "due", "everything", "note", "note_after"]
+__all__ = ["UNKNOWN", "consume", "due", "everything", "note", "restart"]
 
 
 def note(conn: Connection, touched: Iterable[tuple[str, int]], *, scored_at_us: int) -> None:
@@ -52,10 +52,12 @@ def note(conn: Connection, touched: Iterable[tuple[str, int]], *, scored_at_us: 
     insert_ignore(conn, predict_dirty, [{"email_key": k, "created_at": t} for k, t in sorted(rows)])
 
 
-def note_after(conn: Connection, as_of_us: int) -> None:
-    """After a scoring of every buyer at T: log the orders dated after T, those of T's day one by one
-    (a scoring later that day rescores their buyers) and the later ones as one row (a scoring on a later
-    day rescores everyone anyway). Two scans of the orders, within a scoring that read them all."""
+def restart(conn: Connection, as_of_us: int) -> None:
+    """After a scoring of every buyer at T, the log is exactly the orders dated after T: those of T's day
+    one by one (a scoring later that day rescores their buyers), the later ones as one row (a scoring
+    on a later day rescores everyone anyway). Two scans of the orders, in a scoring that read them all;
+    nothing logged before is needed any more (what it said about orders up to T is in the scores)."""
+    conn.execute(delete(predict_dirty))
     o = orders.c
     next_day = as_of_us // US_PER_DAY * US_PER_DAY + US_PER_DAY
     rows = {(str(k), int(t)) for k, t in conn.execute(
