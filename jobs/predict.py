@@ -15,19 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-import numpy as np
+from typing import Any
 
 from segmail.jobs.config import AppConfig
-from segmail.segments import clv, clv_check, day_reference
-from segmail.segments.bgnbd import BgNbdParams
+from segmail.segments import clv, clv_check, day_reference, predictive
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
-from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.segments.predictive import buyer_summary, day_summaries
 from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
+from segmail.store import predict_scores
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
-from segmail.store.erasure import is_erased_key
+from segmail.store.erasure import ERASED_PREFIX, is_erased_key
 from segmail.store.paid_orders import paid_order_arrays
 from segmail.store.predict_fits import FitRow, fit_for, latest_fit, save_fit
 
@@ -213,37 +211,45 @@ class Ranked:
 def ranked(store: Store, config: AppConfig, *, as_of: datetime, n: int = 10) -> Ranked | None:
     """The `n` buyers with the highest and the lowest predicted CLV at `as_of`, scored with the stored fit
     a compute at `as_of` would use (store.predict_fits.fit_for); None while no fit is stored. Nothing is
-    written: unlike `export`, this does not fit."""
-    with store.engine.connect() as conn:
-        found = fit_for(conn, to_us(as_of))
-    if found is None:
-        return None
-    fit_id, row = found
-    summary, before = _summaries(store, config, as_of)
-    bg = BgNbdParams(r=row.r, alpha=row.alpha, a=row.a, b=row.b)
-    gg = GammaGammaParams(p=row.p, q=row.q, v=row.v)
-    rate = config.predict.annual_discount_rate
-    pred = clv.predict_with(bg, gg, summary, rate)
-    reference = day_reference.DayReference.of(before, clv.predict_with(bg, gg, before, rate))
-    groups = day_reference.relative(summary, pred, reference).rfm.group
-    order = [int(i) for i in np.argsort(pred.predicted_clv_365d, kind="stable")]
+    written: unlike `export`, this does not fit.
 
-    def entry(i: int) -> dict[str, ExportValue]:
+    Read from the scores the rules read (segments.predictive.score, in a transaction rolled back): while
+    the last compute's scores are current, that only rescores the buyers of the day's new orders and the
+    ranking is two top-n scans, a few hundred milliseconds at a million contacts instead of scoring
+    every buyer (6 s); the same numbers, since the rules' scores are the export's."""
+    paid, currency = config.segments.paid_statuses, config.shop.currency
+    with store.engine.begin() as conn:
+        found = fit_for(conn, to_us(as_of))
+        if found is None:
+            return None
+        fit_id, row = found
+        predictive.score(
+            conn, as_of=as_of, paid_statuses=paid, currency=currency,
+            annual_discount_rate=config.predict.annual_discount_rate,
+        )  # fmt: skip
+        top = predict_scores.extremes(conn, n, highest=True, skip_prefix=ERASED_PREFIX) if n else []
+        bottom = predict_scores.extremes(conn, n, highest=False, skip_prefix=ERASED_PREFIX)
+        buyers = predict_scores.count_people(conn, skip_prefix=ERASED_PREFIX)
+        keys = {r["email_key"] for r in (*top, *bottom)}
+        arrays = paid_order_arrays(
+            conn, as_of_us=to_us(as_of), paid_statuses=paid, currency=currency, only=keys
+        )
+        conn.rollback()  # the scoring's writes were only the means
+    summary = summarise_days(arrays.customers, arrays.codes, arrays.days, arrays.amounts, as_of_end(as_of))
+    frequency = {k: int(f) for k, f in zip(summary.customers, summary.frequency, strict=True)}
+
+    def entry(r: dict[str, Any]) -> dict[str, ExportValue]:
         return {
-            "email": summary.customers[i],
-            "frequency": int(summary.frequency[i]),
-            "p_alive": float(pred.p_alive[i]),
-            "expected_orders_90d": float(pred.expected_orders_90d[i]),
-            "predicted_clv_365d": float(pred.predicted_clv_365d[i]),
-            "rfm_group": groups[i],
+            "email": r["email_key"],
+            "frequency": frequency[r["email_key"]],
+            "p_alive": float(r["p_alive"]),
+            "expected_orders_90d": float(r["expected_orders_90d"]),
+            "predicted_clv_365d": float(r["predicted_clv_365d"]),
+            "rfm_group": r["rfm_group"],
         }
 
     return Ranked(
-        fit_id=fit_id,
-        fit=row,
-        buyers=len(summary),
-        top=[entry(i) for i in reversed(order[-n:])] if n else [],
-        bottom=[entry(i) for i in order[:n]],
+        fit_id=fit_id, fit=row, buyers=buyers, top=[entry(r) for r in top], bottom=[entry(r) for r in bottom]
     )
 
 

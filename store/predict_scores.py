@@ -37,6 +37,8 @@ SCORE_COLUMNS = tuple(c.name for c in scores.columns)
 __all__ = [
     "SCORE_COLUMNS",
     "count",
+    "count_people",
+    "extremes",
     "joined",
     "load_reference",
     "made_at",
@@ -128,6 +130,24 @@ def load_reference(conn: Connection) -> dict[str, npt.NDArray[np.float64]]:
     t = predict_reference.c
     found = conn.execute(select(t.name, t.sorted_values))
     return {name: np.frombuffer(bytes(data), dtype="<f8").astype(np.float64) for name, data in found}
+
+
+def extremes(conn: Connection, n: int, *, highest: bool, skip_prefix: str) -> list[dict[str, Any]]:
+    """The `n` buyers with the highest (or lowest) predicted_clv_365d, ties by key the same way round,
+    leaving out keys that start with `skip_prefix` (anonymous orders of erased people: nobody's row).
+    A scan with a top-n sort: about 0.1 s at 470,000 buyers."""
+    c = scores.c
+    order = (
+        [c.predicted_clv_365d.desc(), c.email_key.desc()] if highest else [c.predicted_clv_365d, c.email_key]
+    )
+    query = select(scores).where(~c.email_key.startswith(skip_prefix, autoescape=True)).order_by(*order)
+    return [dict(r) for r in conn.execute(query.limit(n)).mappings()]
+
+
+def count_people(conn: Connection, *, skip_prefix: str) -> int:
+    """Buyers with scores, less the keys that start with `skip_prefix`."""
+    query = select(func.count()).where(~scores.c.email_key.startswith(skip_prefix, autoescape=True))
+    return int(conn.execute(query).scalar_one())
 
 
 def count(conn: Connection) -> int:
