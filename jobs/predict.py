@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from segmail.jobs import predict_checks
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check, day_reference, predictive
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
@@ -283,12 +284,29 @@ def refit_skip_reason(store: Store, config: AppConfig, *, now: datetime) -> str 
 
 
 def refit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Refit:
-    """Fit and store (the cycle's "refit predictions" step); too little data is a result, not a raise,
-    so the cycle goes on and computes with the previous fit (or without predictions)."""
+    """Fit and store (the cycle's "refit predictions" step), then keep the day's model check; too little
+    data is a result, not a raise, so the cycle goes on and computes with the previous fit (or without
+    predictions)."""
     try:
-        return Refit(fitted=fit(store, config, as_of=as_of, now=now))
+        fitted = fit(store, config, as_of=as_of, now=now)
     except clv.PredictionRefused as exc:
         return Refit(fitted=None, refused=str(exc))
+    keep_check(store, config, as_of=as_of, holdout_days=predict_checks.DEFAULT_HOLDOUT_DAYS)
+    return Refit(fitted=fitted)
+
+
+def keep_check(
+    store: Store, config: AppConfig, *, as_of: datetime, holdout_days: int
+) -> clv_check.CheckResult | str:
+    """Make the model check (or learn why the data refuses one) and keep it for the day
+    (jobs/predict_checks.py): the workspace shows it without fitting while someone waits."""
+    result: clv_check.CheckResult | str
+    try:
+        result = check(store, config, as_of=as_of, holdout_days=holdout_days)
+    except clv.PredictionRefused as exc:
+        result = str(exc)
+    predict_checks.save(store, result, as_of=as_of, holdout_days=holdout_days)
+    return result
 
 
 def predictive_segments(config: AppConfig) -> dict[str, list[str]]:

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from segmail.connector.records import Order
-from segmail.jobs import predict
+from segmail.jobs import predict, predict_checks
 from segmail.segments import clv, day_reference, predictive
 from segmail.segments.bgnbd import BgNbdParams
+from segmail.segments.clv_check import CheckResult
 from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.segments.predictive import day_summaries
 from segmail.store.codec import to_us
@@ -100,3 +101,26 @@ def _stored(store):
 
 def test_no_ranking_without_a_fit(store):
     assert predict.ranked(store, CONFIG, as_of=DAY_START, n=10) is None
+
+
+def test_the_refit_keeps_the_days_model_check_for_the_workspace(cdnow):  # noqa: F811
+    store, _ = cdnow
+    at = DAY_START + timedelta(hours=10)
+    holdout = predict_checks.DEFAULT_HOLDOUT_DAYS
+    assert predict_checks.stored(store, day=at.date(), holdout_days=holdout) is None
+    refit = predict.refit(store, CONFIG, as_of=at, now=at)
+    assert refit.fitted is not None
+    kept = predict_checks.stored(store, day=at.date(), holdout_days=holdout)
+    made = predict.check(store, CONFIG, as_of=at, holdout_days=holdout)
+    assert isinstance(kept, CheckResult) and predict.check_document(kept) == predict.check_document(made)
+    assert predict_checks.stored(store, day=at.date(), holdout_days=holdout + 1) is None  # another holdout
+    assert predict_checks.stored(store, day=(at + timedelta(days=1)).date(), holdout_days=holdout) is None
+
+    # a workspace check for another holdout is made once, then kept; a refusal is kept as its text
+    other = predict.keep_check(store, CONFIG, as_of=at, holdout_days=28)
+    again = predict_checks.stored(store, day=at.date(), holdout_days=28)
+    assert isinstance(other, CheckResult) and isinstance(again, CheckResult)
+    assert predict.check_document(again) == predict.check_document(other)
+    refused = predict.keep_check(store, CONFIG, as_of=at, holdout_days=700)  # calibration before any order
+    assert isinstance(refused, str)
+    assert predict_checks.stored(store, day=at.date(), holdout_days=700) == refused

@@ -1,9 +1,10 @@
 """Predictions: the stored fit's parameters, `predict check`'s figure (drawn by jobs/predict_plot.py with
 matplotlib's Agg, served as PNG or SVG), and the buyers with the highest and lowest predicted CLV.
 
-Nothing here fits or stores: the fit is `segmail predict fit`'s or the service's refit; the ranking
-scores with the fit a compute would use now (jobs/predict.py `ranked`), and the check fits on the
-calibration period in memory. Both read every paid order, so each is kept a while per fit and day.
+Nothing here fits a model the rules use: the fit is `segmail predict fit`'s or the service's refit. The
+ranking reads the scores a compute would read now (jobs/predict.py `ranked`). The check is the one the
+service's refit kept for the day (jobs/predict_checks.py); without one (another holdout, or no refit
+today) it is made here, on the calibration period in memory, and kept for the day in turn.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from segmail.jobs import predict
+from segmail.jobs import predict, predict_checks
 from segmail.jobs.predict_plot import write_plot
-from segmail.segments.clv import PredictionRefused
 from segmail.segments.clv_check import CheckResult
 from segmail.store.codec import from_us
 from segmail.store.predict_fits import latest_fit
 from segmail.ui.views import Form, Page, page, render, workspace
 
-HOLDOUT_DAYS = 91  # `predict check`'s default: 13 weeks
+HOLDOUT_DAYS = predict_checks.DEFAULT_HOLDOUT_DAYS  # `predict check`'s, and the one the service's refit keeps
 HEAVY_SECONDS = 600.0
 TOP = 10
 _PYPLOT = threading.Lock()  # pyplot keeps global state: one figure at a time
@@ -44,10 +44,10 @@ def _check(request: Request, holdout: int) -> CheckResult | str:
     now = ws.now()
 
     def run() -> CheckResult | str:
-        try:
-            return predict.check(ws.store, ws.config(), as_of=now, holdout_days=holdout)
-        except PredictionRefused as exc:
-            return str(exc)
+        kept = predict_checks.stored(ws.store, day=now.date(), holdout_days=holdout)
+        if kept is not None:  # the service's refit made it today (or this workspace did)
+            return kept
+        return predict.keep_check(ws.store, ws.config(), as_of=now, holdout_days=holdout)
 
     return ws.memo(("check", now.date(), holdout), run, seconds=HEAVY_SECONDS)
 

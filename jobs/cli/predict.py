@@ -17,8 +17,7 @@ from rich.table import Table
 
 from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
 from segmail.jobs.errors import EXIT_OK, UsageError
-
-DEFAULT_HOLDOUT_DAYS = 91  # 13 weeks: a quarter, long enough to see repeat orders in most shops
+from segmail.jobs.predict_checks import DEFAULT_HOLDOUT_DAYS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
