@@ -101,10 +101,12 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
             currency=config.shop.currency, campaigns=ours, since_us=to_us(period.since), until_us=to_us(period.until),
         )  # fmt: skip
 
-    counts, orders, experiments, variants = report_session.concurrently(store, [
-        lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed, outcomes,
-        lambda conn: report_campaigns.variants_of(conn, sorted(ids)) if ours else {},
+    reads = report_campaigns.count_reads(sorted(ids))
+    found = report_session.concurrently(store, [  # the longest first, so that two workers end about together
+        attributed, *reads, outcomes, lambda conn: report_campaigns.variants_of(conn, sorted(ids)) if ours else {},
     ])  # fmt: skip
+    orders, experiments, variants = found[0], found[-2], found[-1]
+    counts = report_campaigns.combine_counts(sorted(ids), found[1:-2])
     rows = campaign_logic.campaign_rows(chosen, counts, orders)
     return CampaignReport(
         period, currency, with_lift(rows, experiments, _by_variant(chosen, variants, counts, orders))
