@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, exists, func, literal, null, or_, select
+from sqlalchemy import Connection, Integer, and_, case, exists, func, literal, null, or_, select
 
 from segmail.store.schema import memberships, orders, segment_history
 from segmail.store.segment_history import ENTER
@@ -135,8 +135,9 @@ def while_member_revenue(
     return {seg: Revenue(int(n or 0), int(money or 0)) for seg, n, money in conn.execute(q)}
 
 
-# Digits of one balanced-ternary sum: 39 of them sum to at most (3**39 - 1) / 2 < 2**62, within a BIGINT.
-_DIGITS = 39
+# Digits of one balanced-ternary sum: 20 of them, weights up to 3**19, sum to at most (3**20 - 1) / 2 < 2**31,
+# so PostgreSQL adds INTEGERs (in a BIGINT; a BIGINT column's sum is a NUMERIC, 25 % slower at a million)
+_DIGITS = 20
 
 
 def change_patterns(
@@ -149,14 +150,14 @@ def change_patterns(
     Only the history rows of the period are read, once, in key order (by contact, without a sort). A
     contact's entries and exits of a segment alternate, so its rows in the period add up to +1 (it joined),
     -1 (it left) or 0 (no change) per segment; weighted by 3**i for `segments[i]`, their sum over all its
-    rows is that vector written in balanced ternary, one number per contact (per 39 segments) that this
+    rows is that vector written in balanced ternary, one number per contact (per 20 segments) that this
     reads back exactly. A grouping per contact and segment, then per contact, took 1.5x as long."""
     if not segments:  # nothing computed up to `until`; and a CASE without a WHEN is not SQL
         return []
     chunks = [segments[i : i + _DIGITS] for i in range(0, len(segments), _DIGITS)]
     sums = [
         func.sum(_sign() * case(
-            *((_h.segment == name, literal(3**i, BigInteger)) for i, name in enumerate(chunk)), else_=0
+            *((_h.segment == name, literal(3**i, Integer)) for i, name in enumerate(chunk)), else_=0
         )).label(f"d{n}")
         for n, chunk in enumerate(chunks)
     ]  # fmt: skip

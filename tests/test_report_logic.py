@@ -199,7 +199,7 @@ def test_a_period_before_the_first_compute_has_no_movements_on_either_database(s
 
 
 def test_change_patterns_read_back_every_segment_of_a_long_list_on_either_database(store):
-    """More segments than one balanced-ternary sum holds (39): the masks still say exactly which segments
+    """More segments than one balanced-ternary sum holds (20): the masks still say exactly which segments
     each contact left and joined in the period, compared with the raw rows read per contact."""
     from sqlalchemy import insert
 
@@ -231,5 +231,5 @@ def test_change_patterns_read_back_every_segment_of_a_long_list_on_either_databa
         if left or joined:
             expected[(left, joined)] = expected.get((left, joined), 0) + 1
     assert {(left, joined): n for left, joined, n in got} == expected and len(got) == len(expected)
-    assert any(left >> 39 or joined >> 39 for left, joined, _ in got)  # the second sum is read too
+    assert any(left >> 40 or joined >> 40 for left, joined, _ in got)  # the third sum is read too
     assert any(left and joined for left, joined, _ in got)  # some left one segment for another
