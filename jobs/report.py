@@ -42,7 +42,7 @@ class SegmentReport:
     period: Period
     currency: str | None
     rows: list[segment_logic.SegmentRow]
-    movements: dict[tuple[str, str], int]
+    movements: dict[tuple[str, str], int] | None  # None: not asked for (segment_report(movements=False))
     steps: list[report_segments.Step]  # what every compute up to `until` changed: sizes at any instant
 
 
@@ -101,10 +101,12 @@ def campaign_report(store: Store, config: AppConfig, period: Period) -> Campaign
             currency=config.shop.currency, campaigns=ours, since_us=to_us(period.since), until_us=to_us(period.until),
         )  # fmt: skip
 
-    counts, orders, experiments, variants = report_session.concurrently(store, [
-        lambda conn: report_campaigns.recipient_counts(conn, sorted(ids)), attributed, outcomes,
-        lambda conn: report_campaigns.variants_of(conn, sorted(ids)) if ours else {},
+    reads = report_campaigns.count_reads(sorted(ids))
+    found = report_session.concurrently(store, [  # the longest first, so that two workers end about together
+        attributed, *reads, outcomes, lambda conn: report_campaigns.variants_of(conn, sorted(ids)) if ours else {},
     ])  # fmt: skip
+    orders, experiments, variants = found[0], found[-2], found[-1]
+    counts = report_campaigns.combine_counts(sorted(ids), found[1:-2])
     rows = campaign_logic.campaign_rows(chosen, counts, orders)
     return CampaignReport(
         period, currency, with_lift(rows, experiments, _by_variant(chosen, variants, counts, orders))
@@ -139,15 +141,21 @@ def _paid(config: AppConfig, currency: str | None) -> report_segments.PaidOrders
     )
 
 
-def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentReport:
+def segment_report(
+    store: Store, config: AppConfig, period: Period, *, movements: bool = True
+) -> SegmentReport:
+    """The segment rows, and the movements between segments unless `movements` is false (the rows do not
+    need them: `report segments` without `--plot` leaves out what it would not show)."""
     since, until = to_us(period.since), to_us(period.until)
     with report_session.reading(store) as conn:
         currency = reporting_currency(conn, config.shop.currency)
     paid = _paid(config, currency)
 
-    def steps_and_moves(conn: Connection) -> tuple[list[report_segments.Step], dict[tuple[str, str], int]]:
+    def steps_and_moves(
+        conn: Connection,
+    ) -> tuple[list[report_segments.Step], dict[tuple[str, str], int] | None]:
         steps = report_segments.run_steps(conn, until_us=until)
-        return steps, _movements(conn, steps, since_us=since, until_us=until)
+        return steps, _movements(conn, steps, since_us=since, until_us=until) if movements else None
 
     def attributed(conn: Connection) -> dict[str, report_segments.Revenue]:
         audience = report_campaigns.audience_campaigns(conn, config.mailchimp.list_id)
@@ -156,11 +164,12 @@ def segment_report(store: Store, config: AppConfig, period: Period) -> SegmentRe
         )
         return segment_logic.attributed_by_segment(orders, {c.mc_campaign_id: c.segment for c in audience})
 
-    (steps, moves), end, during, touched = report_session.concurrently(store, [
-        steps_and_moves,
-        lambda conn: report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid),
-        lambda conn: report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid),
+    # the longest first, so that two workers end about together
+    touched, during, end, (steps, moves) = report_session.concurrently(store, [
         attributed,
+        lambda conn: report_segments.while_member_revenue(conn, since_us=since, until_us=until, paid=paid),
+        lambda conn: report_segments.end_member_revenue(conn, since_us=since, until_us=until, paid=paid),
+        steps_and_moves,
     ])  # fmt: skip
     sizes = segment_logic.sizes(steps, since_us=since, until_us=until)
     names = [d.name for d in config.segment_defs.values() if d.enabled]

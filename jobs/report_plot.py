@@ -164,6 +164,8 @@ def _flow(ax: Any, moves: dict[tuple[str, str], int], colors: dict[str, Any]) ->
 
 
 def write_segments(report: SegmentReport, series: SizeSeries, path: Path) -> None:
+    if report.movements is None:
+        raise ValueError("the segment plot draws the movements: make the report with movements=True")
     plt = _pyplot()
     names = [r.segment for r in report.rows] + [n for pair in report.movements for n in pair]
     colors = _colors(names + list(series.sizes))

@@ -94,9 +94,10 @@ def experiment_outcomes(
         (c, oc, ph, v, g): [int(n), 0, 0, 0.0] for c, oc, ph, v, g, n in conn.execute(counts)
     }
     money = reporting_currency(conn, currency)
-    if money is not None:
+    if money is not None and found:  # no ledger row in these groups: nobody to look orders up for
+        orders_in = (since_us, None if until_us is None else until_us + window_us)  # every window's orders
         for c, oc, ph, v, g, k, rev, sq in conn.execute(
-            _converters(where, window_us, paid_statuses, money, cutoff_us)
+            _converters(where, window_us, paid_statuses, money, cutoff_us, orders_in)
         ):
             found[(c, oc, ph, v, g)][1:] = [int(k), int(rev), float(sq)]
     return [
@@ -116,13 +117,24 @@ def experiment_outcomes(
 
 
 def _converters(
-    where: list[ColumnElement[bool]], window_us: int, paid: Sequence[str], money: str, cutoff_us: int | None
+    where: list[ColumnElement[bool]],
+    window_us: int,
+    paid: Sequence[str],
+    money: str,
+    cutoff_us: int | None,
+    orders_in: tuple[int | None, int | None],
 ) -> Select[Any]:
-    """Per group: recipients with a paid order in their window, their revenue and its sum of squares."""
+    """Per group: recipients with a paid order in their window, their revenue and its sum of squares.
+    `orders_in` bounds the orders that can fall in any window ([from, until), None: open), so only
+    those look for their ledger rows."""
     sl, o = send_ledger.c, orders.c
     paid_where: list[ColumnElement[bool]] = [o.status.in_(list(paid)), o.currency == money]
     if cutoff_us is not None:
         paid_where.append(o.created_at < cutoff_us)
+    if orders_in[0] is not None:
+        paid_where.append(o.created_at >= orders_in[0])
+    if orders_in[1] is not None:
+        paid_where.append(o.created_at < orders_in[1])
     # `|| ''` keeps SQLite from driving the join from the ledger (a lookup in orders per ledger row):
     # it scans the paid orders and seeks each one's ledger rows instead; PostgreSQL hashes either way
     window = and_(

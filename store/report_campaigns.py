@@ -7,7 +7,7 @@ every open of that recipient is one Mailchimp flagged as a proxy's (open-details
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -89,42 +89,71 @@ def _proxy(e: Any) -> Any:
     )
 
 
+Counted = dict[str, dict[str, int]]  # campaign -> figure -> recipients: one part of the counts
+
+
 def recipient_counts(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, RecipientCounts]:
-    """Per campaign: recipients who opened (apart: only by proxy), clicked, bounced, unsubscribed.
+    """Per campaign: recipients who opened (apart: only by proxy), clicked, bounced, unsubscribed."""
+    return combine_counts(campaign_ids, [read(conn) for read in count_reads(campaign_ids)])
+
+
+def count_reads(campaign_ids: Sequence[str]) -> list[Callable[[Connection], Counted]]:
+    """The reads of `recipient_counts`, apart, so that a report can run them at once (combine_counts
+    puts them together), the longest first.
 
     Distinct recipients per (campaign, type) come out of the events' campaign index; the recipients with
     an open that is not a proxy's are counted the same way, so those whose every open was one are the
     difference. Set-based on purpose: PostgreSQL hashes these, where a check per recipient is a loop."""
     if not campaign_ids:
-        return {}
+        return []
     e, a = events.c, campaign_activity.c
     ids = list(campaign_ids)
-    found: dict[str, dict[str, int]] = {i: {} for i in ids}
-    names = {"open": "opens", "click": "clicks"}
-    for cid, kind, n in conn.execute(
-        select(e.campaign_id, e.type, func.count(func.distinct(e.email_key)))
-        .where(e.campaign_id.in_(ids))
-        .group_by(e.campaign_id, e.type)
-    ):
-        if kind in names:
-            found[cid][names[kind]] = int(n)
-    for cid, n in conn.execute(
-        select(e.campaign_id, func.count(func.distinct(e.email_key)))
-        .where(e.campaign_id.in_(ids), e.type == "open", ~_proxy(e))
-        .group_by(e.campaign_id)
-    ):
-        found[cid]["proxy_opens"] = found[cid].get("opens", 0) - int(n)
-        found[cid]["opens"] = int(n)
-    for values in found.values():  # every open a proxy's: no row above
-        if "opens" in values and "proxy_opens" not in values:
-            values["proxy_opens"], values["opens"] = values["opens"], 0
-    kinds = {"bounce": "bounces", "unsubscribe": "unsubscribes"}
-    for cid, kind, n in conn.execute(
-        select(a.campaign_id, a.kind, func.count(func.distinct(a.email_key)))
-        .where(a.campaign_id.in_(ids), a.kind.in_(list(kinds)))
-        .group_by(a.campaign_id, a.kind)
-    ):
-        found[cid][kinds[kind]] = int(n)
+
+    def not_proxy(conn: Connection) -> Counted:
+        query = (
+            select(e.campaign_id, func.count(func.distinct(e.email_key)))
+            .where(e.campaign_id.in_(ids), e.type == "open", ~_proxy(e))
+            .group_by(e.campaign_id)
+        )
+        return {cid: {"not_proxy": int(n)} for cid, n in conn.execute(query)}
+
+    def activity(conn: Connection) -> Counted:
+        kinds = {"bounce": "bounces", "unsubscribe": "unsubscribes"}
+        found: Counted = {}
+        for cid, kind, n in conn.execute(
+            select(a.campaign_id, a.kind, func.count(func.distinct(a.email_key)))
+            .where(a.campaign_id.in_(ids), a.kind.in_(list(kinds)))
+            .group_by(a.campaign_id, a.kind)
+        ):
+            found.setdefault(cid, {})[kinds[kind]] = int(n)
+        return found
+
+    def opens_and_clicks(conn: Connection) -> Counted:
+        names = {"open": "opens", "click": "clicks"}
+        found: Counted = {}
+        for cid, kind, n in conn.execute(
+            select(e.campaign_id, e.type, func.count(func.distinct(e.email_key)))
+            .where(e.campaign_id.in_(ids))
+            .group_by(e.campaign_id, e.type)
+        ):
+            if kind in names:
+                found.setdefault(cid, {})[names[kind]] = int(n)
+        return found
+
+    return [not_proxy, activity, opens_and_clicks]
+
+
+def combine_counts(campaign_ids: Sequence[str], parts: Iterable[Counted]) -> dict[str, RecipientCounts]:
+    """The counts of `count_reads`' results: the openers whose every open was a proxy's are those
+    without an open that is not one."""
+    found: Counted = {i: {} for i in campaign_ids}
+    for part in parts:
+        for cid, values in part.items():
+            found[cid].update(values)
+    for values in found.values():
+        not_proxy = values.pop("not_proxy", 0)
+        if "opens" in values:
+            values["proxy_opens"], values["opens"] = values["opens"] - not_proxy, not_proxy
     return {cid: RecipientCounts(**values) for cid, values in found.items()}
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, exists, func, literal, null, select
+from sqlalchemy import Connection, Integer, and_, case, exists, func, literal, null, or_, select
 
 from segmail.store.schema import memberships, orders, segment_history
 from segmail.store.segment_history import ENTER
@@ -135,19 +135,9 @@ def while_member_revenue(
     return {seg: Revenue(int(n or 0), int(money or 0)) for seg, n, money in conn.execute(q)}
 
 
-def _changed(since_us: int, until_us: int) -> Any:
-    """(email_key, segment, net) of every membership that differs between `since` and `until`: net +1 when
-    the contact joined, -1 when it left. A contact's entries and exits of a segment alternate, so its
-    membership differs between the two ends exactly when its rows between them do not cancel out; only the
-    rows of the period are read."""
-    net = func.sum(_sign())
-    return (
-        select(_h.email_key, _h.segment, net.label("net"))
-        .where(_h.at > since_us, _h.at <= until_us)
-        .group_by(_h.email_key, _h.segment)
-        .having(net != 0)
-        .subquery()
-    )
+# Digits of one balanced-ternary sum: 20 of them, weights up to 3**19, sum to at most (3**20 - 1) / 2 < 2**31,
+# so PostgreSQL adds INTEGERs (in a BIGINT; a BIGINT column's sum is a NUMERIC, 25 % slower at a million)
+_DIGITS = 20
 
 
 def change_patterns(
@@ -155,23 +145,46 @@ def change_patterns(
 ) -> list[tuple[int, int, int]]:
     """(left, joined, contacts): how many contacts left exactly the segments of bit mask `left` and joined
     exactly those of `joined` (bit i: `segments[i]`), counted in the database, so a year of a million
-    contacts' changes comes back as a few dozen rows. At most 62 segments (the masks are BIGINTs)."""
-    if len(segments) > 62:
-        raise ValueError(f"at most 62 segments fit a mask, got {len(segments)}")
+    contacts' changes comes back as a few dozen rows.
+
+    Only the history rows of the period are read, once, in key order (by contact, without a sort). A
+    contact's entries and exits of a segment alternate, so its rows in the period add up to +1 (it joined),
+    -1 (it left) or 0 (no change) per segment; weighted by 3**i for `segments[i]`, their sum over all its
+    rows is that vector written in balanced ternary, one number per contact (per 20 segments) that this
+    reads back exactly. A grouping per contact and segment, then per contact, took 1.5x as long."""
     if not segments:  # nothing computed up to `until`; and a CASE without a WHEN is not SQL
         return []
-    c = _changed(since_us, until_us).c
-    bit = case(
-        *((c.segment == name, literal(1 << i, BigInteger)) for i, name in enumerate(segments)), else_=0
-    )
-    per_contact = (
-        select(
-            func.sum(case((c.net < 0, bit), else_=0)).label("left"),
-            func.sum(case((c.net > 0, bit), else_=0)).label("joined"),
-        )
-        .group_by(c.email_key)
-        .subquery()
-    )
-    p = per_contact.c
-    rows = conn.execute(select(p.left, p.joined, func.count()).group_by(p.left, p.joined))
-    return [(int(left or 0), int(joined or 0), int(n)) for left, joined, n in rows]
+    chunks = [segments[i : i + _DIGITS] for i in range(0, len(segments), _DIGITS)]
+    sums = [
+        func.sum(_sign() * case(
+            *((_h.segment == name, literal(3**i, Integer)) for i, name in enumerate(chunk)), else_=0
+        )).label(f"d{n}")
+        for n, chunk in enumerate(chunks)
+    ]  # fmt: skip
+    per_contact = select(*sums).where(_h.at > since_us, _h.at <= until_us).group_by(_h.email_key).subquery()
+    digits = list(per_contact.c)
+    rows = conn.execute(select(*digits, func.count()).where(or_(*(d != 0 for d in digits))).group_by(*digits))
+    out = []
+    for *values, n in rows:
+        left = joined = 0
+        for offset, value in zip(range(0, len(segments), _DIGITS), values, strict=True):
+            gone, came = _trits(int(value))
+            left, joined = left | gone << offset, joined | came << offset
+        out.append((left, joined, int(n)))
+    return out
+
+
+def _trits(value: int) -> tuple[int, int]:
+    """A balanced-ternary number's digits as two bit masks: those of -1 (left) and of +1 (joined)."""
+    left = joined = 0
+    bit = 0
+    while value:
+        digit = value % 3  # 0, 1 or 2; a 2 is a -1 with a carry
+        if digit == 1:
+            joined |= 1 << bit
+        elif digit == 2:
+            left |= 1 << bit
+            digit = -1
+        value = (value - digit) // 3
+        bit += 1
+    return left, joined

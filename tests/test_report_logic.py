@@ -196,3 +196,40 @@ def test_a_period_before_the_first_compute_has_no_movements_on_either_database(s
         midnight(datetime(2026, 1, 1, tzinfo=UTC).date()), midnight(datetime(2026, 2, 1, tzinfo=UTC).date())
     )
     assert movement_report(store, p).movements == {}
+
+
+def test_change_patterns_read_back_every_segment_of_a_long_list_on_either_database(store):
+    """More segments than one balanced-ternary sum holds (20): the masks still say exactly which segments
+    each contact left and joined in the period, compared with the raw rows read per contact."""
+    from sqlalchemy import insert
+
+    from segmail.store.report_segments import change_patterns
+    from segmail.store.schema import segment_history
+
+    names = [f"s{i:02d}" for i in range(45)]
+    rows = []
+    for c in range(60):  # contact c: in and out of a few segments, before, during and after the period
+        for k, seg in enumerate(names[c % 7 :: 6]):
+            first = (c + k) % 4  # computes run every 10 µs: run r at r * 10; the period holds runs 3 and 4
+            for j in range(1 + (c * k) % 3):  # an entry, then alternately an exit and an entry
+                run = first + j + 1
+                kind = "enter" if j % 2 == 0 else "exit"
+                rows.append(
+                    {"email_key": f"c{c}", "segment": seg, "run_id": run, "at": 10 * run, "kind": kind}
+                )
+    with store.engine.begin() as conn:
+        conn.execute(insert(segment_history), rows)
+        got = change_patterns(conn, since_us=20, until_us=40, segments=names)
+    expected: dict[tuple[int, int], int] = {}
+    for c in range(60):
+        net: dict[str, int] = {}
+        for r in rows:
+            if r["email_key"] == f"c{c}" and 20 < r["at"] <= 40:
+                net[r["segment"]] = net.get(r["segment"], 0) + (1 if r["kind"] == "enter" else -1)
+        left = sum(1 << names.index(s) for s, n in net.items() if n < 0)
+        joined = sum(1 << names.index(s) for s, n in net.items() if n > 0)
+        if left or joined:
+            expected[(left, joined)] = expected.get((left, joined), 0) + 1
+    assert {(left, joined): n for left, joined, n in got} == expected and len(got) == len(expected)
+    assert any(left >> 40 or joined >> 40 for left, joined, _ in got)  # the third sum is read too
+    assert any(left and joined for left, joined, _ in got)  # some left one segment for another

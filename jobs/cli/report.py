@@ -131,7 +131,7 @@ def cmd_campaigns(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_segments(args: argparse.Namespace, ctx: Context) -> int:
     p = _period(args)
-    result = report.segment_report(ctx.store, ctx.config, p)
+    result = report.segment_report(ctx.store, ctx.config, p, movements=args.plot is not None)
     if args.plot is not None:
         from segmail.jobs.report_plot import write_segments
 
