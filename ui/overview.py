@@ -13,7 +13,7 @@ from starlette.routing import Route
 from segmail.jobs.status import status_report
 from segmail.sending.unsent import UNSENT_REASONS
 from segmail.store.codec import from_us
-from segmail.store.esp import pending_counts
+from segmail.store.esp import segment_counts
 from segmail.store.runs import recent_runs
 from segmail.ui import charts
 from segmail.ui.views import Form, Page, page, render, workspace
@@ -43,20 +43,21 @@ def _latest_run_id(request: Request) -> int | None:
 def _figures(request: Request) -> dict[str, Any]:
     ws = workspace(request)
     config = ws.config()
-    report = status_report(ws.store, config, now=ws.now())
+    report = status_report(ws.store, config, now=ws.now(), segments=False)
     lines = []
     with ws.store.engine.connect() as conn:
+        counts = segment_counts(conn)
         for name, defn in config.segment_defs.items():
-            pending = pending_counts(conn, name)
+            found = counts.get(name)
             lines.append(
                 SegmentLine(
                     name=name,
                     enabled=defn.enabled,
-                    members=int(report["segments"].get(name, 0)),
-                    tagged=int(report["tagged"].get(name, 0)),
-                    to_add=pending.to_add,
-                    to_remove=pending.to_remove,
-                    not_in_audience=pending.not_in_audience,
+                    members=found.members if found else 0,
+                    tagged=found.tagged if found else 0,
+                    to_add=found.pending.to_add if found else 0,
+                    to_remove=found.pending.to_remove if found else 0,
+                    not_in_audience=found.pending.not_in_audience if found else 0,
                 )
             )
         computes = list(reversed(recent_runs(conn, "compute", limit=TREND_RUNS)))
