@@ -18,13 +18,13 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from segmail.jobs.compute import predictive_segments
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check, day_reference
 from segmail.segments.bgnbd import BgNbdParams
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.gamma_gamma import GammaGammaParams
 from segmail.segments.predictive import buyer_summary, day_summaries
-from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
 from segmail.store.erasure import is_erased_key
@@ -283,16 +283,6 @@ def refit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) ->
         return Refit(fitted=fit(store, config, as_of=as_of, now=now))
     except clv.PredictionRefused as exc:
         return Refit(fitted=None, refused=str(exc))
-
-
-def predictive_segments(config: AppConfig) -> dict[str, list[str]]:
-    """Enabled segments whose rule reads prediction features, with the features each reads."""
-    found = {}
-    for d in config.enabled_segments:
-        names = sorted(names_in(parse(d.rule)) & PREDICTIVE_FEATURES)
-        if names:
-            found[d.name] = names
-    return found
 
 
 def rules_check_warnings(config: AppConfig, store: Callable[[], Store]) -> list[str]:
