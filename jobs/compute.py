@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine, incremental
+from segmail.segments.config import SegmentDef
+from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store import feature_lock, membership_basis
 from segmail.store.codec import to_us
 from segmail.store.db import Store
@@ -45,11 +48,16 @@ def evaluate(
     stage: bool = True,
     consume_stale: bool = False,
     reuse_stats: bool = False,
+    only: Collection[str] | None = None,
+    stats_of: AppConfig | None = None,
 ) -> engine.Evaluation:
     """Every configured segment evaluated at `as_of` into a temporary table (`stage`); nothing stored
     (`consume_stale`: the compute's own evaluation, which empties the stale list; `reuse_stats`: take the
-    shop statistics the last compute recorded while the cache is still what it read, see recorded_stats)."""
-    defs = list(config.segment_defs.values())
+    shop statistics the last compute recorded while the cache is still what it read, see recorded_stats).
+    `only`: just these segments (a preview that knows the others would not change); `stats_of`: the
+    config the recorded statistics are checked against (default `config`; the statistics depend on the
+    cache alone, so those a compute under the file before an edit recorded serve the edited one too)."""
+    defs = [d for d in config.segment_defs.values() if only is None or d.name in only]
     return engine.evaluate(
         conn,
         defs,
@@ -60,7 +68,7 @@ def evaluate(
         with_predictions=with_predictions,
         stage=stage,
         consume_stale=consume_stale,
-        known_stats=recorded_stats(conn, config) if reuse_stats else None,
+        known_stats=recorded_stats(conn, stats_of or config) if reuse_stats else None,
     )
 
 
@@ -85,11 +93,70 @@ def rules_digest(config: AppConfig) -> str:
             [d.name, d.rule, d.enabled, sorted((k, str(v)) for k, v in d.params.items())]
             for d in sorted(config.segment_defs.values(), key=lambda d: d.name)
         ],
+        **_shared_inputs(config),
+    }
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _shared_inputs(config: AppConfig) -> dict[str, Any]:
+    """What every segment's verdicts depend on besides its own rule, parameters and switch."""
+    return {
         "paid_statuses": sorted(config.segments.paid_statuses),
         "currency": config.shop.currency,
         "annual_discount_rate": config.predict.annual_discount_rate,
     }
-    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def edited_segments(
+    conn: Connection, base: AppConfig, edited: AppConfig, *, as_of: datetime
+) -> list[str] | None:
+    """The segments of `edited` whose verdicts may differ from the stored memberships at `as_of`, when
+    those are what evaluating `base` at `as_of` gives now (stored_is_current); None when that is not
+    known: then every segment may differ.
+
+    A verdict depends on its segment's rule, parameters and switch, on the inputs all segments share
+    and on the data at `as_of`: a segment both configs define alike keeps its stored members. The one
+    part of the data stamp a rule may not read is the prediction fit: a fit made since the compute
+    only sends the segments that read predictions to be evaluated again."""
+    found = membership_basis.recorded(conn)
+    if (
+        _shared_inputs(base) != _shared_inputs(edited)
+        or found is None
+        or found.get("as_of_us") != to_us(as_of)
+    ):
+        return None
+    current = basis(conn, base, as_of=as_of)
+    if current is None:
+        return None
+    then, now = dict(found["data"]), dict(current["data"])
+    new_fit = then.pop("fit", None) != now.pop("fit", None)
+    if {**found, "data": then} != {"run": found["run"], **current, "data": now}:
+        return None
+    old = base.segment_defs
+    readers = predictive_segments(edited) if new_fit else {}
+    return [
+        name
+        for name, d in edited.segment_defs.items()
+        if name in readers or _verdict_inputs(old.get(name)) != _verdict_inputs(d)
+    ]
+
+
+def predictive_segments(config: AppConfig) -> dict[str, list[str]]:
+    """Enabled segments whose rule reads prediction features, with the features each reads."""
+    found = {}
+    for d in config.enabled_segments:
+        names = sorted(names_in(parse(d.rule)) & PREDICTIVE_FEATURES)
+        if names:
+            found[d.name] = names
+    return found
+
+
+def _verdict_inputs(defn: SegmentDef | None) -> tuple[Any, ...] | None:
+    return (
+        None
+        if defn is None
+        else (defn.rule, defn.enabled, sorted((k, str(v)) for k, v in defn.params.items()))
+    )
 
 
 def basis(conn: Connection, config: AppConfig, *, as_of: datetime) -> dict[str, Any] | None:

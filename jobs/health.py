@@ -34,12 +34,13 @@ from segmail.store.runs import recent_runs
 log = logging.getLogger("segmail.service")
 
 
-def snapshot(store: Store, config: AppConfig | None = None) -> dict[str, Any]:
+def snapshot(store: Store, config: AppConfig | None = None, *, segments: bool = True) -> dict[str, Any]:
     """Counts from the store and the latest cycles, for health, metrics and `segmail status`; with the
-    config, also the audience's last campaign (jobs/report.py)."""
+    config, also the audience's last campaign (jobs/report.py). `segments=False`: without the counts
+    per segment (store.snapshot.counts)."""
     last_campaign = None if config is None else report.last_campaign(store, config)
     with store.engine.begin() as conn:
-        counts = store_snapshot.counts(conn)
+        counts = store_snapshot.counts(conn, segments=segments)
         unsent_errors = unsent.summary(conn)
         runs = recent_runs(conn, "cycle", limit=20)
         known = instance_rows.listing(conn)

@@ -18,11 +18,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from segmail.jobs import predict_checks
+from segmail.jobs.compute import predictive_segments
 from segmail.jobs.config import AppConfig
 from segmail.segments import clv, clv_check, day_reference, predictive
 from segmail.segments.clv_data import CustomerSummary, as_of_end, summarise_days
 from segmail.segments.predictive import buyer_summary, day_summaries
-from segmail.segments.rules import PREDICTIVE_FEATURES, names_in, parse
 from segmail.store import predict_scores
 from segmail.store.codec import from_us, to_us
 from segmail.store.db import Store, StoreError
@@ -307,16 +307,6 @@ def keep_check(
         result = str(exc)
     predict_checks.save(store, result, as_of=as_of, holdout_days=holdout_days)
     return result
-
-
-def predictive_segments(config: AppConfig) -> dict[str, list[str]]:
-    """Enabled segments whose rule reads prediction features, with the features each reads."""
-    found = {}
-    for d in config.enabled_segments:
-        names = sorted(names_in(parse(d.rule)) & PREDICTIVE_FEATURES)
-        if names:
-            found[d.name] = names
-    return found
 
 
 def rules_check_warnings(config: AppConfig, store: Callable[[], Store]) -> list[str]:

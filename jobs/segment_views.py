@@ -10,7 +10,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from segmail.jobs.compute import evaluate, stored_is_current
+from segmail.jobs.compute import edited_segments, evaluate, stored_is_current
 from segmail.jobs.config import AppConfig
 from segmail.segments import engine
 from segmail.store.db import Store
@@ -82,9 +82,20 @@ class Preview:
 
 
 @contextmanager
-def previewed(store: Store, config: AppConfig, *, as_of: datetime) -> Iterator[Preview]:
-    """Every segment evaluated at `as_of` against the stored memberships of the last compute."""
+def previewed(
+    store: Store, config: AppConfig, *, as_of: datetime, base: AppConfig | None = None
+) -> Iterator[Preview]:
+    """Every segment evaluated at `as_of` against the stored memberships of the last compute.
+
+    `base`: the config before an edit. While the stored memberships are what evaluating it at `as_of`
+    gives (jobs.compute.edited_segments), a segment the edit leaves alike has no change to show: only
+    the edited ones are evaluated, with the shop statistics the compute recorded (a rule edit then
+    costs one segment's evaluation over the feature cache, not every segment's)."""
     with store.engine.begin() as conn:
-        ev = evaluate(conn, config, as_of=as_of, reuse_stats=True)
-        yield Preview(tuple(ev.defs), engine.preview(conn, ev))
+        edited = None if base is None else edited_segments(conn, base, config, as_of=as_of)
+        if edited is None:
+            ev = evaluate(conn, config, as_of=as_of, reuse_stats=True)
+        else:
+            ev = evaluate(conn, config, as_of=as_of, reuse_stats=True, only=edited, stats_of=base)
+        yield Preview(tuple(config.segment_defs), engine.preview(conn, ev))
         conn.rollback()  # preview never writes

@@ -20,8 +20,10 @@ from segmail.store.db import Store
 from segmail.store.schedule import next_jobs
 
 
-def status_report(store: Store, config: AppConfig, *, now: datetime) -> dict[str, Any]:
-    snap = snapshot(store, config)
+def status_report(store: Store, config: AppConfig, *, now: datetime, segments: bool = True) -> dict[str, Any]:
+    """The snapshot (jobs.health) with the live instances, the health verdict and the next jobs;
+    `segments=False` leaves out the counts per segment (the workspace reads them with more)."""
+    snap = snapshot(store, config, segments=segments)
     fresh = now - timedelta(seconds=max(30.0, 3 * config.service.standby_poll.total_seconds()))
     live = [
         i

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, case, delete, exists, func, select
 
 from segmail.store.schema import contacts, esp_memberships, esp_push_errors, memberships
 from segmail.store.upsert import insert_ignore, upsert
@@ -16,6 +16,13 @@ class PendingCounts:
     to_add: int
     to_remove: int
     not_in_audience: int  # desired members Mailchimp has never shown us: skipped, never created
+
+
+@dataclass(frozen=True)
+class SegmentCounts:
+    members: int  # desired (the stored memberships)
+    tagged: int  # Mailchimp confirmed
+    pending: PendingCounts
 
 
 # `desired` is the stored `memberships` table, or an evaluation's temporary table of the same shape
@@ -48,6 +55,36 @@ def pending_counts(conn: Connection, segment: str, desired: Table = memberships)
         select(func.count()).where(e.c.segment == segment, _undesired(desired))
     ).scalar_one()
     return PendingCounts(int(to_add), int(to_remove), int(skipped))
+
+
+def segment_counts(conn: Connection) -> dict[str, SegmentCounts]:
+    """Every segment's members, confirmed tags and pending changes (those of `pending_counts`) in two
+    passes, one over the desired memberships and one over the confirmed ones, instead of three counts
+    per segment: the contact is looked up only for a member Mailchimp has not confirmed."""
+    m, e = memberships, esp_memberships
+    unconfirmed = e.c.email_key.is_(None)
+    desired = conn.execute(
+        select(
+            m.c.segment,
+            func.count(),
+            func.count(e.c.email_key),
+            func.count(case((and_(unconfirmed, _in_audience(m)), 1))),
+        )
+        .select_from(m.outerjoin(e, and_(e.c.segment == m.c.segment, e.c.email_key == m.c.email_key)))
+        .group_by(m.c.segment)
+    ).all()
+    confirmed = conn.execute(
+        select(e.c.segment, func.count(), func.count(case((_undesired(m), 1)))).group_by(e.c.segment)
+    ).all()
+    seen: dict[str, tuple[int, int, int]] = {str(s): (int(n), int(c), int(a)) for s, n, c, a in desired}
+    tags: dict[str, tuple[int, int]] = {str(s): (int(n), int(r)) for s, n, r in confirmed}
+    out = {}
+    for segment in sorted(seen.keys() | tags.keys()):
+        members, confirmed_members, to_add = seen.get(segment, (0, 0, 0))
+        tagged, to_remove = tags.get(segment, (0, 0))
+        skipped = members - confirmed_members - to_add
+        out[segment] = SegmentCounts(members, tagged, PendingCounts(to_add, to_remove, skipped))
+    return out
 
 
 def pending_adds(conn: Connection, segment: str, desired: Table = memberships) -> Iterator[str]:

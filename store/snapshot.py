@@ -25,13 +25,15 @@ def _counts(conn: Connection, column: ColumnElement[Any]) -> dict[str, int]:
     return {str(key): int(n) for key, n in rows}
 
 
-def counts(conn: Connection) -> StoreCounts:
-    """One pass of group-by counts; read once per cycle, never per scrape (they scan whole tables)."""
+def counts(conn: Connection, *, segments: bool = True) -> StoreCounts:
+    """One pass of group-by counts; read once per cycle, never per scrape (they scan whole tables).
+    `segments=False` leaves the per-segment counts empty, for a caller that reads them with more
+    (the workspace's overview: store.esp.segment_counts)."""
     return StoreCounts(
         members=_counts(conn, contacts.c.status),
         orders=int(conn.execute(select(func.count()).select_from(orders)).scalar_one()),
-        segments=_counts(conn, memberships.c.segment),
-        tagged=_counts(conn, esp_memberships.c.segment),
+        segments=_counts(conn, memberships.c.segment) if segments else {},
+        tagged=_counts(conn, esp_memberships.c.segment) if segments else {},
         send_ledger=_counts(conn, send_ledger.c.status),
         send_campaigns=_counts(conn, send_buckets.c.status),
     )

@@ -3,6 +3,7 @@ Mailchimp confirmed against what is still to push (jobs/status.py, store/esp.py,
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,8 @@ from starlette.routing import Route
 from segmail.jobs.status import status_report
 from segmail.sending.unsent import UNSENT_REASONS
 from segmail.store.codec import from_us
-from segmail.store.esp import pending_counts
+from segmail.store.db import Store
+from segmail.store.esp import SegmentCounts, segment_counts
 from segmail.store.runs import recent_runs
 from segmail.ui import charts
 from segmail.ui.views import Form, Page, page, render, workspace
@@ -40,23 +42,33 @@ def _latest_run_id(request: Request) -> int | None:
     return max((int(r["id"]) for r in runs), default=None)
 
 
+def _segment_counts(store: Store) -> dict[str, SegmentCounts]:
+    with store.engine.connect() as conn:
+        return segment_counts(conn)
+
+
 def _figures(request: Request) -> dict[str, Any]:
     ws = workspace(request)
     config = ws.config()
-    report = status_report(ws.store, config, now=ws.now())
+    # the two whole-table reads (contacts by status; memberships against Mailchimp's) run side by side,
+    # each on its own connection: SQLite lets go of the GIL while it reads
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmail-overview") as pool:
+        counted = pool.submit(_segment_counts, ws.store)
+        report = status_report(ws.store, config, now=ws.now(), segments=False)
+        counts = counted.result()
     lines = []
     with ws.store.engine.connect() as conn:
         for name, defn in config.segment_defs.items():
-            pending = pending_counts(conn, name)
+            found = counts.get(name)
             lines.append(
                 SegmentLine(
                     name=name,
                     enabled=defn.enabled,
-                    members=int(report["segments"].get(name, 0)),
-                    tagged=int(report["tagged"].get(name, 0)),
-                    to_add=pending.to_add,
-                    to_remove=pending.to_remove,
-                    not_in_audience=pending.not_in_audience,
+                    members=found.members if found else 0,
+                    tagged=found.tagged if found else 0,
+                    to_add=found.pending.to_add if found else 0,
+                    to_remove=found.pending.to_remove if found else 0,
+                    not_in_audience=found.pending.not_in_audience if found else 0,
                 )
             )
         computes = list(reversed(recent_runs(conn, "compute", limit=TREND_RUNS)))

@@ -162,7 +162,7 @@ def preview(request: Request, form: Form) -> Response:
     as_of = run["as_of"] if at_last and run is not None else ws.now()
     totals: Counter[tuple[str, str]] = Counter()
     shown: dict[str, list[Change]] = {"enter": [], "leave": []}
-    with segment_views.previewed(ws.store, edited.config, as_of=as_of) as seen:
+    with segment_views.previewed(ws.store, edited.config, as_of=as_of, base=ws.config()) as seen:
         for change in seen.changes:
             totals[(change.segment, change.action)] += 1
             if change.segment == name and len(shown[change.action]) < SHOWN_CHANGES:

@@ -58,13 +58,13 @@ def _plan(request: Request, campaign: CampaignDef) -> PlanFigures:
     now = ws.now()
     sender = Sender(ws.store, config, None, ws.renderer(), now=lambda: now)
     since_us = sender.since(campaign, write=False)
-    local: Counter[str] = Counter()
-    utc: Counter[datetime] = Counter()
+    # counted per (instant, zone) first: a million recipients share a few thousand of them, so the
+    # local time is worked out once per pair, not once per recipient
+    sends: Counter[tuple[datetime, str]] = Counter()
     zones: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     buckets: set[str] = set()
     n = 0
-    tz: dict[str, ZoneInfo] = {}
     for p in sender.plan(campaign, now=now, since_us=since_us):
         n += 1
         zones[p.zone] += 1
@@ -72,9 +72,14 @@ def _plan(request: Request, campaign: CampaignDef) -> PlanFigures:
             skipped[p.reason] += 1
             continue
         buckets.add(p.bucket_key)
-        utc[p.send_at] += 1
-        zone = tz.get(p.zone) or tz.setdefault(p.zone, ZoneInfo(p.zone))
-        local[p.send_at.astimezone(zone).strftime("%H:%M")] += 1
+        sends[(p.send_at, p.zone)] += 1
+    local: Counter[str] = Counter()
+    utc: Counter[datetime] = Counter()
+    tz: dict[str, ZoneInfo] = {}
+    for (at, name), count in sends.items():
+        utc[at] += count
+        zone = tz.get(name) or tz.setdefault(name, ZoneInfo(name))
+        local[at.astimezone(zone).strftime("%H:%M")] += count
     source = plan_source(ws.store, campaign, since_us=since_us)
     nobody = (
         why_nobody(source, campaign, since_us=since_us, skipped=skipped) if n == skipped.total() else None

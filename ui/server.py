@@ -21,6 +21,7 @@ from segmail.jobs.config import AppConfig, split_listen
 from segmail.store.db import Store
 from segmail.ui import security
 from segmail.ui.app import build_app
+from segmail.ui.views import compile_pages
 from segmail.ui.workspace import Workspace, utc_now
 
 log = logging.getLogger("segmail.ui")
@@ -112,6 +113,7 @@ def prepare(
     port = sock.getsockname()[1]
     workspace = Workspace(config, store, read_only=options.read_only, now=now, env=env)
     app = build_app(workspace, host=host, port=port, token=token, https=https)
+    threading.Thread(target=compile_pages, name="segmail-ui-templates", daemon=True).start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -86,6 +86,13 @@ ENV.filters["pairs"] = pairs
 ENV.globals["url"] = _url
 
 
+def compile_pages() -> None:
+    """Compile every page template once. A page's first answer otherwise spends a few hundred
+    milliseconds compiling its templates; server.prepare runs this in a thread while it starts."""
+    for name in ENV.list_templates(extensions=["html"]):
+        ENV.get_template(name)
+
+
 def workspace(request: Request) -> Workspace:
     ws: Workspace = request.app.state.workspace
     return ws
