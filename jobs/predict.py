@@ -99,36 +99,6 @@ def check(store: Store, config: AppConfig, *, as_of: datetime, holdout_days: int
     return clv_check.check(models.bg_nbd.params, summary, index, day, holdout_end)
 
 
-def check_document(result: clv_check.CheckResult) -> dict[str, object]:
-    """The check as `predict check --format json` prints it."""
-    return {
-        "calibration_end": result.calibration_end.isoformat(),
-        "holdout_end": result.holdout_end.isoformat(),
-        "holdout_days": result.holdout_days,
-        "customers": result.customers,
-        "predicted": result.predicted,
-        "actual": result.actual,
-        "error": result.error,
-        "by_frequency": [
-            {
-                "frequency": c.label,
-                "customers": c.customers,
-                "predicted": c.predicted,
-                "actual": c.actual,
-                "predicted_mean": c.predicted_mean,
-                "actual_mean": c.actual_mean,
-            }
-            for c in result.classes
-        ],
-        "cumulative": [
-            {"day": int(d), "predicted": float(p), "actual": int(a)}
-            for d, p, a in zip(
-                result.cumulative_days, result.cumulative_predicted, result.cumulative_actual, strict=True
-            )
-        ],
-    }
-
-
 def fit(store: Store, config: AppConfig, *, as_of: datetime, now: datetime) -> Fitted:
     """Fit both models as of `as_of` and store them; PredictionRefused when the data is too thin."""
     summary = summary_at(store, config, as_of)

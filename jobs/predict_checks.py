@@ -19,18 +19,16 @@ if TYPE_CHECKING:  # NumPy and SciPy load only where a check is read or made, no
 KEY = "predict_check"
 DEFAULT_HOLDOUT_DAYS = 91  # 13 weeks: a quarter, long enough to see repeat orders in most shops
 
-__all__ = ["DEFAULT_HOLDOUT_DAYS", "from_document", "save", "stored"]
+__all__ = ["DEFAULT_HOLDOUT_DAYS", "document", "from_document", "save", "stored"]
 
 
 def save(store: Store, result: CheckResult | str, *, as_of: datetime, holdout_days: int) -> None:
     """Keep a check (or the refusal) made at `as_of` with `holdout_days`, replacing the one before."""
-    from segmail.jobs.predict import check_document
-
     kept: dict[str, Any] = {"day": as_of.date().isoformat(), "holdout_days": holdout_days}
     if isinstance(result, str):
         kept["refused"] = result
     else:
-        kept["document"] = check_document(result)
+        kept["document"] = document(result)
     with store.engine.begin() as conn:
         set_meta(conn, KEY, kept)
 
@@ -48,8 +46,38 @@ def stored(store: Store, *, day: date, holdout_days: int) -> CheckResult | str |
     return from_document(kept["document"])
 
 
+def document(result: CheckResult) -> dict[str, object]:
+    """The check as `predict check --format json` prints it."""
+    return {
+        "calibration_end": result.calibration_end.isoformat(),
+        "holdout_end": result.holdout_end.isoformat(),
+        "holdout_days": result.holdout_days,
+        "customers": result.customers,
+        "predicted": result.predicted,
+        "actual": result.actual,
+        "error": result.error,
+        "by_frequency": [
+            {
+                "frequency": c.label,
+                "customers": c.customers,
+                "predicted": c.predicted,
+                "actual": c.actual,
+                "predicted_mean": c.predicted_mean,
+                "actual_mean": c.actual_mean,
+            }
+            for c in result.classes
+        ],
+        "cumulative": [
+            {"day": int(d), "predicted": float(p), "actual": int(a)}
+            for d, p, a in zip(
+                result.cumulative_days, result.cumulative_predicted, result.cumulative_actual, strict=True
+            )
+        ],
+    }
+
+
 def from_document(doc: dict[str, Any]) -> CheckResult:
-    """The CheckResult `jobs.predict.check_document` wrote (every number as it was)."""
+    """The CheckResult `document` wrote (every number as it was)."""
     import numpy as np
 
     from segmail.segments.clv_check import CheckResult, FrequencyClass

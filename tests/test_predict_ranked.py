@@ -112,7 +112,7 @@ def test_the_refit_keeps_the_days_model_check_for_the_workspace(cdnow):  # noqa:
     assert refit.fitted is not None
     kept = predict_checks.stored(store, day=at.date(), holdout_days=holdout)
     made = predict.check(store, CONFIG, as_of=at, holdout_days=holdout)
-    assert isinstance(kept, CheckResult) and predict.check_document(kept) == predict.check_document(made)
+    assert isinstance(kept, CheckResult) and predict_checks.document(kept) == predict_checks.document(made)
     assert predict_checks.stored(store, day=at.date(), holdout_days=holdout + 1) is None  # another holdout
     assert predict_checks.stored(store, day=(at + timedelta(days=1)).date(), holdout_days=holdout) is None
 
@@ -120,7 +120,7 @@ def test_the_refit_keeps_the_days_model_check_for_the_workspace(cdnow):  # noqa:
     other = predict.keep_check(store, CONFIG, as_of=at, holdout_days=28)
     again = predict_checks.stored(store, day=at.date(), holdout_days=28)
     assert isinstance(other, CheckResult) and isinstance(again, CheckResult)
-    assert predict.check_document(again) == predict.check_document(other)
+    assert predict_checks.document(again) == predict_checks.document(other)
     refused = predict.keep_check(store, CONFIG, as_of=at, holdout_days=700)  # calibration before any order
     assert isinstance(refused, str)
     assert predict_checks.stored(store, day=at.date(), holdout_days=700) == refused

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from rich.table import Table
 
+from segmail.jobs import predict_checks
 from segmail.jobs.cli.context import AS_OF_HELP, Context, err, out, parse_as_of
 from segmail.jobs.errors import EXIT_OK, UsageError
 from segmail.jobs.predict_checks import DEFAULT_HOLDOUT_DAYS
@@ -146,7 +147,7 @@ def cmd_predict_check(args: argparse.Namespace, ctx: Context) -> int:
 
         write_plot(result, args.plot)
     if args.format == "json":
-        out.file.write(json.dumps(predict.check_document(result), indent=2) + "\n")
+        out.file.write(json.dumps(predict_checks.document(result), indent=2) + "\n")
     else:
         table = Table(
             title=f"BG/NBD holdout check: calibration to {result.calibration_end.isoformat()}, "
