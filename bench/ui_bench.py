@@ -1,6 +1,7 @@
 """Workspace benchmark: how long each page takes to answer on a generated shop, first and again.
 
-Builds the store with the real CLI (import, compute, predict fit) in child processes, writes a config
+Builds the store with the real CLI (import, compute, predict fit and check, as the service's daily refit
+leaves them) in child processes, writes a config
 with the demo's campaigns, then serves the workspace in this process (uvicorn in a thread, the clock
 pinned at the data's as-of) and asks each page over HTTP: once cold, then `--repeat` times (the median
 is shown; pages that scan whole tables keep their figures a while, see ui/workspace.py `memo`).
@@ -56,6 +57,7 @@ def build(workdir: Path, contacts: int, seed: int, config: Path) -> str:
         ["import", "events", str(shop.events)],
         ["segments", "compute", "--as-of", iso],
         ["predict", "fit", "--as-of", iso],
+        ["predict", "check", "--as-of", iso],  # the service's daily refit fits, then keeps the day's check
     ):
         started = time.perf_counter()
         subprocess.run(

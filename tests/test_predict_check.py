@@ -78,6 +78,19 @@ def test_check_json_matches_the_raw_file_and_the_pure_model(env, cdnow_csv, caps
                       if "19971001" <= day <= "19971007")  # fmt: skip
     assert cumulative[0]["actual"] == in_week_one
 
+    # kept for its day and holdout: the workspace shows the same document without fitting again
+    from segmail.jobs import predict_checks
+    from segmail.store.db import open_store
+
+    store = open_store(env)
+    try:
+        kept = predict_checks.stored(store, day=date(1998, 6, 30), holdout_days=273)
+        assert kept is not None and not isinstance(kept, str)
+        assert json.loads(json.dumps(predict_checks.document(kept))) == doc
+        assert predict_checks.stored(store, day=date(1998, 6, 30), holdout_days=91) is None
+    finally:
+        store.dispose()
+
 
 def test_check_table_and_plot(env, cdnow_csv, capsys, tmp_path):  # noqa: F811
     assert run(capsys, "import", "orders", cdnow_csv)[0] == 0

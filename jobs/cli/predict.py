@@ -142,6 +142,8 @@ def cmd_predict_check(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(f"--holdout-days must be at least 1, got {args.holdout_days}")
     as_of = parse_as_of(args.as_of)
     result = predict.check(ctx.store, ctx.config, as_of=as_of, holdout_days=args.holdout_days)
+    # kept for the day: the workspace's Predictions page shows it without fitting again
+    predict_checks.save(ctx.store, result, as_of=as_of, holdout_days=args.holdout_days)
     if args.plot is not None:
         from segmail.jobs.predict_plot import write_plot
 
