@@ -97,6 +97,8 @@ def test_every_page_loads_without_console_errors_at_desktop_and_mobile_width(sit
         for path in paths:
             driver.get(url + path)
             _wait(driver, "main h1")
+            if path == "/predictions":  # the screenshot should show the plot, drawn when the browser asks
+                _loaded(driver, _wait(driver, "figure.plot img"))
             assert driver.find_element("css selector", "header.top nav").is_displayed()
             name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].strip("/")) or "overview"
             assert screenshot(driver, f"{name}-{label}", size).stat().st_size > 10_000
@@ -113,16 +115,19 @@ def test_the_overview_draws_the_trend_and_the_predictions_their_plot(site):
     assert _wait(driver, "figure.chart svg polyline")
     driver.get(url + "/predictions")
     image = _wait(driver, "figure.plot img")
-    # the plot is drawn when the browser asks for it: wait for the image to finish loading, not a moment
+    assert _loaded(driver, image) == 1200  # the PNG matplotlib drew, served by the workspace
+    assert console_errors(driver) == []
+
+
+def _loaded(driver, image) -> int:
+    """The image's natural width once it finished loading (a plot is drawn when the browser asks for
+    it: wait for the load, not a moment)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     def loaded(d):
         return d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
 
-    assert (
-        WebDriverWait(driver, WAIT).until(loaded) == 1200
-    )  # the PNG matplotlib drew, served by the workspace
-    assert console_errors(driver) == []
+    return int(WebDriverWait(driver, WAIT).until(loaded))
 
 
 def test_search_a_member_and_explain(site, demo):
